@@ -1,0 +1,191 @@
+"""The hazard-model interface and its registry.
+
+A hazard model declares its inputs (by contract and variable), its options (a pydantic
+model) and a version, and implements :meth:`HazardModel.compute`. :meth:`HazardModel.run`
+is the same for every model: it checks the inputs against their contracts and for
+look-ahead, calls ``compute``, adds the risk level (:mod:`hazard_models.risk`), records
+provenance and validates the hazard-result contract.
+
+>>> from hazard_models import available_models
+>>> "rainstorm-observed" in available_models()
+True
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import xarray as xr
+from pydantic import BaseModel, ConfigDict
+
+from hazard_models.config import RiskConfig, SignalScheme
+from hazard_models.errors import ModelError
+from hazard_models.region import Region
+from hazard_models.risk import assess_risk
+from ingest.contracts import (
+    assert_no_lookahead,
+    validate_gridded_field,
+    validate_hazard_result,
+    validate_station_obs,
+)
+
+__all__ = [
+    "HazardModel",
+    "InputSpec",
+    "ModelOptions",
+    "available_models",
+    "get_model",
+    "register_model",
+]
+
+
+class ModelOptions(BaseModel):
+    """Base of every model's options: frozen, unknown keys refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """An input a model declares: which contracts it accepts and which variables it needs."""
+
+    contracts: tuple[str, ...]
+    variables: tuple[str, ...]
+    description: str
+
+
+_VALIDATORS = {
+    "station observations": validate_station_obs,
+    "gridded field": validate_gridded_field,
+}
+
+
+def input_contract(dataset: xr.Dataset) -> str:
+    """Which contract ``dataset`` claims: station observations or gridded field."""
+    return "station observations" if "station" in dataset.dims else "gridded field"
+
+
+class HazardModel(ABC):
+    """A registered hazard model.
+
+    Parameters
+    ----------
+    scheme
+        The signal scheme whose criteria the model evaluates.
+    options
+        Model options as written in configuration; validated against :attr:`Options`.
+    risk
+        How hazard levels and community vulnerability combine into risk levels.
+    """
+
+    name: ClassVar[str]
+    hazard: ClassVar[str]
+    version: ClassVar[str]
+    inputs: ClassVar[Mapping[str, InputSpec]]
+    Options: ClassVar[type[ModelOptions]] = ModelOptions
+
+    def __init__(
+        self, scheme: SignalScheme, options: Mapping[str, Any] | None = None,
+        risk: RiskConfig | None = None,
+    ) -> None:
+        if scheme.hazard != self.hazard:
+            raise ModelError(
+                f"model {self.name!r} is for {self.hazard!r} but the scheme is for "
+                f"{scheme.hazard!r}; choose a {self.hazard} scheme"
+            )
+        self.scheme = scheme
+        self.options = self.Options.model_validate(dict(options or {}))
+        self.risk = risk
+
+    def _check_inputs(self, inputs: Mapping[str, xr.Dataset], issue_time: datetime) -> None:
+        for name, spec in self.inputs.items():
+            if name not in inputs:
+                raise ModelError(
+                    f"model {self.name!r} needs input {name!r} ({spec.description}); "
+                    f"map it to a source under hazards.<name>.inputs"
+                )
+            dataset = inputs[name]
+            contract = input_contract(dataset)
+            if contract not in spec.contracts:
+                raise ModelError(
+                    f"model {self.name!r}: input {name!r} is a {contract}, expected one of "
+                    f"{list(spec.contracts)}"
+                )
+            _VALIDATORS[contract](dataset)
+            for variable in spec.variables:
+                if variable not in dataset.data_vars:
+                    raise ModelError(f"model {self.name!r}: input {name!r} lacks {variable!r}")
+            assert_no_lookahead(dataset, issue_time, source=f"{self.name} input {name!r}")
+
+    def run(
+        self, inputs: Mapping[str, xr.Dataset], region: Region, issue_time: datetime
+    ) -> xr.Dataset:
+        """Run the model for ``issue_time`` and return a validated hazard result."""
+        if issue_time.tzinfo is None:
+            raise ModelError("issue_time has no timezone; pass an aware UTC datetime")
+        issue_time = issue_time.astimezone(UTC)
+        self._check_inputs(inputs, issue_time)
+        result = self.compute(inputs, region, issue_time).compute()
+        result = assess_risk(result, region.communities, self.risk, self.hazard)
+        result.attrs.update(
+            hazard=self.hazard,
+            model=self.name,
+            model_version=self.version,
+            scheme_source=self.scheme.source,
+            issue_time=issue_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            region=region.name,
+            inputs="; ".join(
+                f"{name}: {inputs[name].attrs.get('source', inputs[name].attrs.get('title', '?'))}"
+                for name in self.inputs
+            ),
+            Conventions="CF-1.10",
+        )
+        return validate_hazard_result(result)
+
+    @abstractmethod
+    def compute(
+        self, inputs: Mapping[str, xr.Dataset], region: Region, issue_time: datetime
+    ) -> xr.Dataset:
+        """The model itself: inputs checked, times up to ``issue_time`` only."""
+
+
+_MODELS: dict[str, type[HazardModel]] = {}
+
+
+def register_model(cls: type[HazardModel]) -> type[HazardModel]:
+    """Class decorator adding a model to the registry under ``cls.name``."""
+    if cls.name in _MODELS:
+        raise ValueError(f"hazard model {cls.name!r} is registered twice")
+    _MODELS[cls.name] = cls
+    return cls
+
+
+def _load_builtin() -> None:
+    from hazard_models.rainstorm import observed  # noqa: F401
+
+
+def available_models() -> list[str]:
+    """Names of all registered hazard models, sorted."""
+    _load_builtin()
+    return sorted(_MODELS)
+
+
+def get_model(name: str) -> type[HazardModel]:
+    """Return the model class registered as ``name``.
+
+    Raises
+    ------
+    ValueError
+        If no model has that name; the message lists the ones that exist.
+    """
+    _load_builtin()
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown hazard model {name!r}; available models: {', '.join(sorted(_MODELS))}"
+        ) from None

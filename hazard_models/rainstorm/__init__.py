@@ -1,0 +1,1 @@
+"""Rainstorm hazard: observed accumulations now; nowcasting and NWP blending later."""

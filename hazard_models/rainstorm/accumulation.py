@@ -1,0 +1,87 @@
+"""Pure, dask-safe rainfall-accumulation maths.
+
+Accumulations are labelled with the end of their interval (see :mod:`ingest.contracts`),
+so the trailing sum at time ``t`` over window ``w`` uses the values labelled
+``(t - w, t]`` and nothing later.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["exceeds", "onset_of_ongoing_exceedance", "rolling_accumulation"]
+
+
+def rolling_accumulation(pr: xr.DataArray, steps: int) -> tuple[xr.DataArray, xr.DataArray]:
+    """Trailing accumulation over ``steps`` intervals and the share of intervals with data.
+
+    Parameters
+    ----------
+    pr
+        Precipitation per interval along ``time`` (mm), NaN where missing.
+    steps
+        Window length in intervals (window / interval).
+
+    Returns
+    -------
+    accumulation
+        Sum of the available values in the window (mm): a lower bound when data are missing.
+        NaN when no value in the window is available.
+    coverage
+        Share (0-1) of the window's intervals that have data.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> pr = xr.DataArray([1.0, 2.0, np.nan, 4.0], dims="time")
+    >>> total, share = rolling_accumulation(pr, 2)
+    >>> total.values.tolist(), share.values.tolist()
+    ([1.0, 3.0, 2.0, 4.0], [0.5, 1.0, 0.5, 0.5])
+    """
+    window = {"time": steps}
+    total = pr.rolling(window, min_periods=1).sum()
+    coverage = pr.notnull().astype(float).rolling(window, min_periods=1).sum() / steps
+    return total, coverage
+
+
+def exceeds(values: xr.DataArray, threshold: float, comparison: str) -> xr.DataArray:
+    """``values >= threshold`` or ``values > threshold``; NaN compares False."""
+    if comparison == ">=":
+        return values >= threshold
+    if comparison == ">":
+        return values > threshold
+    raise ValueError(f"comparison {comparison!r} is not '>=' or '>'")
+
+
+def _onset_kernel(met: np.ndarray, times: np.ndarray) -> np.ndarray:
+    # Length of the run of True values that ends at the last time step.
+    run = np.logical_and.accumulate(met[..., ::-1], axis=-1).sum(axis=-1)
+    first = np.clip(met.shape[-1] - run, 0, met.shape[-1] - 1)
+    return np.where(run > 0, times[first], np.datetime64("NaT", "ns"))
+
+
+def onset_of_ongoing_exceedance(met: xr.DataArray) -> xr.DataArray:
+    """Start of the exceedance that is still going on at the last time, NaT if none.
+
+    ``met`` is boolean along ``time``; the onset is the first time of the unbroken run of
+    ``True`` that ends at the last time step (clipped at the first time given).
+
+    Examples
+    --------
+    >>> import pandas as pd, xarray as xr
+    >>> times = pd.date_range("2023-09-07T20:00", periods=4, freq="h")
+    >>> met = xr.DataArray([True, False, True, True], dims="time", coords={"time": times})
+    >>> str(onset_of_ongoing_exceedance(met).values)[:19]
+    '2023-09-07T22:00:00'
+    """
+    times = met["time"].values.astype("datetime64[ns]")
+    return xr.apply_ufunc(
+        _onset_kernel,
+        met,
+        kwargs={"times": times},
+        input_core_dims=[["time"]],
+        dask="parallelized",
+        output_dtypes=["datetime64[ns]"],
+        dask_gufunc_kwargs={"allow_rechunk": True},
+    )

@@ -1,0 +1,218 @@
+"""Rainstorm, observed accumulation: the reference model of the framework.
+
+At issue time ``T`` the model sums the rainfall observed over each window the signal scheme
+uses (1/3/6/12 h ...), per community, and reports which levels' criteria are met ("reached
+and continuing" in the CMA wording). It is the observed half of every rainstorm warning and
+the truth the nowcast is verified against.
+
+Steps: (1) put the input on a regular time axis ending at the last label at or before
+``T`` (missing intervals become NaN, never zero); (2) aggregate to communities, with the
+region's cached grid weights or, for stations, the nearest station within
+``station_radius``; (3) trailing sums per window with the share of intervals present;
+(4) compare with each level's criteria. A criterion is *met* when the available rain alone
+reaches it; it is *not met* only when enough of the window has data
+(``min_coverage``); otherwise its probability is NaN (unknown) and the hazard level does
+not count it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from pydantic import Field
+
+from hazard_models.aggregation import AggregationWeights, nearest_station_weights
+from hazard_models.config import Duration, Kilometres
+from hazard_models.errors import ModelError
+from hazard_models.interface import HazardModel, InputSpec, ModelOptions, register_model
+from hazard_models.rainstorm.accumulation import (
+    exceeds,
+    onset_of_ongoing_exceedance,
+    rolling_accumulation,
+)
+from hazard_models.region import Region
+from ingest.contracts import accumulation_interval
+
+__all__ = ["ObservedAccumulationModel", "ObservedAccumulationOptions"]
+
+_COMMUNITY_COORDS = (
+    "community_id", "community_name", "district_code", "district_name", "subdistrict_code",
+)
+
+
+class ObservedAccumulationOptions(ModelOptions):
+    """Options of the observed-accumulation model."""
+
+    areal_statistic: Literal["mean", "max"] = Field(
+        "mean", description="area-weighted mean or maximum of the grid cells in a community"
+    )
+    station_radius: Kilometres | None = Field(
+        None, description="stations: nearest station within this distance (e.g. '10 km')"
+    )
+    lookback: Duration = Field(
+        default_factory=lambda: timedelta(hours=24),
+        description="how far back the onset of an ongoing exceedance is searched",
+    )
+    min_coverage: float = Field(
+        1.0, ge=0, le=1, description="share of a window with data needed to say 'not met'"
+    )
+
+
+def _format_window(window: timedelta) -> str:
+    hours = window.total_seconds() / 3600
+    return f"{hours:g} h" if hours >= 1 else f"{hours * 60:g} min"
+
+
+@register_model
+class ObservedAccumulationModel(HazardModel):
+    """Observed rainfall accumulations per community against a rainstorm signal scheme."""
+
+    name = "rainstorm-observed"
+    hazard = "rainstorm"
+    version = "1.0.0"
+    inputs = {
+        "pr": InputSpec(
+            contracts=("gridded field", "station observations"),
+            variables=("pr",),
+            description="rainfall per interval (radar QPE, gridded analysis or gauges)",
+        )
+    }
+    Options = ObservedAccumulationOptions
+
+    def _weights(self, dataset: xr.Dataset, region: Region) -> AggregationWeights:
+        options = self.options
+        assert isinstance(options, ObservedAccumulationOptions)
+        if "station" in dataset.dims:
+            if options.station_radius is None:
+                raise ModelError(
+                    f"model {self.name!r}: station input needs options.station_radius "
+                    "(e.g. '10 km'), the distance within which a gauge represents a community"
+                )
+            weights, _ = nearest_station_weights(
+                region.communities["lon"].values, region.communities["lat"].values,
+                dataset["lon"].values, dataset["lat"].values, options.station_radius,
+            )
+            return weights
+        if not region.grid.matches(dataset):
+            raise ModelError(
+                f"model {self.name!r}: the rainfall grid ({dataset.sizes.get('y')}x"
+                f"{dataset.sizes.get('x')}) is not the analysis grid of {region.name} "
+                f"{region.grid.shape}; regrid it in ingest first"
+            )
+        return region.weights
+
+    def _regular_series(
+        self, pr: xr.DataArray, interval: timedelta, issue_time: datetime, span: timedelta
+    ) -> xr.DataArray:
+        step = pd.Timedelta(interval)
+        issue = pd.Timestamp(issue_time).tz_convert(None)
+        times = pd.DatetimeIndex(pr["time"].values)
+        if times.empty:
+            raise ModelError(f"model {self.name!r}: the rainfall input has no times")
+        anchor = times[0]
+        end = anchor + ((issue - anchor) // step) * step
+        axis = pd.date_range(end=end, periods=int(span / interval), freq=step)
+        selected = times[(times > axis[0] - step) & (times <= end)]
+        off_axis = selected.difference(axis)
+        if len(off_axis):
+            raise ModelError(
+                f"model {self.name!r}: rainfall times are not on a regular {interval} axis "
+                f"(e.g. {off_axis[0].isoformat()}); resample the source to its interval"
+            )
+        if selected.has_duplicates:
+            raise ModelError(f"model {self.name!r}: duplicate rainfall times; merge them in ingest")
+        return pr.sel(time=selected).reindex(time=axis)
+
+    def compute(
+        self, inputs: Mapping[str, xr.Dataset], region: Region, issue_time: datetime
+    ) -> xr.Dataset:
+        """Accumulations, criteria, levels and onsets at the last data time ≤ ``issue_time``."""
+        options = self.options
+        assert isinstance(options, ObservedAccumulationOptions)
+        dataset = inputs["pr"]
+        interval = accumulation_interval(dataset, "pr")
+        windows = sorted({c.window for level in self.scheme.levels for c in level.criteria})
+        for window in windows:
+            if window % interval:
+                raise ModelError(
+                    f"model {self.name!r}: window {_format_window(window)} is not a whole "
+                    f"number of the data interval {_format_window(interval)}; use data with a "
+                    "shorter interval or a scheme whose windows fit it"
+                )
+        span = windows[-1] + options.lookback
+        pr = self._regular_series(dataset["pr"], interval, issue_time, span)
+        weights = self._weights(dataset, region)
+        areal = weights.apply(pr, options.areal_statistic).transpose("community", "time")
+        areal.attrs = {}
+
+        accumulation, coverage = {}, {}
+        for window in windows:
+            accumulation[window], coverage[window] = rolling_accumulation(areal, window // interval)
+
+        level_met, level_known, onsets = [], [], []
+        for level in self.scheme.levels:
+            met = xr.zeros_like(areal, dtype=bool)
+            known = xr.ones_like(areal, dtype=bool)
+            for criterion in level.criteria:
+                met = met | exceeds(accumulation[criterion.window], criterion.threshold_value,
+                                    criterion.comparison)
+                known = known & (coverage[criterion.window] >= options.min_coverage)
+            level_met.append(met.isel(time=-1))
+            level_known.append((met | known).isel(time=-1))
+            onsets.append(onset_of_ongoing_exceedance(met))
+        names = [level.name for level in self.scheme.levels]
+        met_now = xr.concat(level_met, dim="level").assign_coords(level=names)
+        known_now = xr.concat(level_known, dim="level").assign_coords(level=names)
+        probability = xr.where(met_now, 1.0, xr.where(known_now, 0.0, np.nan))
+        ranks = xr.DataArray([level.rank for level in self.scheme.levels], dims="level",
+                             coords={"level": names})
+        hazard_level = (ranks * met_now).max("level").astype(np.int8)
+
+        window_names = [_format_window(w) for w in windows]
+        evaluation_time = pr["time"].values[-1]
+        stacked = xr.concat([accumulation[w].isel(time=-1) for w in windows], dim="window")
+        stacked_coverage = xr.concat([coverage[w].isel(time=-1) for w in windows], dim="window")
+        lead = ("lead_time", np.array([0], dtype="timedelta64[ns]"))
+        layer = region.communities
+        result = xr.Dataset(
+            {
+                "probability": probability.transpose("community", "level").expand_dims(
+                    lead_time=1, axis=1).assign_attrs(
+                    units="1", long_name="probability that the level's criteria are met",
+                    comment="observed model: 1 met, 0 not met, NaN unknown (data missing)"),
+                "hazard_level": hazard_level.expand_dims(lead_time=1, axis=1).assign_attrs(
+                    long_name="highest level whose criteria are met", units="1"),
+                "onset_time": xr.concat(onsets, dim="level").assign_coords(level=names)
+                .transpose("community", "level").assign_attrs(
+                    long_name="start of the ongoing exceedance (data time)",
+                    comment=f"searched back {_format_window(options.lookback)}; NaT if not met"),
+                "accumulation": stacked.assign_coords(window=window_names)
+                .transpose("community", "window").expand_dims(lead_time=1, axis=1)
+                .assign_attrs(units="mm", standard_name="precipitation_amount",
+                              long_name="observed rainfall over the trailing window",
+                              cell_methods=f"area: {options.areal_statistic} time: sum"),
+                "accumulation_coverage": stacked_coverage.assign_coords(window=window_names)
+                .transpose("community", "window").expand_dims(lead_time=1, axis=1)
+                .assign_attrs(units="1", long_name="share of the window with data"),
+            },
+            coords={
+                "lead_time": lead,
+                "valid_time": ("lead_time", [np.datetime64(evaluation_time, "ns")]),
+                "level_rank": ("level", [level.rank for level in self.scheme.levels]),
+                "level_criteria": ("level", [" or ".join(c.describe() for c in level.criteria)
+                                             for level in self.scheme.levels]),
+                "window_seconds": ("window", [w.total_seconds() for w in windows]),
+                **{name: ("community", layer[name].values) for name in _COMMUNITY_COORDS},
+            },
+            attrs={
+                "evaluation_time": pd.Timestamp(evaluation_time).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "areal_statistic": options.areal_statistic,
+                "data_interval": _format_window(interval),
+            },
+        )
+        return result

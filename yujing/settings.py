@@ -1,0 +1,195 @@
+"""Settings: one YAML file in ``configs/`` parsed into frozen, validated objects.
+
+``load_settings(path)`` is the only place configuration is read; the result is passed into
+everything else. Relative paths are relative to the configuration file, and
+``{data_root}`` stands for the shared data folder: the ``YUJING_DATA_ROOT`` environment
+variable if set, else the file's ``data_root`` key. Every problem is reported with the
+file, the dotted key and the fix (:class:`~yujing.errors.ConfigError`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from hazard_models import get_model
+from hazard_models.config import (
+    CommunityLayerConfig,
+    ExistingPath,
+    Frozen,
+    HazardConfig,
+    RegionConfig,
+    RiskConfig,
+    SignalScheme,
+)
+from ingest.readers import get_reader
+from yujing.errors import ConfigError
+
+__all__ = ["OutputConfig", "Settings", "SourceConfig", "load_settings"]
+
+
+def _check_options(options: type[BaseModel], values: dict[str, Any], owner: str) -> None:
+    """Validate a reader's or model's options, re-raising with the option's key named."""
+    try:
+        options.model_validate(values)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"options.{'.'.join(map(str, e['loc']))}: "
+            + ("unknown option; allowed: " + ", ".join(sorted(options.model_fields))
+               if e["type"] == "extra_forbidden" else str(e["msg"]).removeprefix("Value error, "))
+            for e in err.errors()
+        )
+        raise ValueError(f"{owner}: {problems}") from None
+
+
+class SourceConfig(Frozen):
+    """A data source: the registered reader that reads it, where, and the reader's options."""
+
+    reader: str
+    path: ExistingPath
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _reader_and_options(self) -> SourceConfig:
+        _check_options(get_reader(self.reader).Options, self.options, f"reader {self.reader!r}")
+        return self
+
+
+class OutputConfig(Frozen):
+    """Where results and caches go (relative to the configuration file)."""
+
+    directory: Path = Path("../out")
+    cache_directory: Path = Path("../.cache/yujing")
+
+
+class Settings(Frozen):
+    """The whole configuration of one deployment (region)."""
+
+    config_path: Path
+    data_root: Path
+    region: RegionConfig
+    communities: CommunityLayerConfig
+    sources: dict[str, SourceConfig]
+    signal_schemes: dict[str, SignalScheme]
+    hazards: dict[str, HazardConfig]
+    risk: RiskConfig
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _references(self) -> Settings:
+        for name, hazard in self.hazards.items():
+            if hazard.scheme not in self.signal_schemes:
+                raise ValueError(
+                    f"hazards.{name}.scheme: {hazard.scheme!r} is not a signal scheme; "
+                    f"use one of {sorted(self.signal_schemes)}"
+                )
+            model = get_model(hazard.model)
+            scheme = self.signal_schemes[hazard.scheme]
+            if scheme.hazard != model.hazard:
+                raise ValueError(
+                    f"hazards.{name}: model {hazard.model!r} is for {model.hazard!r} but scheme "
+                    f"{hazard.scheme!r} is for {scheme.hazard!r}"
+                )
+            _check_options(model.Options, hazard.options, f"hazards.{name}: model {hazard.model!r}")
+            for input_name, source in hazard.inputs.items():
+                if input_name not in model.inputs:
+                    raise ValueError(
+                        f"hazards.{name}.inputs: model {hazard.model!r} has no input "
+                        f"{input_name!r}; its inputs are {sorted(model.inputs)}"
+                    )
+                if source not in self.sources:
+                    raise ValueError(
+                        f"hazards.{name}.inputs.{input_name}: {source!r} is not a source; use "
+                        f"one of {sorted(self.sources)}"
+                    )
+        return self
+
+    def resolve(self, path: Path) -> Path:
+        """A path from the configuration, made absolute relative to the configuration file."""
+        return path if path.is_absolute() else (self.config_path.parent / path).resolve()
+
+    @property
+    def output_directory(self) -> Path:
+        """Absolute folder for results."""
+        return self.resolve(self.output.directory)
+
+    @property
+    def cache_directory(self) -> Path:
+        """Absolute folder for caches (community layer, weights)."""
+        return self.resolve(self.output.cache_directory)
+
+
+def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The pydantic model class that holds the key at ``loc`` (best effort)."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return None
+            current = field.annotation
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            args = [a for a in getattr(current, "__args__", ()) if isinstance(a, type)]
+            models = [a for a in args if issubclass(a, BaseModel)]
+            current = models[0] if models else current
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _describe(error: Any, root: type[BaseModel]) -> tuple[str, str]:
+    loc = tuple(error["loc"])
+    key = ".".join(str(part) for part in loc) or "(top level)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        owner = _model_at(root, loc)
+        allowed = sorted(owner.model_fields) if owner else []
+        guess = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+        return key, f"unknown key{hint}; allowed keys here: {', '.join(allowed)}"
+    if error["type"] == "missing":
+        return key, "is required; add it"
+    return key, message
+
+
+def load_settings(path: Path | str, data_root: Path | str | None = None) -> Settings:
+    """Read, validate and freeze the configuration in ``path``.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem with its dotted key and the fix.
+    """
+    path = Path(path).resolve()
+    if not path.exists():
+        raise ConfigError(path, [("(file)", "does not exist; give the path of a YAML file")])
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(path, [("(file)", f"is not valid YAML: {err}")]) from None
+    if not isinstance(document, dict):
+        raise ConfigError(path, [("(file)", "must be a mapping of keys to values")])
+    document = dict(document)
+    configured_root = document.pop("data_root", None)
+    root_text = data_root or os.environ.get("YUJING_DATA_ROOT") or configured_root
+    if root_text is None:
+        raise ConfigError(path, [("data_root", "is not set; add it or set YUJING_DATA_ROOT")])
+    root = Path(root_text)
+    root = (root if root.is_absolute() else path.parent / root).resolve()
+    if not root.is_dir():
+        raise ConfigError(path, [(
+            "data_root", f"{root} is not a folder; set data_root or YUJING_DATA_ROOT to the "
+            "shared data folder")])
+    document.update(config_path=path, data_root=root)
+    try:
+        return Settings.model_validate(
+            document, context={"base": path.parent, "data_root": root}
+        )
+    except ValidationError as err:
+        problems = [_describe(error, Settings) for error in err.errors()]
+        raise ConfigError(path, problems) from None
+    except ValueError as err:
+        raise ConfigError(path, [("(references)", str(err))]) from None
