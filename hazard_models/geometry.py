@@ -157,11 +157,13 @@ def read_polygon_layer(path: Path, crs: str) -> list[Feature]:
         geometry = _to_wgs84(geometry, declared, to_wgs84, label)
         if geometry.geom_type not in {"Polygon", "MultiPolygon"}:
             raise GeometryError(f"{label}: is a {geometry.geom_type}; community layers need polygons")
-        if geometry.is_empty or geometry.area == 0:
+        if geometry.is_empty:
             raise GeometryError(f"{label}: polygon is empty; remove the feature or draw it")
         if not geometry.is_valid:
             reason = shapely.is_valid_reason(geometry)
             raise GeometryError(f"{label}: invalid polygon ({reason}); repair it (e.g. make_valid)")
+        if geometry.area == 0:
+            raise GeometryError(f"{label}: polygon has no area; remove the feature or draw it")
         result.append(Feature(index=index, geometry=geometry, properties=properties))
     return result
 

@@ -59,8 +59,8 @@ def district_summary(result: xr.Dataset) -> pd.DataFrame:
         table[f"max {window} mm"] = at_issue["accumulation"].sel(window=window).values
     grouped = table.groupby("district", sort=True)
     summary = pd.DataFrame({
-        "cells": grouped.size(),
-        "data": grouped["has_data"].sum(),
+        "communities": grouped.size(),
+        "with data": grouped["has_data"].sum(),
         **{RISK_COLOURS[level]: grouped["risk_level"].agg(
             lambda values, lv=level: int((values == lv).sum())) for level in range(1, 5)},
         "hazard": grouped["hazard_level"].max().map(lambda v: RISK_COLOURS[int(v)]),

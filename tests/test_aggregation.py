@@ -1,0 +1,99 @@
+"""Grid → community weights: hand-checkable cases, NaN handling, dask, stations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import pytest
+import shapely
+import xarray as xr
+
+from hazard_models.aggregation import (
+    AggregationWeights,
+    nearest_station_weights,
+    overlap_weights,
+)
+from hazard_models.config import GridSpec
+from hazard_models.errors import RegionError
+from hazard_models.grid import AnalysisGrid
+
+# A 2 x 2 grid of 1-km cells in a projected CRS (UTM 50N, which covers Shenzhen).
+UTM = AnalysisGrid(GridSpec(crs="EPSG:32650", x_origin=0, y_origin=0, dx=1000, dy=1000,
+                            nx=2, ny=2, source="hand-made test grid"))
+
+
+def test_half_covered_cell_gets_half_the_weight_of_a_full_one() -> None:
+    # Polygon covers cell (0,0) fully and the left half of cell (0,1): weights 2/3 and 1/3.
+    polygon = shapely.box(0, 0, 1500, 1000)
+    weights = overlap_weights(UTM, np.array([polygon]))
+    dense = weights.matrix.toarray()[0]
+    assert dense == pytest.approx([2 / 3, 1 / 3, 0, 0])
+    field = xr.DataArray([[3.0, 6.0], [100.0, 100.0]], dims=("y", "x"))
+    # area-weighted mean by hand: (1.0 km2 * 3 + 0.5 km2 * 6) / 1.5 km2 = 4
+    assert float(weights.apply(field)[0]) == pytest.approx(4.0)
+    assert float(weights.apply(field, "max")[0]) == pytest.approx(6.0)
+
+
+def test_missing_cells_are_left_out_and_reported_as_coverage() -> None:
+    weights = overlap_weights(UTM, np.array([shapely.box(0, 0, 1500, 1000)]))
+    field = xr.DataArray([[np.nan, 6.0], [1.0, 1.0]], dims=("y", "x"))
+    assert float(weights.apply(field)[0]) == pytest.approx(6.0)
+    assert float(weights.coverage(field)[0]) == pytest.approx(1 / 3)
+    all_missing = xr.DataArray(np.full((2, 2), np.nan), dims=("y", "x"))
+    assert np.isnan(float(weights.apply(all_missing)[0]))
+    assert np.isnan(float(weights.apply(all_missing, "max")[0]))
+
+
+def test_geographic_cells_are_weighted_by_true_area() -> None:
+    # Two 1-degree cells centred at 0.5 N and 60.5 N: a polygon over both weighs each by the
+    # cosine of its latitude (a cell at 60 N has about half the area of one at the equator).
+    grid = AnalysisGrid(GridSpec(x_origin=0, y_origin=0, dx=1, dy=1, nx=1, ny=61,
+                                 source="hand-made test grid"))
+    polygon = shapely.union(shapely.box(0, 0, 1, 1), shapely.box(0, 60, 1, 61))
+    dense = overlap_weights(grid, np.array([polygon])).matrix.toarray()[0]
+    c0, c1 = np.cos(np.radians(0.5)), np.cos(np.radians(60.5))
+    assert dense[0] == pytest.approx(c0 / (c0 + c1))
+    assert dense[60] == pytest.approx(c1 / (c0 + c1))
+    assert dense[1:60].sum() == 0
+
+
+def test_polygon_outside_the_grid_is_an_error() -> None:
+    with pytest.raises(RegionError, match="overlap no cell"):
+        overlap_weights(UTM, np.array([shapely.box(5000, 5000, 6000, 6000)]))
+
+
+def test_weights_on_a_chunked_field_equal_the_in_memory_result(tmp_path: Path) -> None:
+    polygons = np.array([shapely.box(0, 0, 1500, 1000), shapely.box(200, 200, 2000, 2000)])
+    weights = overlap_weights(UTM, polygons)
+    rng = np.random.default_rng(0)
+    values = rng.gamma(0.5, 4.0, size=(10, 2, 2))
+    values[3, 0, 1] = np.nan
+    field = xr.DataArray(values, dims=("time", "y", "x"))
+    chunked = xr.DataArray(da.from_array(values, chunks=(3, 1, 1)), dims=("time", "y", "x"))
+    for statistic in ("mean", "max"):
+        expected = weights.apply(field, statistic)
+        lazy = weights.apply(chunked, statistic)
+        assert lazy.chunks is not None
+        xr.testing.assert_allclose(lazy.compute(), expected)
+    stored = AggregationWeights.load(weights.save(tmp_path / "w.npz"))
+    assert (stored.matrix != weights.matrix).nnz == 0
+    assert stored.source_dims == ("y", "x")
+
+
+def test_shenzhen_weights_rows_sum_to_one(shenzhen_region) -> None:  # type: ignore[no-untyped-def]
+    sums = shenzhen_region.weights.matrix.sum(axis=1)
+    assert np.allclose(sums, 1.0)
+    assert shenzhen_region.weights.matrix.shape == (
+        shenzhen_region.communities.sizes["community"], 92 * 46)
+
+
+def test_station_weights_pick_the_nearest_station_within_radius() -> None:
+    # HKO headquarters (22.3019 N, 114.1742 E) and King's Park (22.3119 N, 114.1728 E)
+    weights, distance = nearest_station_weights(
+        np.array([114.1742, 114.1728, 114.06]), np.array([22.3020, 22.3118, 22.55]),
+        np.array([114.1742, 114.1728]), np.array([22.3019, 22.3119]), radius_km=5.0,
+    )
+    assert weights.matrix.toarray().tolist() == [[1, 0], [0, 1], [0, 0]]
+    assert distance[0] < 0.05 and np.isnan(distance[2])
