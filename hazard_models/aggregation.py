@@ -13,6 +13,7 @@ a radius (a one-hot row), computed with a haversine ball tree (scikit-learn).
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -88,7 +89,9 @@ class AggregationWeights:
                     f"weights expect {size}; regrid the field to the analysis grid first"
                 )
 
-    def _apply(self, field: xr.DataArray, kernel: object) -> xr.DataArray:
+    def _apply(
+        self, field: xr.DataArray, kernel: Callable[[np.ndarray], np.ndarray]
+    ) -> xr.DataArray:
         self._check(field)
         return xr.apply_ufunc(
             kernel,
@@ -202,6 +205,7 @@ def nearest_station_weights(
         shape=(len(community_lon), len(station_lon)),
     )
     matrix.sort_indices()
-    weights = AggregationWeights(matrix=matrix, source_dims=("station",),
-                                 source_shape=(len(station_lon),))
+    weights = AggregationWeights(
+        matrix=matrix, source_dims=("station",), source_shape=(len(station_lon),)
+    )
     return weights, np.where(inside, distance_km, np.nan)

@@ -78,8 +78,11 @@ def load_districts(region: RegionConfig) -> list[District]:
                 f"{config.path.name} feature {feature.index} ({name}): code {code} is not in "
                 f"{config.codes_csv}; use the official GB/T 2260 code"
             )
-        districts.append(District(code=code, name=official[code] if official else name,
-                                  geometry=feature.geometry))
+        districts.append(
+            District(
+                code=code, name=official[code] if official else name, geometry=feature.geometry
+            )
+        )
     return districts
 
 
@@ -88,15 +91,17 @@ def _grid_communities(
 ) -> tuple[np.ndarray, list[str], list[str]]:
     """Blocks of grid cells inside the outline: geometries (grid CRS), ids, names."""
     spec, block = grid.spec, config.block_size
-    rows, cols = np.meshgrid(np.arange(0, spec.ny, block), np.arange(0, spec.nx, block),
-                             indexing="ij")
+    rows, cols = np.meshgrid(
+        np.arange(0, spec.ny, block), np.arange(0, spec.nx, block), indexing="ij"
+    )
     x0 = spec.x_origin + spec.dx * cols
     x1 = spec.x_origin + spec.dx * np.minimum(cols + block, spec.nx)
     y0 = spec.y_origin + spec.dy * rows
     y1 = spec.y_origin + spec.dy * np.minimum(rows + block, spec.ny)
-    boxes = shapely.box(x0.ravel(), np.minimum(y0, y1).ravel(), x1.ravel(),
-                        np.maximum(y0, y1).ravel())
-    rows, cols = rows.ravel(), cols.ravel()
+    boxes = shapely.box(
+        x0.ravel(), np.minimum(y0, y1).ravel(), x1.ravel(), np.maximum(y0, y1).ravel()
+    )
+    row_index, col_index = rows.ravel(), cols.ravel()
     if outline_grid_crs is not None:
         shapely.prepare(outline_grid_crs)
         touching = shapely.intersects(outline_grid_crs, boxes)
@@ -107,16 +112,17 @@ def _grid_communities(
         inside[touching] = shapely.area(clipped[touching]) / shapely.area(boxes[touching])
         keep = inside >= config.min_inside_fraction
         geometries = clipped[keep]
-        rows, cols = rows[keep], cols[keep]
+        row_index, col_index = row_index[keep], col_index[keep]
     else:
         geometries = boxes
-    cell_ids = rows * spec.nx + cols
+    cell_ids = row_index * spec.nx + col_index
+    pairs = list(zip(row_index, col_index, strict=True))
     if block == 1:
         ids = [f"cell-{cell}" for cell in cell_ids]
-        names = [f"grid cell X={c} Y={r}" for r, c in zip(rows, cols, strict=True)]
+        names = [f"grid cell X={c} Y={r}" for r, c in pairs]
     else:
-        ids = [f"block-{r // block}-{c // block}" for r, c in zip(rows, cols, strict=True)]
-        names = [f"{block}x{block} block at X={c} Y={r}" for r, c in zip(rows, cols, strict=True)]
+        ids = [f"block-{r // block}-{c // block}" for r, c in pairs]
+        names = [f"{block}x{block} block at X={c} Y={r}" for r, c in pairs]
     return np.asarray(geometries), ids, names
 
 
@@ -131,7 +137,9 @@ def _assign_districts(
     overlap = np.zeros((n, len(districts)))
     tree = shapely.STRtree(shapes)
     index, district = tree.query(geometries, predicate="intersects")
-    overlap[index, district] = shapely.area(shapely.intersection(geometries[index], shapes[district]))
+    overlap[index, district] = shapely.area(
+        shapely.intersection(geometries[index], shapes[district])
+    )
     best = overlap.argmax(axis=1)
     method = np.where(overlap.max(axis=1) > 0, 0, 1).astype(np.int8)
     for i in np.flatnonzero(method == 1):
@@ -168,11 +176,17 @@ def _dem_attributes(geometries: np.ndarray, dem: DemConfig) -> dict[str, xr.Data
     valid_labels = labels[valid]
     counted = np.bincount(valid_labels, minlength=n + 1)[1:]
     total = np.bincount(valid_labels, weights=elevation[valid], minlength=n + 1)[1:]
-    low = np.bincount(valid_labels, weights=elevation[valid] <= dem.low_lying_threshold,
-                      minlength=n + 1)[1:]
-    minimum = np.asarray(ndimage.minimum(np.where(valid, elevation, np.inf),
-                                         labels=np.where(valid, labels, 0),
-                                         index=np.arange(1, n + 1)), dtype=float)
+    low = np.bincount(
+        valid_labels, weights=elevation[valid] <= dem.low_lying_threshold, minlength=n + 1
+    )[1:]
+    minimum = np.asarray(
+        ndimage.minimum(
+            np.where(valid, elevation, np.inf),
+            labels=np.where(valid, labels, 0),
+            index=np.arange(1, n + 1),
+        ),
+        dtype=float,
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         has = counted > 0
         mean = np.where(has, total / counted, np.nan)
@@ -182,16 +196,28 @@ def _dem_attributes(geometries: np.ndarray, dem: DemConfig) -> dict[str, xr.Data
     source = f"{dem.source} ({dem.path.name}); pixels whose centre lies in the community"
     threshold = f"{dem.low_lying_threshold:g} m"
     return {
-        "elevation_mean": xr.DataArray(mean, dims="community",
-                                       attrs={"units": "m", "source": source}),
-        "elevation_min": xr.DataArray(minimum, dims="community",
-                                      attrs={"units": "m", "source": source}),
-        "low_lying_fraction": xr.DataArray(low_share, dims="community", attrs={
-            "units": "1", "source": source,
-            "long_name": f"share of DEM pixels at or below {threshold}",
-            "threshold": threshold, "threshold_source": dem.low_lying_source}),
-        "dem_coverage": xr.DataArray(coverage, dims="community", attrs={
-            "units": "1", "source": source, "long_name": "share of pixels with DEM data"}),
+        "elevation_mean": xr.DataArray(
+            mean, dims="community", attrs={"units": "m", "source": source}
+        ),
+        "elevation_min": xr.DataArray(
+            minimum, dims="community", attrs={"units": "m", "source": source}
+        ),
+        "low_lying_fraction": xr.DataArray(
+            low_share,
+            dims="community",
+            attrs={
+                "units": "1",
+                "source": source,
+                "long_name": f"share of DEM pixels at or below {threshold}",
+                "threshold": threshold,
+                "threshold_source": dem.low_lying_source,
+            },
+        ),
+        "dem_coverage": xr.DataArray(
+            coverage,
+            dims="community",
+            attrs={"units": "1", "source": source, "long_name": "share of pixels with DEM data"},
+        ),
     }
 
 
@@ -218,23 +244,29 @@ def _hotspot_counts(
         district = by_name.get(config.district_aliases.get(name, name))
         if district is None or not (np.isfinite(lat[row]) and np.isfinite(lon[row])):
             continue
-        distance = shapely.distance(_transform(np.array([point]), to_metres)[0],
-                                    _transform(np.array([district]), to_metres)[0])
+        distance = shapely.distance(
+            _transform(np.array([point]), to_metres)[0],
+            _transform(np.array([district]), to_metres)[0],
+        )
         accepted[row] = distance <= config.max_offset
     tree = shapely.STRtree(geometries)
     point_index, community_index = tree.query(points[accepted], predicate="intersects")
     _, first = np.unique(point_index, return_index=True)
     counts = np.bincount(community_index[first], minlength=geometries.size)
-    return xr.DataArray(counts.astype(np.int32), dims="community", attrs={
-        "units": "1",
-        "long_name": "official waterlogging points in the community",
-        "source": f"{config.source} ({config.path.name})",
-        "points_listed": len(table),
-        "points_rejected_geocode": int((~accepted).sum()),
-        "points_counted": int(first.size),
-        "rule": f"geocode inside the community and within {config.max_offset:g} m of the "
-                "district the official list names",
-    })
+    return xr.DataArray(
+        counts.astype(np.int32),
+        dims="community",
+        attrs={
+            "units": "1",
+            "long_name": "official waterlogging points in the community",
+            "source": f"{config.source} ({config.path.name})",
+            "points_listed": len(table),
+            "points_rejected_geocode": int((~accepted).sum()),
+            "points_counted": int(first.size),
+            "rule": f"geocode inside the community and within {config.max_offset:g} m of the "
+            "district the official list names",
+        },
+    )
 
 
 def build_community_layer(
@@ -257,8 +289,9 @@ def build_community_layer(
         geometries_wgs84 = np.array([f.geometry for f in features])
         ids = _feature_property(features, config.id_property, config.layer.path.name)
         names = _feature_property(features, config.name_property, config.layer.path.name)
-        geometries_grid = (geometries_wgs84 if grid.is_geographic
-                           else _transform(geometries_wgs84, to_grid))
+        geometries_grid = (
+            geometries_wgs84 if grid.is_geographic else _transform(geometries_wgs84, to_grid)
+        )
     else:
         outline = None
         if region.outline is not None:
@@ -267,8 +300,9 @@ def build_community_layer(
             if not grid.is_geographic:
                 outline = _transform(np.array([outline]), to_grid)[0]
         geometries_grid, ids, names = _grid_communities(grid, config, outline)
-        geometries_wgs84 = (geometries_grid if grid.is_geographic
-                            else _transform(geometries_grid, grid.to_wgs84()))
+        geometries_wgs84 = (
+            geometries_grid if grid.is_geographic else _transform(geometries_grid, grid.to_wgs84())
+        )
     if geometries_grid.size == 0:
         raise RegionError(
             f"region {region.name}: no community lies inside the outline; check the grid "
@@ -278,39 +312,66 @@ def build_community_layer(
     district_codes, district_names, method = _assign_districts(geometries_wgs84, districts)
     if config.kind == "geojson" and config.district_property:
         assert config.layer is not None
-        district_codes = _feature_property(features, config.district_property,
-                                           config.layer.path.name)
+        district_codes = _feature_property(
+            features, config.district_property, config.layer.path.name
+        )
     subdistricts = [""] * geometries_wgs84.size
     if config.kind == "geojson" and config.subdistrict_property:
         assert config.layer is not None
-        subdistricts = _feature_property(features, config.subdistrict_property,
-                                         config.layer.path.name)
+        subdistricts = _feature_property(
+            features, config.subdistrict_property, config.layer.path.name
+        )
     centroids = shapely.centroid(geometries_wgs84)
-    geometry_source = (f"{config.layer.source} ({config.layer.path.name})"
-                       if config.layer is not None else f"analysis grid: {grid.spec.source}")
+    geometry_source = (
+        f"{config.layer.source} ({config.layer.path.name})"
+        if config.layer is not None
+        else f"analysis grid: {grid.spec.source}"
+    )
     data: dict[str, xr.DataArray] = {
-        "geometry_wkt": xr.DataArray(shapely.to_wkt(geometries_wgs84, rounding_precision=6),
-                                     dims="community", attrs={"crs": "EPSG:4326"}),
-        "lon": xr.DataArray(shapely.get_x(centroids), dims="community",
-                            attrs={"units": "degrees_east", "source": "centroid of geometry"}),
-        "lat": xr.DataArray(shapely.get_y(centroids), dims="community",
-                            attrs={"units": "degrees_north", "source": "centroid of geometry"}),
-        "area": xr.DataArray(geodesic_area_km2(geometries_wgs84), dims="community",
-                             attrs={"units": "km2", "source": "geodesic area of geometry"}),
-        "district_assignment": xr.DataArray(method, dims="community", attrs={
-            "units": "1", "source": "overlap with the district layer",
-            "flag_values": np.array([-1, 0, 1], dtype=np.int8),
-            "flag_meanings": "none largest_overlap nearest_within_5km"}),
+        "geometry_wkt": xr.DataArray(
+            shapely.to_wkt(geometries_wgs84, rounding_precision=6),
+            dims="community",
+            attrs={"crs": "EPSG:4326"},
+        ),
+        "lon": xr.DataArray(
+            shapely.get_x(centroids),
+            dims="community",
+            attrs={"units": "degrees_east", "source": "centroid of geometry"},
+        ),
+        "lat": xr.DataArray(
+            shapely.get_y(centroids),
+            dims="community",
+            attrs={"units": "degrees_north", "source": "centroid of geometry"},
+        ),
+        "area": xr.DataArray(
+            geodesic_area_km2(geometries_wgs84),
+            dims="community",
+            attrs={"units": "km2", "source": "geodesic area of geometry"},
+        ),
+        "district_assignment": xr.DataArray(
+            method,
+            dims="community",
+            attrs={
+                "units": "1",
+                "source": "overlap with the district layer",
+                "flag_values": np.array([-1, 0, 1], dtype=np.int8),
+                "flag_meanings": "none largest_overlap nearest_within_5km",
+            },
+        ),
     }
     if config.dem is not None:
         data.update(_dem_attributes(geometries_wgs84, config.dem))
     if config.waterlogging_points is not None:
-        data["waterlogging_hotspots"] = _hotspot_counts(geometries_wgs84, districts,
-                                                        config.waterlogging_points)
+        data["waterlogging_hotspots"] = _hotspot_counts(
+            geometries_wgs84, districts, config.waterlogging_points
+        )
     for name, attribute in config.attributes.items():
         values = [attribute.by_district.get(code, np.nan) for code in district_codes]
-        data[name] = xr.DataArray(np.asarray(values, dtype=float), dims="community",
-                                  attrs={"units": attribute.units, "source": attribute.source})
+        data[name] = xr.DataArray(
+            np.asarray(values, dtype=float),
+            dims="community",
+            attrs={"units": attribute.units, "source": attribute.source},
+        )
     layer = xr.Dataset(
         data,
         coords={
@@ -324,9 +385,11 @@ def build_community_layer(
             "title": f"community layer of {region.name}",
             "kind": config.kind,
             "geometry_source": geometry_source,
-            "subdistrict_rule": ("from the layer's property " + config.subdistrict_property
-                                 if config.subdistrict_property else
-                                 "none: no sub-district polygons exist in the data; left empty"),
+            "subdistrict_rule": (
+                "from the layer's property " + config.subdistrict_property
+                if config.subdistrict_property
+                else "none: no sub-district polygons exist in the data; left empty"
+            ),
         },
     )
     return validate_community_layer(layer), weights

@@ -145,7 +145,9 @@ class GridSpec(Frozen):
         try:
             CRS.from_user_input(value)
         except CRSError:
-            raise ValueError(f"{value!r} is not a CRS pyproj understands (EPSG code or proj string)") from None
+            raise ValueError(
+                f"{value!r} is not a CRS pyproj understands (EPSG code or proj string)"
+            ) from None
         return value
 
 
@@ -258,7 +260,9 @@ class Criterion(Frozen):
     @model_validator(mode="after")
     def _threshold_has_units(self) -> Criterion:
         if self.variable not in CANONICAL_UNITS:
-            raise ValueError(f"variable {self.variable!r} unknown; use one of {sorted(CANONICAL_UNITS)}")
+            raise ValueError(
+                f"variable {self.variable!r} unknown; use one of {sorted(CANONICAL_UNITS)}"
+            )
         try:
             self.threshold_value  # noqa: B018 - parse to validate
         except UnitsError as err:
@@ -323,7 +327,7 @@ class RiskConfig(Frozen):
     source: str = Field(min_length=3)
     vulnerability: list[VulnerabilityIndicator] = Field(default_factory=list)
     matrix: dict[Literal["normal", "high"], list[int]] = Field(
-        default_factory=lambda: {"normal": [0, 1, 2, 3, 4], "high": [0, 1, 2, 3, 4]}
+        default_factory=lambda: {"normal": [0, 1, 2, 3, 4], "high": [0, 1, 2, 3, 4]}  # type: ignore[arg-type]
     )
     applies_to: list[str] = Field(default_factory=list, description="hazards using vulnerability")
 

@@ -1,10 +1,10 @@
 """Exceptions of the hazard models and the region::
 
-    ingest.errors.YujingError
-    ├── ingest.errors.DataError
-    │   └── RegionError            the region, grid or community layer is unusable
-    │       └── GeometryError      a polygon is empty, invalid or in the wrong CRS
-    └── ModelError                 a model cannot run on what it was given
+ingest.errors.YujingError
+├── ingest.errors.DataError
+│   └── RegionError            the region, grid or community layer is unusable
+│       └── GeometryError      a polygon is empty, invalid or in the wrong CRS
+└── ModelError                 a model cannot run on what it was given
 """
 
 from __future__ import annotations

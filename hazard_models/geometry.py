@@ -97,8 +97,9 @@ def _declared_crs(name: str, path: Path) -> CRS | None:
     try:
         return CRS.from_user_input("EPSG:4326" if name.upper() == "WGS84" else name)
     except Exception as err:  # noqa: BLE001 - pyproj raises several types
-        raise GeometryError(f"{path}: crs {name!r} is not understood ({err}); use 'WGS84', "
-                            "'GCJ-02' or an EPSG code") from None
+        raise GeometryError(
+            f"{path}: crs {name!r} is not understood ({err}); use 'WGS84', 'GCJ-02' or an EPSG code"
+        ) from None
 
 
 def _check_file_crs(document: dict[str, Any], declared: CRS | None, path: Path) -> None:
@@ -156,7 +157,9 @@ def read_polygon_layer(path: Path, crs: str) -> list[Feature]:
             raise GeometryError(f"{label}: unreadable geometry ({err})") from None
         geometry = _to_wgs84(geometry, declared, to_wgs84, label)
         if geometry.geom_type not in {"Polygon", "MultiPolygon"}:
-            raise GeometryError(f"{label}: is a {geometry.geom_type}; community layers need polygons")
+            raise GeometryError(
+                f"{label}: is a {geometry.geom_type}; community layers need polygons"
+            )
         if geometry.is_empty:
             raise GeometryError(f"{label}: polygon is empty; remove the feature or draw it")
         if not geometry.is_valid:
@@ -172,7 +175,9 @@ def _to_wgs84(
     geometry: BaseGeometry, declared: CRS | None, to_wgs84: Transformer | None, label: str
 ) -> BaseGeometry:
     if to_wgs84 is not None:
-        return shapely.transform(geometry, lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1])))
+        return shapely.transform(
+            geometry, lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1]))
+        )
     coords = shapely.get_coordinates(geometry)
     if coords.size and (np.abs(coords[:, 0]).max() > 180 or np.abs(coords[:, 1]).max() > 90):
         raise GeometryError(
@@ -180,5 +185,7 @@ def _to_wgs84(
             "longitude/latitude degrees; declare the layer's projected CRS with 'crs: EPSG:<code>'"
         )
     if declared is None:
-        return shapely.transform(geometry, lambda xy: np.column_stack(gcj02_to_wgs84(xy[:, 0], xy[:, 1])))
+        return shapely.transform(
+            geometry, lambda xy: np.column_stack(gcj02_to_wgs84(xy[:, 0], xy[:, 1]))
+        )
     return geometry

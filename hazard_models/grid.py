@@ -83,8 +83,12 @@ class AnalysisGrid:
         x0 = spec.x_origin + spec.dx * i
         y0 = spec.y_origin + spec.dy * j
         y1 = y0 + spec.dy
-        return shapely.box(x0.ravel(), np.minimum(y0, y1).ravel(), (x0 + spec.dx).ravel(),
-                           np.maximum(y0, y1).ravel())
+        return shapely.box(
+            x0.ravel(),
+            np.minimum(y0, y1).ravel(),
+            (x0 + spec.dx).ravel(),
+            np.maximum(y0, y1).ravel(),
+        )
 
     def area_factor(self) -> np.ndarray:
         """Relative true area of each cell (flat), for area weighting.
@@ -104,10 +108,12 @@ class AnalysisGrid:
         return {
             "y": xr.DataArray(self.y, dims="y", attrs={"units": units, "axis": "Y"}),
             "x": xr.DataArray(self.x, dims="x", attrs={"units": units, "axis": "X"}),
-            "lat": xr.DataArray(lat, dims=("y", "x"), attrs={"units": "degrees_north",
-                                                             "standard_name": "latitude"}),
-            "lon": xr.DataArray(lon, dims=("y", "x"), attrs={"units": "degrees_east",
-                                                             "standard_name": "longitude"}),
+            "lat": xr.DataArray(
+                lat, dims=("y", "x"), attrs={"units": "degrees_north", "standard_name": "latitude"}
+            ),
+            "lon": xr.DataArray(
+                lon, dims=("y", "x"), attrs={"units": "degrees_east", "standard_name": "longitude"}
+            ),
         }
 
     def matches(self, field: xr.Dataset | xr.DataArray, tolerance: float = 1e-6) -> bool:

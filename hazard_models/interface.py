@@ -89,7 +89,9 @@ class HazardModel(ABC):
     Options: ClassVar[type[ModelOptions]] = ModelOptions
 
     def __init__(
-        self, scheme: SignalScheme, options: Mapping[str, Any] | None = None,
+        self,
+        scheme: SignalScheme,
+        options: Mapping[str, Any] | None = None,
         risk: RiskConfig | None = None,
     ) -> None:
         if scheme.hazard != self.hazard:

@@ -69,8 +69,11 @@ def region_cache_key(region: RegionConfig, communities: CommunityLayerConfig) ->
 
     walk(documents)
     payload = json.dumps(
-        {"version": _CACHE_VERSION, "config": documents,
-         "files": {str(k): v for k, v in sorted(digests.items())}},
+        {
+            "version": _CACHE_VERSION,
+            "config": documents,
+            "files": {str(k): v for k, v in sorted(digests.items())},
+        },
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -59,16 +59,23 @@ def assess_risk(
     level = result["hazard_level"]
     if risk is None or hazard not in risk.applies_to:
         vulnerability = xr.zeros_like(communities["lon"], dtype=np.int8).drop_vars(
-            list(communities["lon"].coords))
-        vulnerability.attrs = {"long_name": "vulnerability class", "rule": "not applied",
-                               "flag_values": np.array([0, 1], dtype=np.int8),
-                               "flag_meanings": " ".join(_CLASSES)}
+            list(communities["lon"].coords)
+        )
+        vulnerability.attrs = {
+            "long_name": "vulnerability class",
+            "rule": "not applied",
+            "flag_values": np.array([0, 1], dtype=np.int8),
+            "flag_meanings": " ".join(_CLASSES),
+        }
         matrix = np.array([[0, 1, 2, 3, 4], [0, 1, 2, 3, 4]])
     else:
         vulnerability = vulnerability_class(communities, risk)
         matrix = np.array([risk.matrix["normal"], risk.matrix["high"]])
     risk_level = xr.apply_ufunc(
-        lambda lv, vc: matrix[vc, lv], level, vulnerability, dask="parallelized",
+        lambda lv, vc: matrix[vc, lv],
+        level,
+        vulnerability,
+        dask="parallelized",
         output_dtypes=[np.int8],
     ).astype(np.int8)
     risk_level.attrs = {

@@ -12,12 +12,13 @@ Times
 
 station observations  (dims ``station``, ``time``)
     coords ``station_id`` (str), ``lat``, ``lon`` (degrees, WGS84), ``elevation`` (m);
-    data variables among ``pr`` (mm per interval, ``cell_methods = "time: sum (interval: 1 hour)"``),
+    data variables among ``pr`` (mm per interval, with
+    ``cell_methods = "time: sum (interval: 1 hour)"``),
     ``tas`` (degC), ``hurs`` (%), ``sfcWind`` and ``wsgsmax`` (m s-1, attribute
     ``averaging_period``), ``psl`` (hPa); for each a ``<name>_flag`` variable with CF
     ``flag_values``/``flag_meanings``.
 
-gridded field  (dims ``time`` or ``reference_time``+``lead_time``, optional ``member``, ``y``, ``x``)
+gridded field  (dims ``time`` or ``reference_time`` + ``lead_time``, opt. ``member``, ``y``, ``x``)
     ``lat``/``lon`` coordinates or a ``crs`` attribute (proj string / WKT / EPSG) with ``x``/``y``
     in its units; ``units`` on every variable; forecasts carry a ``valid_time`` coordinate.
 
@@ -116,7 +117,9 @@ def _require(ds: xr.Dataset, contract: str, names: Iterable[str], fix: str) -> N
 def _check_units(ds: xr.Dataset, contract: str, name: str, expected: str | None) -> None:
     units = ds[name].attrs.get("units")
     if units is None:
-        raise ContractError(contract, name, "has no 'units' attribute", "set it where the data enter")
+        raise ContractError(
+            contract, name, "has no 'units' attribute", "set it where the data enter"
+        )
     if expected is None:
         try:
             units_of(str(units))
@@ -140,10 +143,10 @@ def _check_not_all_nan(ds: xr.Dataset, contract: str, name: str) -> None:
     values = ds[name].data
     if values.size == 0:
         raise ContractError(contract, name, "is empty", "check the source covers the period")
-    all_nan = bool(np.all(np.isnan(values))) if np.issubdtype(values.dtype, np.floating) else False
-    if hasattr(values, "compute") and np.issubdtype(values.dtype, np.floating):
-        all_nan = bool(np.isnan(values).all().compute())
-    if all_nan:
+    if not np.issubdtype(values.dtype, np.floating):
+        return
+    all_nan = np.isnan(values).all()
+    if bool(all_nan.compute() if hasattr(all_nan, "compute") else all_nan):
         raise ContractError(
             contract,
             name,
@@ -186,7 +189,7 @@ def accumulation_interval(ds: xr.Dataset, name: str = "pr") -> timedelta:
             "set cell_methods to 'time: sum (interval: 1 hour)' (or the real interval)",
         )
     try:
-        return parse_duration(match.group(1).replace("hour", "h").replace("minute", "min"))
+        return parse_duration(match.group(1))
     except UnitsError as err:
         raise ContractError("precipitation", name, f"interval: {err}", "fix cell_methods") from None
 
@@ -207,7 +210,9 @@ def validate_station_obs(ds: xr.Dataset) -> xr.Dataset:
     contract = "station observations"
     for dim in ("station", "time"):
         if dim not in ds.dims:
-            raise ContractError(contract, dim, "dimension is missing", "dims must be (station, time)")
+            raise ContractError(
+                contract, dim, "dimension is missing", "dims must be (station, time)"
+            )
     _require(ds, contract, ("station_id", "lat", "lon", "elevation"), "add it as a coordinate")
     _check_time(ds, contract, "time")
     _check_latlon(ds, contract)
@@ -257,14 +262,19 @@ def validate_gridded_field(ds: xr.Dataset, variables: Iterable[str] | None = Non
     has_latlon = "lat" in ds.variables and "lon" in ds.variables
     if not has_latlon and not ds.attrs.get("crs"):
         raise ContractError(
-            contract, "crs", "is missing and there are no lat/lon", "set attrs['crs'] or add lat/lon"
+            contract,
+            "crs",
+            "is missing and there are no lat/lon",
+            "set attrs['crs'] or add lat/lon",
         )
     if has_latlon:
         _check_latlon(ds, contract)
-    names = list(variables) if variables is not None else list(ds.data_vars)
+    names = [str(n) for n in (variables if variables is not None else ds.data_vars)]
     for name in names:
         if name not in ds.data_vars:
             raise ContractError(contract, name, "is missing", "check the source's variable map")
+        if "flag_values" in ds[name].attrs:
+            continue  # QC flags are dimensionless codes, not quantities
         _check_units(ds, contract, name, CANONICAL_UNITS.get(name))
         _check_not_all_nan(ds, contract, name)
     return ds
@@ -304,7 +314,9 @@ def validate_community_layer(ds: xr.Dataset) -> xr.Dataset:
     """Check a community layer against its contract and return it unchanged."""
     contract = "community layer"
     if "community" not in ds.dims:
-        raise ContractError(contract, "community", "dimension is missing", "dims must be (community,)")
+        raise ContractError(
+            contract, "community", "dimension is missing", "dims must be (community,)"
+        )
     if ds.sizes["community"] == 0:
         raise ContractError(
             contract, "community", "is empty", "check the layer overlaps the region's grid"
@@ -318,7 +330,9 @@ def validate_community_layer(ds: xr.Dataset) -> xr.Dataset:
         if name == "geometry_wkt" or var.dtype.kind in "USO":
             continue
         if "units" not in var.attrs:
-            raise ContractError(contract, str(name), "has no 'units'", "state the unit ('1' if none)")
+            raise ContractError(
+                contract, str(name), "has no 'units'", "state the unit ('1' if none)"
+            )
         if "source" not in var.attrs:
             raise ContractError(
                 contract, str(name), "has no 'source'", "state where the attribute comes from"

@@ -27,7 +27,7 @@ class UnitsError(ValueError):
 
 @cache
 def _registry() -> pint.UnitRegistry:
-    registry = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+    registry: pint.UnitRegistry = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
     registry.define("degree_north = degree = degrees_north")
     registry.define("degree_east = degree = degrees_east")
     return registry
@@ -73,14 +73,10 @@ def parse_quantity(text: Any, to_units: str) -> float:
     50.0
     """
     if isinstance(text, bool) or not isinstance(text, str):
-        raise UnitsError(
-            f"{text!r} has no unit; write it with its unit, e.g. '{text} {to_units}'"
-        )
+        raise UnitsError(f"{text!r} has no unit; write it with its unit, e.g. '{text} {to_units}'")
     match = re.fullmatch(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*", text)
     if match is None or not match.group(2):
-        raise UnitsError(
-            f"{text!r} is not '<number> <unit>'; write it like '50 {to_units}'"
-        )
+        raise UnitsError(f"{text!r} is not '<number> <unit>'; write it like '50 {to_units}'")
     magnitude, unit_text = float(match.group(1)), match.group(2)
     unit = units_of(unit_text)
     target = units_of(to_units)

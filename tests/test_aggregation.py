@@ -20,8 +20,18 @@ from hazard_models.errors import RegionError
 from hazard_models.grid import AnalysisGrid
 
 # A 2 x 2 grid of 1-km cells in a projected CRS (UTM 50N, which covers Shenzhen).
-UTM = AnalysisGrid(GridSpec(crs="EPSG:32650", x_origin=0, y_origin=0, dx=1000, dy=1000,
-                            nx=2, ny=2, source="hand-made test grid"))
+UTM = AnalysisGrid(
+    GridSpec(
+        crs="EPSG:32650",
+        x_origin=0,
+        y_origin=0,
+        dx=1000,
+        dy=1000,
+        nx=2,
+        ny=2,
+        source="hand-made test grid",
+    )
+)
 
 
 def test_half_covered_cell_gets_half_the_weight_of_a_full_one() -> None:
@@ -49,8 +59,9 @@ def test_missing_cells_are_left_out_and_reported_as_coverage() -> None:
 def test_geographic_cells_are_weighted_by_true_area() -> None:
     # Two 1-degree cells centred at 0.5 N and 60.5 N: a polygon over both weighs each by the
     # cosine of its latitude (a cell at 60 N has about half the area of one at the equator).
-    grid = AnalysisGrid(GridSpec(x_origin=0, y_origin=0, dx=1, dy=1, nx=1, ny=61,
-                                 source="hand-made test grid"))
+    grid = AnalysisGrid(
+        GridSpec(x_origin=0, y_origin=0, dx=1, dy=1, nx=1, ny=61, source="hand-made test grid")
+    )
     polygon = shapely.union(shapely.box(0, 0, 1, 1), shapely.box(0, 60, 1, 61))
     dense = overlap_weights(grid, np.array([polygon])).matrix.toarray()[0]
     c0, c1 = np.cos(np.radians(0.5)), np.cos(np.radians(60.5))
@@ -86,14 +97,19 @@ def test_shenzhen_weights_rows_sum_to_one(shenzhen_region) -> None:  # type: ign
     sums = shenzhen_region.weights.matrix.sum(axis=1)
     assert np.allclose(sums, 1.0)
     assert shenzhen_region.weights.matrix.shape == (
-        shenzhen_region.communities.sizes["community"], 92 * 46)
+        shenzhen_region.communities.sizes["community"],
+        92 * 46,
+    )
 
 
 def test_station_weights_pick_the_nearest_station_within_radius() -> None:
     # HKO headquarters (22.3019 N, 114.1742 E) and King's Park (22.3119 N, 114.1728 E)
     weights, distance = nearest_station_weights(
-        np.array([114.1742, 114.1728, 114.06]), np.array([22.3020, 22.3118, 22.55]),
-        np.array([114.1742, 114.1728]), np.array([22.3019, 22.3119]), radius_km=5.0,
+        np.array([114.1742, 114.1728, 114.06]),
+        np.array([22.3020, 22.3118, 22.55]),
+        np.array([114.1742, 114.1728]),
+        np.array([22.3019, 22.3119]),
+        radius_km=5.0,
     )
     assert weights.matrix.toarray().tolist() == [[1, 0], [0, 1], [0, 0]]
     assert distance[0] < 0.05 and np.isnan(distance[2])

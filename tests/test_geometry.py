@@ -48,8 +48,11 @@ def _write_layer(path: Path, coordinates: list, **extra: object) -> Path:
         "type": "FeatureCollection",
         **extra,
         "features": [
-            {"type": "Feature", "properties": {"id": "a", "name": "A"},
-             "geometry": {"type": "Polygon", "coordinates": coordinates}}
+            {
+                "type": "Feature",
+                "properties": {"id": "a", "name": "A"},
+                "geometry": {"type": "Polygon", "coordinates": coordinates},
+            }
         ],
     }
     path.write_text(json.dumps(document))
@@ -65,8 +68,9 @@ def test_projected_coordinates_declared_wgs84_are_refused(tmp_path: Path) -> Non
 
 def test_file_crs_member_must_match_the_configuration(tmp_path: Path) -> None:
     square = [[[114.0, 22.5], [114.01, 22.5], [114.01, 22.51], [114.0, 22.5]]]
-    layer = _write_layer(tmp_path / "c.geojson", square,
-                         crs={"type": "name", "properties": {"name": "EPSG:3857"}})
+    layer = _write_layer(
+        tmp_path / "c.geojson", square, crs={"type": "name", "properties": {"name": "EPSG:3857"}}
+    )
     with pytest.raises(GeometryError, match="the file says its crs is 'EPSG:3857'"):
         read_polygon_layer(layer, "WGS84")
 

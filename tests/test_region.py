@@ -15,8 +15,11 @@ from hazard_models.region import load_region, region_cache_key
 
 def test_default_layer_has_at_least_1500_cells_with_dem_attributes(shenzhen_region) -> None:  # type: ignore[no-untyped-def]
     layer = shenzhen_region.communities
-    with_dem = np.isfinite(layer["elevation_mean"].values) & np.isfinite(
-        layer["elevation_min"].values) & np.isfinite(layer["low_lying_fraction"].values)
+    with_dem = (
+        np.isfinite(layer["elevation_mean"].values)
+        & np.isfinite(layer["elevation_min"].values)
+        & np.isfinite(layer["low_lying_fraction"].values)
+    )
     assert layer.sizes["community"] >= 1500
     assert with_dem.sum() >= 1500
     # the DEM misses Neilingding Island south of 22.45 N and a sliver of Bao'an north of
@@ -39,8 +42,9 @@ def test_every_cell_has_an_official_district_code(shenzhen_region, data_root: Pa
     layer = shenzhen_region.communities
     codes = set(layer["district_code"].values.tolist())
     assert codes == set(official)
-    for code, name in zip(layer["district_code"].values, layer["district_name"].values,
-                          strict=True):
+    for code, name in zip(
+        layer["district_code"].values, layer["district_name"].values, strict=True
+    ):
         assert official[str(code)] == str(name)
     # no rule assigns a cell to a sub-district honestly: the default layer leaves it empty
     assert set(layer["subdistrict_code"].values.tolist()) == {""}
@@ -76,7 +80,10 @@ def test_waterlogging_points_with_wrong_geocodes_are_not_counted(shenzhen_region
 
 
 def test_region_is_cached_and_rebuilt_when_an_input_changes(
-    shenzhen_settings, shenzhen_region, cache_dir: Path, tmp_path: Path  # type: ignore[no-untyped-def]
+    shenzhen_settings,
+    shenzhen_region,
+    cache_dir: Path,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     again = load_region(shenzhen_settings.region, shenzhen_settings.communities, cache_dir)
     xr.testing.assert_identical(again.communities, shenzhen_region.communities)
@@ -90,20 +97,26 @@ def test_region_is_cached_and_rebuilt_when_an_input_changes(
         update={"waterlogging_points": points.model_copy(update={"path": shorter})}
     )
     assert region_cache_key(shenzhen_settings.region, changed) != region_cache_key(
-        shenzhen_settings.region, shenzhen_settings.communities)
+        shenzhen_settings.region, shenzhen_settings.communities
+    )
 
 
 def test_user_polygons_work_like_the_default_layer(shenzhen_settings, data_root: Path) -> None:  # type: ignore[no-untyped-def]
     # The district polygons, supplied as a user community layer: nine communities whose
     # area-weighted weights cover the grid and whose DEM attributes come out too.
-    communities = CommunityLayerConfig.model_validate({
-        "kind": "geojson",
-        "layer": {"path": data_root / "boundaries/shenzhen_districts_datav_wgs84.geojson",
-                  "crs": "WGS84", "source": "DataV districts as a test community layer"},
-        "id_property": "adcode",
-        "name_property": "name",
-        "dem": shenzhen_settings.communities.dem,
-    })
+    communities = CommunityLayerConfig.model_validate(
+        {
+            "kind": "geojson",
+            "layer": {
+                "path": data_root / "boundaries/shenzhen_districts_datav_wgs84.geojson",
+                "crs": "WGS84",
+                "source": "DataV districts as a test community layer",
+            },
+            "id_property": "adcode",
+            "name_property": "name",
+            "dem": shenzhen_settings.communities.dem,
+        }
+    )
     region = load_region(shenzhen_settings.region, communities, None)
     layer = region.communities
     assert layer.sizes["community"] == 9
@@ -112,6 +125,5 @@ def test_user_polygons_work_like_the_default_layer(shenzhen_settings, data_root:
     assert (layer["district_code"].values == layer["community_id"].values).all()
     assert np.isfinite(layer["elevation_mean"].values).all()
     # Futian is lower on average than Yantian, whose district is mostly hills
-    by_name = dict(zip(layer["community_name"].values, layer["elevation_mean"].values,
-                       strict=True))
+    by_name = dict(zip(layer["community_name"].values, layer["elevation_mean"].values, strict=True))
     assert by_name["福田区"] < by_name["盐田区"]

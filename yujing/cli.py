@@ -37,8 +37,10 @@ def _config_check(args: argparse.Namespace, console: Console) -> int:
     from yujing.settings import load_settings
 
     settings = load_settings(args.path, data_root=args.data_root)
-    console.print(f"[green]OK[/green] {settings.config_path}: region {settings.region.name}, "
-                  f"{len(settings.sources)} source(s), hazards {sorted(settings.hazards)}")
+    console.print(
+        f"[green]OK[/green] {settings.config_path}: region {settings.region.name}, "
+        f"{len(settings.sources)} source(s), hazards {sorted(settings.hazards)}"
+    )
     if not args.no_region:
         region = load_region(settings.region, settings.communities, settings.cache_directory)
         layer = region.communities
@@ -84,8 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser("check", help="validate a configuration file")
     check.add_argument("path", type=Path)
     check.add_argument("--data-root", type=Path, default=None, help="shared data folder")
-    check.add_argument("--no-region", action="store_true",
-                       help="skip building the community layer")
+    check.add_argument("--no-region", action="store_true", help="skip building the community layer")
     check.set_defaults(handler=_config_check)
 
     run = commands.add_parser("run", help="run one cycle on local data")

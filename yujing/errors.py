@@ -1,7 +1,7 @@
 """Exceptions of the application shell::
 
-    ingest.errors.YujingError
-    └── ConfigError        a configuration file is wrong: names the file, the key and the fix
+ingest.errors.YujingError
+└── ConfigError        a configuration file is wrong: names the file, the key and the fix
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ state between cycles beyond the cached region.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,27 +45,38 @@ def load_input(source: SourceConfig, name: str, issue_time: datetime) -> xr.Data
     return dataset
 
 
+def _count_equal(level: int) -> Callable[[pd.Series], int]:
+    return lambda values: int((values == level).sum())
+
+
 def district_summary(result: xr.Dataset) -> pd.DataFrame:
     """Per district: communities, how many have data, how many at each risk level, the
     highest hazard level and the largest accumulation per window."""
     at_issue = result.isel(lead_time=0)
-    table = pd.DataFrame({
-        "district": np.where(result["district_name"].values == "", "(none)",
-                             result["district_name"].values),
-        "has_data": np.isfinite(at_issue["probability"].values).any(axis=-1),
-        "risk_level": at_issue["risk_level"].values,
-        "hazard_level": at_issue["hazard_level"].values,
-    })
+    table = pd.DataFrame(
+        {
+            "district": np.where(
+                result["district_name"].values == "", "(none)", result["district_name"].values
+            ),
+            "has_data": np.isfinite(at_issue["probability"].values).any(axis=-1),
+            "risk_level": at_issue["risk_level"].values,
+            "hazard_level": at_issue["hazard_level"].values,
+        }
+    )
     for window in result["window"].values if "window" in result.dims else []:
         table[f"max {window} mm"] = at_issue["accumulation"].sel(window=window).values
     grouped = table.groupby("district", sort=True)
-    summary = pd.DataFrame({
-        "communities": grouped.size(),
-        "with data": grouped["has_data"].sum(),
-        **{RISK_COLOURS[level]: grouped["risk_level"].agg(
-            lambda values, lv=level: int((values == lv).sum())) for level in range(1, 5)},
-        "hazard": grouped["hazard_level"].max().map(lambda v: RISK_COLOURS[int(v)]),
-    })
+    summary = pd.DataFrame(
+        {
+            "communities": grouped.size(),
+            "with data": grouped["has_data"].sum(),
+            **{
+                RISK_COLOURS[level]: grouped["risk_level"].agg(_count_equal(level))
+                for level in range(1, 5)
+            },
+            "hazard": grouped["hazard_level"].max().map(lambda v: RISK_COLOURS[int(v)]),
+        }
+    )
     for column in [c for c in table.columns if c.startswith("max ")]:
         summary[column] = grouped[column].max().round(1)
     return summary
@@ -82,8 +94,7 @@ def run_cycle(
     written atomically; re-running the same cycle rewrites the same files.
     """
     issue_time = issue_time.astimezone(UTC)
-    region = region or load_region(settings.region, settings.communities,
-                                   settings.cache_directory)
+    region = region or load_region(settings.region, settings.communities, settings.cache_directory)
     folder = Path(output_dir) if output_dir is not None else settings.output_directory
     cycle = CycleResult(issue_time=issue_time)
     stamp = issue_time.strftime("%Y%m%dT%H%MZ")

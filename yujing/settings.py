@@ -40,8 +40,11 @@ def _check_options(options: type[BaseModel], values: dict[str, Any], owner: str)
     except ValidationError as err:
         problems = "; ".join(
             f"options.{'.'.join(map(str, e['loc']))}: "
-            + ("unknown option; allowed: " + ", ".join(sorted(options.model_fields))
-               if e["type"] == "extra_forbidden" else str(e["msg"]).removeprefix("Value error, "))
+            + (
+                "unknown option; allowed: " + ", ".join(sorted(options.model_fields))
+                if e["type"] == "extra_forbidden"
+                else str(e["msg"]).removeprefix("Value error, ")
+            )
             for e in err.errors()
         )
         raise ValueError(f"{owner}: {problems}") from None
@@ -180,14 +183,19 @@ def load_settings(path: Path | str, data_root: Path | str | None = None) -> Sett
     root = Path(root_text)
     root = (root if root.is_absolute() else path.parent / root).resolve()
     if not root.is_dir():
-        raise ConfigError(path, [(
-            "data_root", f"{root} is not a folder; set data_root or YUJING_DATA_ROOT to the "
-            "shared data folder")])
+        raise ConfigError(
+            path,
+            [
+                (
+                    "data_root",
+                    f"{root} is not a folder; set data_root or YUJING_DATA_ROOT to the "
+                    "shared data folder",
+                )
+            ],
+        )
     document.update(config_path=path, data_root=root)
     try:
-        return Settings.model_validate(
-            document, context={"base": path.parent, "data_root": root}
-        )
+        return Settings.model_validate(document, context={"base": path.parent, "data_root": root})
     except ValidationError as err:
         problems = [_describe(error, Settings) for error in err.errors()]
         raise ConfigError(path, problems) from None

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -41,7 +41,11 @@ from ingest.contracts import accumulation_interval
 __all__ = ["ObservedAccumulationModel", "ObservedAccumulationOptions"]
 
 _COMMUNITY_COORDS = (
-    "community_id", "community_name", "district_code", "district_name", "subdistrict_code",
+    "community_id",
+    "community_name",
+    "district_code",
+    "district_name",
+    "subdistrict_code",
 )
 
 
@@ -75,7 +79,7 @@ class ObservedAccumulationModel(HazardModel):
     name = "rainstorm-observed"
     hazard = "rainstorm"
     version = "1.0.0"
-    inputs = {
+    inputs: ClassVar[Mapping[str, InputSpec]] = {
         "pr": InputSpec(
             contracts=("gridded field", "station observations"),
             variables=("pr",),
@@ -94,8 +98,11 @@ class ObservedAccumulationModel(HazardModel):
                     "(e.g. '10 km'), the distance within which a gauge represents a community"
                 )
             weights, _ = nearest_station_weights(
-                region.communities["lon"].values, region.communities["lat"].values,
-                dataset["lon"].values, dataset["lat"].values, options.station_radius,
+                region.communities["lon"].values,
+                region.communities["lat"].values,
+                dataset["lon"].values,
+                dataset["lat"].values,
+                options.station_radius,
             )
             return weights
         if not region.grid.matches(dataset):
@@ -112,9 +119,15 @@ class ObservedAccumulationModel(HazardModel):
         step = pd.Timedelta(interval)
         issue = pd.Timestamp(issue_time).tz_convert(None)
         times = pd.DatetimeIndex(pr["time"].values)
+        times = times[times <= issue]
         if times.empty:
-            raise ModelError(f"model {self.name!r}: the rainfall input has no times")
-        anchor = times[0]
+            raise ModelError(
+                f"model {self.name!r}: the rainfall input has no times at or before "
+                f"{issue.isoformat()}Z; check the source covers the issue time"
+            )
+        # The axis ends at the last interval end <= issue time, aligned with the latest
+        # report; if the feed is late, the intervals after its latest report are missing.
+        anchor = times.max()
         end = anchor + ((issue - anchor) // step) * step
         axis = pd.date_range(end=end, periods=int(span / interval), freq=step)
         selected = times[(times > axis[0] - step) & (times <= end)]
@@ -159,8 +172,9 @@ class ObservedAccumulationModel(HazardModel):
             met = xr.zeros_like(areal, dtype=bool)
             known = xr.ones_like(areal, dtype=bool)
             for criterion in level.criteria:
-                met = met | exceeds(accumulation[criterion.window], criterion.threshold_value,
-                                    criterion.comparison)
+                met = met | exceeds(
+                    accumulation[criterion.window], criterion.threshold_value, criterion.comparison
+                )
                 known = known & (coverage[criterion.window] >= options.min_coverage)
             level_met.append(met.isel(time=-1))
             level_known.append((met | known).isel(time=-1))
@@ -169,8 +183,9 @@ class ObservedAccumulationModel(HazardModel):
         met_now = xr.concat(level_met, dim="level").assign_coords(level=names)
         known_now = xr.concat(level_known, dim="level").assign_coords(level=names)
         probability = xr.where(met_now, 1.0, xr.where(known_now, 0.0, np.nan))
-        ranks = xr.DataArray([level.rank for level in self.scheme.levels], dims="level",
-                             coords={"level": names})
+        ranks = xr.DataArray(
+            [level.rank for level in self.scheme.levels], dims="level", coords={"level": names}
+        )
         hazard_level = (ranks * met_now).max("level").astype(np.int8)
 
         window_names = [_format_window(w) for w in windows]
@@ -181,31 +196,48 @@ class ObservedAccumulationModel(HazardModel):
         layer = region.communities
         result = xr.Dataset(
             {
-                "probability": probability.transpose("community", "level").expand_dims(
-                    lead_time=1, axis=1).assign_attrs(
-                    units="1", long_name="probability that the level's criteria are met",
-                    comment="observed model: 1 met, 0 not met, NaN unknown (data missing)"),
+                "probability": probability.transpose("community", "level")
+                .expand_dims(lead_time=1, axis=1)
+                .assign_attrs(
+                    units="1",
+                    long_name="probability that the level's criteria are met",
+                    comment="observed model: 1 met, 0 not met, NaN unknown (data missing)",
+                ),
                 "hazard_level": hazard_level.expand_dims(lead_time=1, axis=1).assign_attrs(
-                    long_name="highest level whose criteria are met", units="1"),
-                "onset_time": xr.concat(onsets, dim="level").assign_coords(level=names)
-                .transpose("community", "level").assign_attrs(
+                    long_name="highest level whose criteria are met", units="1"
+                ),
+                "onset_time": xr.concat(onsets, dim="level")
+                .assign_coords(level=names)
+                .transpose("community", "level")
+                .assign_attrs(
                     long_name="start of the ongoing exceedance (data time)",
-                    comment=f"searched back {_format_window(options.lookback)}; NaT if not met"),
+                    comment=f"searched back {_format_window(options.lookback)}; NaT if not met",
+                ),
                 "accumulation": stacked.assign_coords(window=window_names)
-                .transpose("community", "window").expand_dims(lead_time=1, axis=1)
-                .assign_attrs(units="mm", standard_name="precipitation_amount",
-                              long_name="observed rainfall over the trailing window",
-                              cell_methods=f"area: {options.areal_statistic} time: sum"),
+                .transpose("community", "window")
+                .expand_dims(lead_time=1, axis=1)
+                .assign_attrs(
+                    units="mm",
+                    standard_name="precipitation_amount",
+                    long_name="observed rainfall over the trailing window",
+                    cell_methods=f"area: {options.areal_statistic} time: sum",
+                ),
                 "accumulation_coverage": stacked_coverage.assign_coords(window=window_names)
-                .transpose("community", "window").expand_dims(lead_time=1, axis=1)
+                .transpose("community", "window")
+                .expand_dims(lead_time=1, axis=1)
                 .assign_attrs(units="1", long_name="share of the window with data"),
             },
             coords={
                 "lead_time": lead,
                 "valid_time": ("lead_time", [np.datetime64(evaluation_time, "ns")]),
                 "level_rank": ("level", [level.rank for level in self.scheme.levels]),
-                "level_criteria": ("level", [" or ".join(c.describe() for c in level.criteria)
-                                             for level in self.scheme.levels]),
+                "level_criteria": (
+                    "level",
+                    [
+                        " or ".join(c.describe() for c in level.criteria)
+                        for level in self.scheme.levels
+                    ],
+                ),
                 "window_seconds": ("window", [w.total_seconds() for w in windows]),
                 **{name: ("community", layer[name].values) for name in _COMMUNITY_COORDS},
             },

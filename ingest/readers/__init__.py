@@ -86,10 +86,7 @@ def get_reader(name: str) -> Reader:
         ) from None
 
 
-def read_source(
-    reader: str, path: Path, options: Mapping[str, Any], source: str
-) -> xr.Dataset:
+def read_source(reader: str, path: Path, options: Mapping[str, Any], source: str) -> xr.Dataset:
     """Validate ``options`` for ``reader`` and read ``path`` with it."""
     instance = get_reader(reader)
     return instance.read(path, instance.Options.model_validate(dict(options)), source)
-

@@ -1,0 +1,211 @@
+"""DAG-integrity tests for ``dags/`` (Airflow 3 best practices: parse cleanly, stay thin).
+
+Airflow is imported inside the tests, after ``AIRFLOW_HOME`` points at a temporary folder,
+so the rest of the suite never loads it and no test touches a real Airflow installation.
+Airflow is part of the dev install (``.[dev,airflow]``): a missing Airflow fails here, it
+is not skipped.
+
+The end-to-end test runs the DAG with ``dag.test()`` on a SQLite metadata database in the
+temporary folder, for 2023-09-08 03:00 UTC, inside the record rainstorm of 7-8 September
+2023 in Shenzhen, using the NASA POWER hourly rainfall that ``configs/shenzhen.yaml`` reads
+(SOURCES.md 4.2). It runs in subprocesses so that Airflow's database and logging set-up stay
+out of the pytest process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[1]
+DAGS_FOLDER = PROJECT / "dags"
+DAG_FILE = DAGS_FOLDER / "yujing_rainstorm_observed.py"
+DAG_ID = "yujing_rainstorm_observed"
+TASK_ID = "run_observed_cycle"
+
+
+def _airflow_environment(airflow_home: Path) -> dict[str, str]:
+    """Environment variables for an isolated Airflow: its own home, no examples."""
+    return {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+    }
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A temporary ``AIRFLOW_HOME``, set before anything imports Airflow."""
+    home = tmp_path_factory.mktemp("airflow_home")
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in _airflow_environment(home).items():
+            patch.setenv(name, value)
+        patch.delenv("YUJING_REGION", raising=False)
+        yield home
+
+
+@pytest.fixture(scope="module")
+def dag_bag(airflow_home: Path) -> Any:
+    """Every file in ``dags/``, parsed as the DAG processor parses it."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=DAGS_FOLDER, safe_mode=False)
+
+
+@pytest.fixture(scope="module")
+def dag_module(airflow_home: Path) -> ModuleType:
+    """The DAG file imported as a module (``dags/`` is not a package)."""
+    spec = importlib.util.spec_from_file_location("yujing_rainstorm_observed_dag", DAG_FILE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_dag_file_parses_without_errors_or_warnings(dag_bag: Any) -> None:
+    assert dag_bag.import_errors == {}
+    assert dag_bag.captured_warnings == {}
+    files_with_dags = {Path(dag.fileloc).resolve() for dag in dag_bag.dags.values()}
+    assert files_with_dags == {path.resolve() for path in DAGS_FOLDER.glob("*.py")}
+
+
+def test_rainstorm_observed_dag_is_hourly_retried_and_publishes_the_asset(dag_bag: Any) -> None:
+    from airflow.sdk import CronTriggerTimetable
+
+    dag = dag_bag.dags[DAG_ID]
+    assert dag.task_ids == [TASK_ID]
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert isinstance(dag.timetable, CronTriggerTimetable)
+    assert dag.timetable.expression == "0 * * * *"
+    task = dag.get_task(TASK_ID)
+    assert task.retries > 0
+    assert task.retry_exponential_backoff
+    assert task.max_retry_delay is not None
+    assert [asset.uri for asset in task.outlets] == ["yujing://440300/rainstorm"]
+    assert dag.params["config"] is None
+
+
+def test_parsing_the_dag_file_imports_no_heavy_packages(tmp_path: Path) -> None:
+    heavy = ["alerting", "dask", "hazard_models", "ingest", "xarray", "yujing"]
+    script = f"""
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("dag_under_test", {str(DAG_FILE)!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(json.dumps(sorted(name for name in {heavy!r} if name in sys.modules)))
+"""
+    environment = {**os.environ, **_airflow_environment(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == []
+
+
+def test_config_path_comes_from_param_then_environment_then_default(
+    dag_module: ModuleType,
+) -> None:
+    resolve = dag_module.resolve_config_path
+    home = {"YUJING_HOME": "/srv/yujing"}
+    assert resolve("/etc/yujing/city.yaml", {"YUJING_CONFIG": "/other.yaml"}) == Path(
+        "/etc/yujing/city.yaml"
+    )
+    assert resolve(None, {**home, "YUJING_CONFIG": "configs/knmi-demo.yaml"}) == Path(
+        "/srv/yujing/configs/knmi-demo.yaml"
+    )
+    assert resolve("", home) == Path("/srv/yujing/configs/shenzhen.yaml")
+
+
+def test_relative_config_path_without_yujing_home_names_the_fix(dag_module: ModuleType) -> None:
+    with pytest.raises(ValueError, match="YUJING_HOME is not set"):
+        dag_module.resolve_config_path("configs/shenzhen.yaml", {})
+
+
+def test_issue_time_is_a_standard_library_utc_datetime(dag_module: ModuleType) -> None:
+    import pendulum
+
+    shenzhen_11_am = pendulum.datetime(2023, 9, 8, 11, tz="Asia/Shanghai")
+    issue_time = dag_module.issue_time_of(shenzhen_11_am)
+    assert type(issue_time) is datetime
+    assert issue_time == datetime(2023, 9, 8, 3, tzinfo=UTC)
+    assert issue_time.utcoffset() is not None and issue_time.utcoffset().total_seconds() == 0
+    with pytest.raises(ValueError, match="no data interval end"):
+        dag_module.issue_time_of(None)
+
+
+DAG_TEST_SCRIPT = """
+import sys
+from datetime import UTC, datetime
+from airflow.dag_processing.dagbag import DagBag
+
+dag = DagBag(dag_folder=sys.argv[1], safe_mode=False).dags[sys.argv[2]]
+run = dag.test(logical_date=datetime(2023, 9, 8, 3, tzinfo=UTC), run_conf={"config": sys.argv[3]})
+print("DAG RUN STATE", run.state)
+"""
+
+
+def test_dag_runs_end_to_end_on_the_september_2023_rainstorm(tmp_path: Path) -> None:
+    # configs/shenzhen.yaml with absolute data_root and outputs in tmp_path.
+    document = yaml.safe_load((PROJECT / "configs" / "shenzhen.yaml").read_text("utf-8"))
+    data_root = os.environ.get("YUJING_DATA_ROOT") or PROJECT.parent / "shared" / "data"
+    document["data_root"] = str(Path(data_root).resolve())
+    document["output"] = {
+        "directory": str(tmp_path / "out"),
+        "cache_directory": str(tmp_path / "cache"),
+    }
+    config = tmp_path / "shenzhen.yaml"
+    config.write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
+    airflow_home = tmp_path / "airflow_home"
+    airflow_home.mkdir()
+    environment = {**os.environ, **_airflow_environment(airflow_home)}
+    environment.pop("YUJING_REGION", None)
+    airflow = Path(sys.executable).with_name("airflow")
+
+    for command in (
+        [str(airflow), "db", "migrate"],
+        [sys.executable, "-c", DAG_TEST_SCRIPT, str(DAGS_FOLDER), DAG_ID, str(config)],
+    ):
+        done = subprocess.run(
+            command, env=environment, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "DAG RUN STATE success" in done.stdout
+
+    written = tmp_path / "out" / "440300" / "rainstorm" / "20230908T0300Z.nc"
+    assert written.is_file()
+    assert written.with_suffix(".txt").is_file()
+    with sqlite3.connect(airflow_home / "airflow.db") as database:
+        (returned,) = database.execute(
+            "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = 'return_value'",
+            (DAG_ID, TASK_ID),
+        ).fetchone()
+        events = database.execute(
+            "SELECT asset.uri, asset_event.extra FROM asset_event "
+            "JOIN asset ON asset.id = asset_event.asset_id"
+        ).fetchall()
+    assert json.loads(returned) == {"rainstorm": str(written)}
+    assert [(uri, json.loads(extra)) for uri, extra in events] == [
+        (
+            "yujing://440300/rainstorm",
+            {"region": "440300", "issue_time": "2023-09-08T03:00:00+00:00", "path": str(written)},
+        )
+    ]
