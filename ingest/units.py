@@ -76,7 +76,8 @@ def parse_quantity(text: Any, to_units: str) -> float:
         raise UnitsError(f"{text!r} has no unit; write it with its unit, e.g. '{text} {to_units}'")
     match = re.fullmatch(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*", text)
     if match is None or not match.group(2):
-        raise UnitsError(f"{text!r} is not '<number> <unit>'; write it like '50 {to_units}'")
+        example = match.group(1) if match is not None else "50"
+        raise UnitsError(f"{text!r} is not '<number> <unit>'; write it like '{example} {to_units}'")
     magnitude, unit_text = float(match.group(1)), match.group(2)
     unit = units_of(unit_text)
     target = units_of(to_units)

@@ -1,0 +1,44 @@
+# yujing developer commands. Each target creates .venv first if needed.
+#   make demo   - check the configuration and run a real-data cycle (Shenzhen and KNMI)
+#   make test   - ruff, mypy and the whole test suite (what CI runs)
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+# The shared real-data folder; override with YUJING_DATA_ROOT=/path/to/shared/data
+export YUJING_DATA_ROOT ?= $(abspath $(CURDIR)/../shared/data)
+
+.PHONY: demo test lint typecheck pytest lock clean
+
+$(VENV): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "yujing needs Python 3.11, found " + sys.version'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements.lock -e ".[dev,airflow]"
+	touch $(VENV)
+
+demo: $(VENV)
+	$(BIN)/yujing config check configs/shenzhen.yaml
+	$(BIN)/yujing run --config configs/shenzhen.yaml --at 2023-09-08T03:00Z
+	$(BIN)/yujing run --config configs/knmi-demo.yaml --at 2010-08-26T04:00Z
+
+lint: $(VENV)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)
+	$(BIN)/mypy
+
+pytest: $(VENV)
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+# Re-resolve the pinned versions (needs the package index).
+lock: $(VENV)
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev --extra airflow \
+		pyproject.toml -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .cache out .mypy_cache .pytest_cache .ruff_cache

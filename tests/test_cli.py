@@ -1,0 +1,86 @@
+"""The yujing command line, end to end on the real Shenzhen configuration."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from yujing.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "configs" / "shenzhen.yaml"
+
+
+def test_help_lists_the_commands() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "yujing.cli", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "config" in done.stdout and "run" in done.stdout
+
+
+def test_config_check_passes_and_a_broken_copy_fails(
+    tmp_path: Path, data_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["config", "check", str(CONFIG), "--data-root", str(data_root), "--no-region"]) == 0
+    broken = tmp_path / "shenzhen.yaml"
+    text = CONFIG.read_text(encoding="utf-8").replace('threshold: "100 mm"', 'threshold: "100"')
+    broken.write_text(
+        text.replace("data_root: ../../shared/data", f"data_root: {data_root}"), encoding="utf-8"
+    )
+    assert main(["config", "check", str(broken)]) == 2
+    error = capsys.readouterr().err
+    assert str(broken) in error
+    assert "levels.3.criteria.0" in error and "write it like '100 mm'" in error
+
+
+def test_run_writes_netcdf_and_summary_and_is_repeatable(
+    tmp_path: Path, data_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = [
+        "run",
+        "--config",
+        str(CONFIG),
+        "--at",
+        "2023-09-08T11:00+08:00",
+        "--output",
+        str(tmp_path),
+        "--data-root",
+        str(data_root),
+    ]
+    assert main(arguments) == 0
+    printed = capsys.readouterr().out
+    assert "福田区" in printed and "max 3 h mm" in printed
+    result_path = tmp_path / "440300" / "rainstorm" / "20230908T0300Z.nc"
+    with xr.open_dataset(result_path) as first:
+        first = first.load()
+    assert first.attrs["issue_time"] == "2023-09-08T03:00:00Z"
+    # NASA POWER hours beginning 00, 01, 02 UTC (labelled 01-03Z): 10.73 + 9.39 + 6.12 mm
+    three_hours = first["accumulation"].sel(window="3 h").isel(lead_time=0).values
+    assert np.nanmax(three_hours) == pytest.approx(10.73 + 9.39 + 6.12)
+    assert (tmp_path / "440300" / "rainstorm" / "20230908T0300Z.txt").exists()
+    assert main(arguments) == 0
+    with xr.open_dataset(result_path) as second:
+        xr.testing.assert_identical(second.load(), first)
+
+
+def test_naive_issue_time_is_refused(data_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(
+            [
+                "run",
+                "--config",
+                str(CONFIG),
+                "--at",
+                "2023-09-08T11:00",
+                "--data-root",
+                str(data_root),
+            ]
+        )
+        == 2
+    )
+    assert "has no timezone" in capsys.readouterr().err

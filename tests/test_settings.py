@@ -1,0 +1,106 @@
+"""Configuration: both bundled configs load; broken copies fail naming file, key and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from yujing.errors import ConfigError
+from yujing.settings import load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_bundled_configs_load(data_root: Path) -> None:
+    shenzhen = load_settings(REPO / "configs/shenzhen.yaml", data_root=data_root)
+    knmi = load_settings(REPO / "configs/knmi-demo.yaml", data_root=data_root)
+    assert shenzhen.region.timezone == "Asia/Shanghai"
+    assert knmi.region.timezone == "Europe/Amsterdam"
+    red = shenzhen.signal_schemes["cma-rainstorm"].levels[-1].criteria[0]
+    assert red.threshold_value == 100.0 and red.window.total_seconds() == 3 * 3600
+    with pytest.raises(Exception, match="frozen"):
+        shenzhen.region.name = "elsewhere"  # type: ignore[misc]
+
+
+def _broken(tmp_path: Path, edit) -> Path:  # type: ignore[no-untyped-def]
+    document = yaml.safe_load((REPO / "configs/shenzhen.yaml").read_text(encoding="utf-8"))
+    document["data_root"] = str(REPO.parent / "shared" / "data")
+    edit(document)
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _problems(path: Path, data_root: Path) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, data_root=data_root)
+    message = str(caught.value)
+    assert str(path) in message
+    return message
+
+
+def test_misspelt_key_names_the_key_and_suggests_the_fix(tmp_path: Path, data_root: Path) -> None:
+    def edit(d):  # type: ignore[no-untyped-def]
+        d["region"]["timezon"] = d["region"].pop("timezone")
+
+    message = _problems(_broken(tmp_path, edit), data_root)
+    assert "region.timezon: unknown key (did you mean 'timezone'?)" in message
+    assert "region.timezone: is required; add it" in message
+
+
+def test_threshold_without_unit_or_with_wrong_unit(tmp_path: Path, data_root: Path) -> None:
+    def edit(d):  # type: ignore[no-untyped-def]
+        d["signal_schemes"]["cma-rainstorm"]["levels"][0]["criteria"][0]["threshold"] = "50 kg"
+        d["signal_schemes"]["cma-rainstorm"]["levels"][1]["criteria"][0]["window"] = 6
+
+    message = _problems(_broken(tmp_path, edit), data_root)
+    assert "signal_schemes.cma-rainstorm.levels.0.criteria.0" in message
+    assert "'50 kg' has unit 'kg', which cannot be converted to 'mm'" in message
+    assert "signal_schemes.cma-rainstorm.levels.1.criteria.0.window" in message
+    assert "6 has no unit" in message
+
+
+def test_missing_file_and_bad_timezone(tmp_path: Path, data_root: Path) -> None:
+    def edit(d):  # type: ignore[no-untyped-def]
+        d["communities"]["dem"]["path"] = "{data_root}/dem/no_such_dem.tif"
+        d["region"]["timezone"] = "China/Shenzhen"
+
+    message = _problems(_broken(tmp_path, edit), data_root)
+    assert "communities.dem.path" in message and "no_such_dem.tif does not exist" in message
+    assert "region.timezone" in message and "not an IANA timezone" in message
+
+
+def test_wrong_references_are_reported(tmp_path: Path, data_root: Path) -> None:
+    def edit(d):  # type: ignore[no-untyped-def]
+        d["hazards"]["rainstorm"]["scheme"] = "cma"
+
+    message = _problems(_broken(tmp_path, edit), data_root)
+    assert "'cma' is not a signal scheme; use one of" in message
+
+    def bad_option(d):  # type: ignore[no-untyped-def]
+        d["hazards"]["rainstorm"]["options"]["station_radius"] = "42"
+
+    message = _problems(_broken(tmp_path, bad_option), data_root)
+    assert "options.station_radius" in message and "'42' is not '<number> <unit>'" in message
+
+    def unknown_reader(d):  # type: ignore[no-untyped-def]
+        d["sources"]["nasa_power_futian"]["reader"] = "nasa-power"
+
+    message = _problems(_broken(tmp_path, unknown_reader), data_root)
+    assert "unknown reader 'nasa-power'; available readers:" in message
+
+
+def test_unknown_crs_of_the_grid(tmp_path: Path, data_root: Path) -> None:
+    def edit(d):  # type: ignore[no-untyped-def]
+        d["region"]["grid"]["crs"] = "EPSG:999999"
+
+    assert "region.grid.crs" in _problems(_broken(tmp_path, edit), data_root)
+
+
+def test_not_yaml_and_missing_config(tmp_path: Path, data_root: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("region: [unclosed", encoding="utf-8")
+    assert "is not valid YAML" in _problems(bad, data_root)
+    assert "does not exist" in _problems(tmp_path / "absent.yaml", data_root)
