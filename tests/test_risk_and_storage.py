@@ -62,7 +62,7 @@ def test_failed_write_leaves_the_old_file_intact(tmp_path: Path) -> None:
     write_netcdf_atomic(good, target)
     before = target.read_bytes()
     unwritable = xr.Dataset({"pr": ("time", np.array([object(), object()], dtype=object))})
-    with pytest.raises(Exception):  # noqa: B017, PT011 - any failure of the writer
+    with pytest.raises(Exception):  # noqa: B017 - any failure of the writer
         write_netcdf_atomic(unwritable, target)
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.nc"]
