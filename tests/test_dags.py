@@ -147,7 +147,7 @@ def test_issue_time_is_a_standard_library_utc_datetime(dag_module: ModuleType) -
     issue_time = dag_module.issue_time_of(shenzhen_11_am)
     assert type(issue_time) is datetime
     assert issue_time == datetime(2023, 9, 8, 3, tzinfo=UTC)
-    assert issue_time.utcoffset() is not None and issue_time.utcoffset().total_seconds() == 0
+    assert issue_time.tzinfo is UTC
     with pytest.raises(ValueError, match="no data interval end"):
         dag_module.issue_time_of(None)
 
