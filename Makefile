@@ -6,8 +6,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
-# The shared real-data folder; override with YUJING_DATA_ROOT=/path/to/shared/data
-export YUJING_DATA_ROOT ?= $(abspath $(CURDIR)/../shared/data)
+# The shared real-data folder: YUJING_DATA_ROOT if set, else the first candidate that exists
+# (beside the checkout, then this machine's shared folder), else the configs' data_root.
+DATA_CANDIDATES := $(abspath $(CURDIR)/../shared/data) /work/shared/data
+export YUJING_DATA_ROOT ?= $(firstword $(foreach d,$(DATA_CANDIDATES),$(if $(wildcard $(d)/SOURCES.md),$(d))))
 
 .PHONY: demo test lint typecheck pytest lock clean
 

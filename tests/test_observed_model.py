@@ -198,3 +198,66 @@ def test_station_input_without_radius_is_refused(
 def test_unknown_model_lists_the_registered_ones() -> None:
     with pytest.raises(ValueError, match="available models: rainstorm-observed"):
         get_model("rainstorm-nowcast-typo")
+
+
+@pytest.fixture(scope="module")
+def knmi_crop(data_root: Path):  # type: ignore[no-untyped-def]
+    """100 x 100 km of the KNMI radar grid around the event's wettest pixel (SOURCES.md 7.1),
+    and a region on exactly that part of the grid with 10 x 10 km blocks."""
+    from hazard_models.config import CommunityLayerConfig, RegionConfig
+    from hazard_models.region import load_region
+
+    radar = read_source("knmi-hdf5", data_root / "radar/knmi_20100826", {}, "knmi")
+    crop = radar.isel(y=slice(350, 450), x=slice(250, 350))
+    region = load_region(
+        RegionConfig.model_validate(
+            {
+                "name": "KNMI crop",
+                "code": "NL-CROP",
+                "timezone": "Europe/Amsterdam",
+                "grid": {
+                    "crs": radar.attrs["crs"],
+                    "x_origin": 250_000,
+                    "y_origin": -4_000_000,
+                    "dx": 1000,
+                    "dy": -1000,
+                    "nx": 100,
+                    "ny": 100,
+                    "source": "rows 350-449, columns 250-349 of the KNMI RAD_NL25 grid",
+                },
+            }
+        ),
+        CommunityLayerConfig.model_validate({"kind": "grid_blocks", "block_size": 10}),
+    )
+    return crop, region
+
+
+@pytest.mark.parametrize("statistic", ["max", "mean"])
+def test_radar_block_accumulations_match_the_pixels(
+    knmi_crop,
+    shenzhen_settings,  # type: ignore[no-untyped-def]
+    statistic: str,
+) -> None:
+    crop, region = knmi_crop
+    issue = datetime(2010, 8, 26, 5, 25, tzinfo=UTC)
+    scheme = shenzhen_settings.signal_schemes["hko-rainstorm"]
+    model = get_model("rainstorm-observed")(
+        scheme, {"areal_statistic": statistic, "lookback": "1 h"}
+    )
+    available = crop.sel(time=slice(None, "2010-08-26T05:25"))
+    result = model.run({"pr": available}, region, issue)
+    # the last hour: the twelve 5-minute frames labelled 04:30 ... 05:25
+    hour = crop["pr"].sel(time=slice("2010-08-26T04:30", "2010-08-26T05:25"))
+    assert hour.sizes["time"] == 12
+    pixels = hour.sum("time", skipna=True).values.reshape(10, 10, 10, 10)
+    reducer = np.nanmax if statistic == "max" else np.nanmean
+    expected = reducer(pixels, axis=(1, 3)).ravel()
+    got = result["accumulation"].sel(window="1 h").isel(lead_time=0).values
+    order = [
+        int(i.split("-")[1]) * 10 + int(i.split("-")[2]) for i in result["community_id"].values
+    ]
+    assert got == pytest.approx(expected[order], rel=1e-5)
+    if statistic == "max":
+        assert got.max() == pytest.approx(float(hour.sum("time").max()), rel=1e-5)
+    chunked = model.run({"pr": available.chunk({"time": 5, "y": 50, "x": 50})}, region, issue)
+    xr.testing.assert_allclose(chunked, result)

@@ -107,7 +107,7 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``yujing`` command; returns the exit status."""
     args = _parser().parse_args(argv)
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = Console(width=None if sys.stdout.isatty() else 160)
     errors = Console(stderr=True, soft_wrap=True)
     try:
         status: int = args.handler(args, console)

@@ -71,10 +71,10 @@ def district_summary(result: xr.Dataset) -> pd.DataFrame:
             "communities": grouped.size(),
             "with data": grouped["has_data"].sum(),
             **{
-                RISK_COLOURS[level]: grouped["risk_level"].agg(_count_equal(level))
+                f"risk {RISK_COLOURS[level]}": grouped["risk_level"].agg(_count_equal(level))
                 for level in range(1, 5)
             },
-            "hazard": grouped["hazard_level"].max().map(lambda v: RISK_COLOURS[int(v)]),
+            "highest hazard": grouped["hazard_level"].max().map(lambda v: RISK_COLOURS[int(v)]),
         }
     )
     for column in [c for c in table.columns if c.startswith("max ")]:

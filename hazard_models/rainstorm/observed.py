@@ -141,6 +141,37 @@ class ObservedAccumulationModel(HazardModel):
             raise ModelError(f"model {self.name!r}: duplicate rainfall times; merge them in ingest")
         return pr.sel(time=selected).reindex(time=axis)
 
+    def _accumulate(
+        self,
+        pr: xr.DataArray,
+        weights: AggregationWeights,
+        windows: list[timedelta],
+        interval: timedelta,
+    ) -> tuple[dict[timedelta, xr.DataArray], dict[timedelta, xr.DataArray]]:
+        """Per-community trailing accumulations and their data coverage for each window.
+
+        An areal mean is linear, so the field is aggregated first and summed in time
+        (cheap). An areal maximum is not: the wettest cell over three hours is not the sum
+        of each hour's wettest cell, so sums are taken per cell, then the maximum.
+        """
+        options = self.options
+        assert isinstance(options, ObservedAccumulationOptions)
+        accumulation, coverage = {}, {}
+        if options.areal_statistic == "mean":
+            areal = weights.apply(pr, "mean").transpose("community", "time")
+            areal.attrs = {}
+            for window in windows:
+                accumulation[window], coverage[window] = rolling_accumulation(
+                    areal, window // interval
+                )
+            return accumulation, coverage
+        for window in windows:
+            total, share = rolling_accumulation(pr, window // interval)
+            total.attrs = {}
+            accumulation[window] = weights.apply(total, "max").transpose("community", "time")
+            coverage[window] = weights.apply(share, "mean").transpose("community", "time")
+        return accumulation, coverage
+
     def compute(
         self, inputs: Mapping[str, xr.Dataset], region: Region, issue_time: datetime
     ) -> xr.Dataset:
@@ -160,17 +191,13 @@ class ObservedAccumulationModel(HazardModel):
         span = windows[-1] + options.lookback
         pr = self._regular_series(dataset["pr"], interval, issue_time, span)
         weights = self._weights(dataset, region)
-        areal = weights.apply(pr, options.areal_statistic).transpose("community", "time")
-        areal.attrs = {}
-
-        accumulation, coverage = {}, {}
-        for window in windows:
-            accumulation[window], coverage[window] = rolling_accumulation(areal, window // interval)
+        accumulation, coverage = self._accumulate(pr, weights, windows, interval)
+        template = next(iter(accumulation.values()))
 
         level_met, level_known, onsets = [], [], []
         for level in self.scheme.levels:
-            met = xr.zeros_like(areal, dtype=bool)
-            known = xr.ones_like(areal, dtype=bool)
+            met = xr.zeros_like(template, dtype=bool)
+            known = xr.ones_like(template, dtype=bool)
             for criterion in level.criteria:
                 met = met | exceeds(
                     accumulation[criterion.window], criterion.threshold_value, criterion.comparison
