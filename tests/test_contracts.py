@@ -17,6 +17,7 @@ from ingest.contracts import (
     validate_gridded_field,
     validate_hazard_result,
     validate_station_obs,
+    validate_tc_track,
 )
 from ingest.errors import ContractError, LookAheadError
 from ingest.readers import read_source
@@ -89,3 +90,37 @@ def test_community_and_hazard_contracts(shenzhen_region) -> None:  # type: ignor
         validate_community_layer(duplicated)
     with pytest.raises(ContractError, match="'community' dimension is missing"):
         validate_hazard_result(xr.Dataset())
+
+
+def test_tc_track_contract_on_jma_mangkhut(data_root: Path) -> None:
+    # Fixes of Mangkhut (JMA 1822) from the derived JMA track table (SOURCES.md 1.5);
+    # JMA winds are 10-min means in knots (1 kt = 0.514444 m/s), pressure in hPa.
+    import pandas as pd
+
+    table = pd.read_csv(data_root / "tc/jma_tracks_within600km_shenzhen_2000_2025.csv")
+    fixes = table[table["jma_id"] == 1822]
+    assert len(fixes) > 20
+    track = xr.Dataset(
+        {
+            "lat": ("time", fixes["lat"].to_numpy(float), {"units": "degrees_north"}),
+            "lon": ("time", fixes["lon"].to_numpy(float), {"units": "degrees_east"}),
+            "psl_min": ("time", fixes["pres_hpa"].to_numpy(float), {"units": "hPa"}),
+            "vmax": (
+                "time",
+                fixes["vmax_kt"].to_numpy(float) * 0.514444,
+                {"units": "m s-1", "averaging_period": "10 min"},
+            ),
+            "rmw": ("time", np.full(len(fixes), np.nan), {"units": "km"}),
+        },
+        coords={"time": pd.to_datetime(fixes["time_utc"]).dt.tz_localize(None).to_numpy()},
+        attrs={"agency": "JMA", "is_forecast": 0},
+    )
+    validate_tc_track(track)
+    no_period = track["vmax"].copy()
+    no_period.attrs = {"units": "m s-1"}
+    with pytest.raises(ContractError, match="'vmax' has no 'averaging_period'"):
+        validate_tc_track(track.assign(vmax=no_period))
+    with pytest.raises(ContractError, match="'psl_min' has units 'Pa'"):
+        validate_tc_track(track.assign(psl_min=track["psl_min"].assign_attrs(units="Pa")))
+    with pytest.raises(ContractError, match="'agency' attribute is missing"):
+        validate_tc_track(track.drop_attrs(deep=False).assign_attrs(is_forecast=0))
