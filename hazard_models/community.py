@@ -30,7 +30,7 @@ from pyproj import CRS, Transformer
 from hazard_models.aggregation import AggregationWeights, overlap_weights
 from hazard_models.config import CommunityLayerConfig, DemConfig, HotspotConfig, RegionConfig
 from hazard_models.errors import RegionError
-from hazard_models.geometry import Feature, read_polygon_layer
+from hazard_models.geometry import Feature, read_polygon_layer, transform_geometries
 from hazard_models.grid import AnalysisGrid, geodesic_area_km2
 from ingest.contracts import validate_community_layer
 
@@ -46,12 +46,6 @@ class District:
     code: str
     name: str
     geometry: shapely.Geometry
-
-
-def _transform(geometries: np.ndarray, transformer: Transformer) -> np.ndarray:
-    return shapely.transform(
-        geometries, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
-    )
 
 
 def load_districts(region: RegionConfig) -> list[District]:
@@ -234,21 +228,18 @@ def _hotspot_counts(
     lat = pd.to_numeric(table[config.lat_column], errors="coerce").to_numpy()
     lon = pd.to_numeric(table[config.lon_column], errors="coerce").to_numpy()
     points = shapely.points(np.where(np.isfinite(lon), lon, 0), np.where(np.isfinite(lat), lat, 0))
-    by_name = {d.name: d.geometry for d in districts}
     centre = shapely.centroid(shapely.union_all(geometries))
     zone = int((centre.x + 180) // 6) + 1
     to_metres = Transformer.from_crs(4326, CRS.from_epsg(32600 + zone), always_xy=True)
+    points_metres = transform_geometries(points, to_metres)
+    district_metres = {d.name: transform_geometries(d.geometry, to_metres) for d in districts}
     accepted = np.zeros(len(table), dtype=bool)
-    for row, (name, point) in enumerate(zip(table[config.district_column], points, strict=True)):
+    for row, name in enumerate(table[config.district_column]):
         name = str(name).strip()
-        district = by_name.get(config.district_aliases.get(name, name))
+        district = district_metres.get(config.district_aliases.get(name, name))
         if district is None or not (np.isfinite(lat[row]) and np.isfinite(lon[row])):
             continue
-        distance = shapely.distance(
-            _transform(np.array([point]), to_metres)[0],
-            _transform(np.array([district]), to_metres)[0],
-        )
-        accepted[row] = distance <= config.max_offset
+        accepted[row] = shapely.distance(points_metres[row], district) <= config.max_offset
     tree = shapely.STRtree(geometries)
     point_index, community_index = tree.query(points[accepted], predicate="intersects")
     _, first = np.unique(point_index, return_index=True)
@@ -290,7 +281,9 @@ def build_community_layer(
         ids = _feature_property(features, config.id_property, config.layer.path.name)
         names = _feature_property(features, config.name_property, config.layer.path.name)
         geometries_grid = (
-            geometries_wgs84 if grid.is_geographic else _transform(geometries_wgs84, to_grid)
+            geometries_wgs84
+            if grid.is_geographic
+            else transform_geometries(geometries_wgs84, to_grid)
         )
     else:
         outline = None
@@ -298,10 +291,12 @@ def build_community_layer(
             outline_features = read_polygon_layer(region.outline.path, region.outline.crs)
             outline = shapely.union_all([f.geometry for f in outline_features])
             if not grid.is_geographic:
-                outline = _transform(np.array([outline]), to_grid)[0]
+                outline = transform_geometries(outline, to_grid)
         geometries_grid, ids, names = _grid_communities(grid, config, outline)
         geometries_wgs84 = (
-            geometries_grid if grid.is_geographic else _transform(geometries_grid, grid.to_wgs84())
+            geometries_grid
+            if grid.is_geographic
+            else transform_geometries(geometries_grid, grid.to_wgs84())
         )
     if geometries_grid.size == 0:
         raise RegionError(

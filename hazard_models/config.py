@@ -7,6 +7,7 @@ units in YAML (``"50 mm"``, ``"3 h"``, ``"10 m"``) and converted once, here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -82,18 +83,16 @@ def _duration(value: Any) -> timedelta:
         raise ValueError(str(err)) from None
 
 
-def _metres(value: Any) -> float:
-    try:
-        return parse_quantity(value, "m")
-    except UnitsError as err:
-        raise ValueError(str(err)) from None
+def _in_units(units: str) -> Callable[[Any], float]:
+    """A validator parsing ``"<number> <unit>"`` into a float in ``units``."""
 
+    def parse(value: Any) -> float:
+        try:
+            return parse_quantity(value, units)
+        except UnitsError as err:
+            raise ValueError(str(err)) from None
 
-def _kilometres(value: Any) -> float:
-    try:
-        return parse_quantity(value, "km")
-    except UnitsError as err:
-        raise ValueError(str(err)) from None
+    return parse
 
 
 def _timezone(value: str) -> str:
@@ -108,8 +107,8 @@ def _timezone(value: str) -> str:
 
 ExistingPath = Annotated[Path, BeforeValidator(_resolve_path)]
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
-Metres = Annotated[float, BeforeValidator(_metres)]
-Kilometres = Annotated[float, BeforeValidator(_kilometres)]
+Metres = Annotated[float, BeforeValidator(_in_units("m"))]
+Kilometres = Annotated[float, BeforeValidator(_in_units("km"))]
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]
 
 

@@ -26,7 +26,13 @@ from shapely.geometry.base import BaseGeometry
 
 from hazard_models.errors import GeometryError
 
-__all__ = ["Feature", "gcj02_to_wgs84", "read_polygon_layer", "wgs84_to_gcj02"]
+__all__ = [
+    "Feature",
+    "gcj02_to_wgs84",
+    "read_polygon_layer",
+    "transform_geometries",
+    "wgs84_to_gcj02",
+]
 
 _KRASOVSKY_A = 6378245.0
 _KRASOVSKY_EE = 0.00669342162296594323
@@ -88,6 +94,16 @@ def gcj02_to_wgs84(
         if max(np.abs(err_lon).max(initial=0), np.abs(err_lat).max(initial=0)) < tolerance:
             break
     return wgs_lon, wgs_lat
+
+
+def transform_geometries(geometries: Any, transformer: Transformer) -> Any:
+    """Apply a pyproj ``transformer`` (built with ``always_xy=True``) to shapely geometries.
+
+    Works on one geometry or an array of them and returns the same kind.
+    """
+    return shapely.transform(
+        geometries, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
+    )
 
 
 def _declared_crs(name: str, path: Path) -> CRS | None:
@@ -175,9 +191,7 @@ def _to_wgs84(
     geometry: BaseGeometry, declared: CRS | None, to_wgs84: Transformer | None, label: str
 ) -> BaseGeometry:
     if to_wgs84 is not None:
-        return shapely.transform(
-            geometry, lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1]))
-        )
+        return transform_geometries(geometry, to_wgs84)
     coords = shapely.get_coordinates(geometry)
     if coords.size and (np.abs(coords[:, 0]).max() > 180 or np.abs(coords[:, 1]).max() > 90):
         raise GeometryError(
