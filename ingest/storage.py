@@ -6,6 +6,7 @@ write to a temporary file in the target folder, flush to disk, then ``os.replace
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -14,7 +15,12 @@ from pathlib import Path
 
 import xarray as xr
 
-__all__ = ["atomic_path", "write_bytes_atomic", "write_netcdf_atomic"]
+__all__ = [
+    "atomic_path",
+    "write_bytes_atomic",
+    "write_netcdf_atomic",
+    "write_netcdf_if_changed",
+]
 
 
 @contextmanager
@@ -53,3 +59,36 @@ def write_netcdf_atomic(
     with atomic_path(target) as temporary:
         dataset.to_netcdf(temporary, engine="netcdf4", format="NETCDF4", encoding=encoding)
     return Path(target)
+
+
+def write_netcdf_if_changed(
+    dataset: xr.Dataset,
+    target: Path,
+    encoding: dict[str, dict[str, object]] | None = None,
+) -> tuple[str, str, int]:
+    """Write ``dataset`` to ``target`` atomically unless ``target`` already has those bytes.
+
+    Returns
+    -------
+    tuple
+        ``(action, sha256, size)`` with ``action`` one of ``written`` (``target`` was new),
+        ``replaced`` (its bytes differed) or ``unchanged`` (not touched: same bytes).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        dataset.to_netcdf(temporary, engine="netcdf4", format="NETCDF4", encoding=encoding)
+        data = temporary.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() == digest:
+            return "unchanged", digest, len(data)
+        action = "replaced" if target.exists() else "written"
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, target)
+        return action, digest, len(data)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -98,16 +98,34 @@ def parse_duration(text: Any) -> timedelta:
     return timedelta(seconds=round(seconds))
 
 
+_SCALED = re.compile(r"\s*((?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s+(\S.*)")
+
+
+def _scale_and_unit(text: str) -> tuple[float, str]:
+    """Split a scaled unit such as ``"0.1 mm"`` (common in station feeds) into 0.1, ``mm``."""
+    match = _SCALED.fullmatch(text)
+    if match is None:
+        return 1.0, text
+    return float(match.group(1)), match.group(2)
+
+
 def convert(values: Any, from_units: str, to_units: str) -> Any:
     """Convert numbers (scalar or array) from one unit to another.
 
-    Offsets (degC ↔ K) are handled; NaN stays NaN.
+    Offsets (degC ↔ K) are handled; NaN stays NaN. A unit may carry a scale factor, as
+    station feeds often do (``"0.1 mm"``, ``"0.1 hPa"``).
+
+    >>> float(convert(12, "0.1 mm", "mm"))
+    1.2
     """
-    source, target = units_of(from_units), units_of(to_units)
-    if source == target:
+    from_scale, from_text = _scale_and_unit(from_units)
+    to_scale, to_text = _scale_and_unit(to_units)
+    source, target = units_of(from_text), units_of(to_text)
+    if source == target and from_scale == to_scale == 1.0:
         return values
     try:
-        quantity = _registry().Quantity(np.asarray(values, dtype=float), source)
-        return quantity.to(target).magnitude
+        magnitudes = np.asarray(values, dtype=float) * from_scale
+        quantity = _registry().Quantity(magnitudes, source)
+        return quantity.to(target).magnitude / to_scale
     except pint.errors.DimensionalityError:
         raise UnitsError(f"cannot convert {from_units!r} to {to_units!r}") from None

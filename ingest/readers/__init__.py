@@ -60,7 +60,7 @@ def register_reader(cls: type[Reader]) -> type[Reader]:
 
 def _load_builtin() -> None:
     # Imported here, not at module import, so that importing ingest stays cheap.
-    from ingest.readers import hko_daily, knmi_hdf5, nasa_power  # noqa: F401
+    from ingest.readers import hko_daily, knmi_hdf5, nasa_power, station_table  # noqa: F401
 
 
 def available_readers() -> list[str]:
