@@ -60,7 +60,15 @@ def register_reader(cls: type[Reader]) -> type[Reader]:
 
 def _load_builtin() -> None:
     # Imported here, not at module import, so that importing ingest stays cheap.
-    from ingest.readers import hko_daily, knmi_hdf5, nasa_power, station_table  # noqa: F401
+    from ingest.readers import (  # noqa: F401
+        grib,
+        hko_daily,
+        knmi_hdf5,
+        nasa_power,
+        netcdf_grid,
+        odim_hdf5,
+        station_table,
+    )
 
 
 def available_readers() -> list[str]:
