@@ -63,6 +63,7 @@ def _load_builtin() -> None:
     from ingest.readers import (  # noqa: F401
         grib,
         hko_daily,
+        hko_regional,
         knmi_hdf5,
         nasa_power,
         netcdf_grid,
