@@ -24,7 +24,8 @@ gridded field  (dims ``time`` or ``reference_time`` + ``lead_time``, opt. ``memb
 
 tropical cyclone track  (dim ``time``, optional ``member``)
     ``lat``, ``lon``, ``psl_min`` (hPa), ``vmax`` (m s-1 with ``averaging_period``), ``rmw``
-    (km, NaN where unknown), attributes ``agency`` and ``is_forecast``.
+    (km, NaN where unknown), attributes ``agency`` and ``is_forecast``; optional wind radii
+    (km) on ``(time, wind_threshold[, quadrant])`` as described in :mod:`ingest.tracks`.
 
 community layer  (dim ``community``)
     coords ``community_id``, ``community_name``, ``district_code``, ``district_name``,
@@ -298,7 +299,41 @@ def validate_tc_track(ds: xr.Dataset) -> xr.Dataset:
     for attr in ("agency", "is_forecast"):
         if attr not in ds.attrs:
             raise ContractError(contract, attr, "attribute is missing", "set it in the reader")
+    _check_wind_radii(ds, contract)
     return ds
+
+
+_WIND_RADII = ("wind_radius_quadrant", "wind_radius_long", "wind_radius_short")
+
+
+def _check_wind_radii(ds: xr.Dataset, contract: str) -> None:
+    """Optional wind radii (ingest.tracks): km, >= 0, on a wind_threshold in m s-1."""
+    present = [name for name in _WIND_RADII if name in ds.data_vars]
+    if not present:
+        return
+    fix = "see ingest.tracks for the wind radius variables"
+    if "wind_threshold" not in ds.coords:
+        raise ContractError(contract, "wind_threshold", "coordinate is missing", fix)
+    _check_units(ds, contract, "wind_threshold", "m s-1")
+    if "averaging_period" not in ds["wind_threshold"].attrs:
+        raise ContractError(contract, "wind_threshold", "has no 'averaging_period'", fix)
+    for name in present:
+        if ds[name].dims[:2] != ("time", "wind_threshold"):
+            raise ContractError(
+                contract, name, f"has dims {ds[name].dims}", "use (time, wind_threshold, ...)"
+            )
+        if name == "wind_radius_quadrant" and ds[name].dims[2:] != ("quadrant",):
+            raise ContractError(contract, name, "has no 'quadrant' dimension", fix)
+        _check_units(ds, contract, name, "km")
+        if bool((ds[name] < 0).any()):
+            raise ContractError(contract, name, "has negative radii", "check the source's units")
+    if "quadrant" in ds.coords and not set(ds["quadrant"].values.tolist()) <= {
+        "NE",
+        "SE",
+        "SW",
+        "NW",
+    }:
+        raise ContractError(contract, "quadrant", "is not among NE, SE, SW, NW", fix)
 
 
 _COMMUNITY_COORDS = (

@@ -61,14 +61,17 @@ def register_reader(cls: type[Reader]) -> type[Reader]:
 def _load_builtin() -> None:
     # Imported here, not at module import, so that importing ingest stays cheap.
     from ingest.readers import (  # noqa: F401
+        atcf,
         grib,
         hko_daily,
         hko_regional,
+        jma_besttrack,
         knmi_hdf5,
         nasa_power,
         netcdf_grid,
         odim_hdf5,
         station_table,
+        tc_bulletin,
     )
 
 
