@@ -47,6 +47,7 @@ __all__ = [
     "SignalScheme",
     "VectorLayerConfig",
     "VulnerabilityIndicator",
+    "resolve_path",
 ]
 
 
@@ -56,7 +57,7 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def _resolve_path(value: Any, info: ValidationInfo) -> Path:
+def resolve_path(value: Any, info: ValidationInfo) -> Path:
     """Resolve ``{data_root}`` and paths relative to the configuration file; require existence."""
     context = info.context or {}
     text = str(value)
@@ -105,7 +106,7 @@ def _timezone(value: str) -> str:
     return value
 
 
-ExistingPath = Annotated[Path, BeforeValidator(_resolve_path)]
+ExistingPath = Annotated[Path, BeforeValidator(resolve_path)]
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 Metres = Annotated[float, BeforeValidator(_in_units("m"))]
 Kilometres = Annotated[float, BeforeValidator(_in_units("km"))]

@@ -168,9 +168,13 @@ def test_dag_runs_end_to_end_on_the_september_2023_rainstorm(tmp_path: Path) -> 
     document = yaml.safe_load((PROJECT / "configs" / "shenzhen.yaml").read_text("utf-8"))
     data_root = os.environ.get("YUJING_DATA_ROOT") or PROJECT.parent / "shared" / "data"
     document["data_root"] = str(Path(data_root).resolve())
+    # Only the source the rainstorm model reads: the others poll HTTP or name files
+    # relative to configs/, which this copy in tmp_path would not find.
+    document["sources"] = {"nasa_power_futian": document["sources"]["nasa_power_futian"]}
     document["output"] = {
         "directory": str(tmp_path / "out"),
         "cache_directory": str(tmp_path / "cache"),
+        "store_directory": str(tmp_path / "store"),
     }
     config = tmp_path / "shenzhen.yaml"
     config.write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
@@ -209,3 +213,17 @@ def test_dag_runs_end_to_end_on_the_september_2023_rainstorm(tmp_path: Path) -> 
             {"region": "440300", "issue_time": "2023-09-08T03:00:00+00:00", "path": str(written)},
         )
     ]
+
+    # The ingest DAG, same run time and configuration: the NASA POWER hours ending
+    # 2023-09-07 01:00Z ... 2023-09-08 03:00Z (27 of them) are stored, nothing later.
+    ingest = [sys.executable, "-c", DAG_TEST_SCRIPT, str(DAGS_FOLDER), "yujing_ingest", str(config)]
+    done = subprocess.run(
+        ingest, env=environment, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "DAG RUN STATE success" in done.stdout
+    from ingest.store import PartitionStore
+
+    stored = PartitionStore(tmp_path / "store").partitions("nasa_power_futian")
+    assert len(stored) == 27
+    assert stored[-1].reference_time == datetime(2023, 9, 8, 3, tzinfo=UTC)

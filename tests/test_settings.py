@@ -27,6 +27,9 @@ def test_bundled_configs_load(data_root: Path) -> None:
 def _broken(tmp_path: Path, edit) -> Path:  # type: ignore[no-untyped-def]
     document = yaml.safe_load((REPO / "configs/shenzhen.yaml").read_text(encoding="utf-8"))
     document["data_root"] = str(REPO.parent / "shared" / "data")
+    # The copy lives in tmp_path: make the one path relative to configs/ absolute.
+    options = document["sources"]["hko_current_weather"]["options"]
+    options["station_metadata"] = str(REPO / "configs" / options["station_metadata"])
     edit(document)
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")

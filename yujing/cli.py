@@ -4,6 +4,8 @@
 
     yujing config check configs/shenzhen.yaml
     yujing run --config configs/shenzhen.yaml --at 2023-09-08T03:00Z
+    yujing ingest --config configs/knmi-demo.yaml [--source knmi_radar] [--as-of T]
+    yujing catalogue --config configs/knmi-demo.yaml --source knmi_radar --as-of T
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
 from ingest.errors import YujingError
+from yujing.errors import ConfigError
 
 __all__ = ["main"]
 
@@ -74,6 +78,108 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _store(args: argparse.Namespace, settings: Any) -> Any:
+    from ingest.store import PartitionStore
+
+    return PartitionStore(args.store if args.store is not None else settings.store_directory)
+
+
+def _ingest(args: argparse.Namespace, console: Console) -> int:
+    from ingest.contracts import utc_instant
+    from yujing.settings import load_settings
+
+    settings = load_settings(args.config, data_root=args.data_root)
+    as_of = utc_instant(args.as_of, "--as-of") if args.as_of else None
+    names = args.source or sorted(settings.sources)
+    unknown = [name for name in names if name not in settings.sources]
+    if unknown:
+        raise ConfigError(
+            settings.config_path,
+            [("sources", f"{unknown} not configured; use one of {sorted(settings.sources)}")],
+        )
+    store = _store(args, settings)
+    server = None
+    if args.replay_root is not None:
+        from ingest.replay_server import ReplayServer
+
+        if as_of is None:
+            raise ConfigError(
+                settings.config_path,
+                [("--replay-root", "needs --as-of: the replay server's clock")],
+            )
+        server = ReplayServer(args.replay_root, clock=as_of).start()
+        console.print(f"replay server {server.url} serving {args.replay_root} as of {as_of}")
+    try:
+        _ingest_all(settings, names, store, as_of, server.url if server else None, console)
+    finally:
+        if server is not None:
+            server.stop()
+    return 0
+
+
+def _ingest_all(
+    settings: Any,
+    names: list[str],
+    store: Any,
+    as_of: Any,
+    base_url: str | None,
+    console: Console,
+) -> None:
+    from yujing.ingest import ingest_source
+
+    table = Table(title=f"ingest into {store.root}", title_justify="left")
+    for column in (
+        "source",
+        "reader",
+        "partitions",
+        "written",
+        "replaced",
+        "unchanged",
+        "incomplete",
+        "after as-of",
+        "seconds",
+    ):
+        table.add_column(column, justify="left" if column in ("source", "reader") else "right")
+    for name in names:
+        fetched = settings.sources[name].fetch is not None
+        report = ingest_source(
+            settings, name, store, as_of=as_of, base_url=base_url if fetched else None
+        )
+        table.add_row(
+            name,
+            report.reader,
+            str(len(report.results)),
+            str(report.written),
+            str(report.replaced),
+            str(report.unchanged),
+            str(report.incomplete),
+            str(report.not_yet_available),
+            f"{report.seconds:.2f}",
+        )
+        for note in filter(None, report.notes):
+            console.print(f"{name}: {note}", highlight=False)
+    console.print(table)
+
+
+def _catalogue(args: argparse.Namespace, console: Console) -> int:
+    from ingest.contracts import utc_instant
+    from yujing.settings import load_settings
+
+    settings = load_settings(args.config, data_root=args.data_root)
+    store = _store(args, settings)
+    as_of = utc_instant(args.as_of, "--as-of")
+    latest = store.latest_complete(args.source, as_of)
+    if latest is None:
+        console.print(f"no complete partition of {args.source!r} available as of {as_of:%FT%TZ}")
+        return 1
+    console.print(
+        f"latest complete {args.source} as of {as_of:%FT%TZ}: reference time "
+        f"{latest.reference_time:%FT%TZ} (available {latest.available_at:%FT%TZ}) {latest.path}",
+        highlight=False,
+    )
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="yujing", description="yujing 预警: climate-risk and early-warning pipeline"
@@ -95,6 +201,29 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output", type=Path, default=None, help="output folder")
     run.add_argument("--data-root", type=Path, default=None, help="shared data folder")
     run.set_defaults(handler=_run)
+
+    ingest = commands.add_parser("ingest", help="ingest configured sources into the store")
+    ingest.add_argument("--config", type=Path, required=True)
+    ingest.add_argument("--source", action="append", help="source name (repeat; default all)")
+    ingest.add_argument("--as-of", default=None, help="write only steps up to this time (ISO)")
+    ingest.add_argument("--store", type=Path, default=None, help="store folder")
+    ingest.add_argument(
+        "--replay-root",
+        type=Path,
+        default=None,
+        help="serve recorded HTTP answers from this folder on a local replay server "
+        "(clock = --as-of) instead of the configured base URLs",
+    )
+    ingest.add_argument("--data-root", type=Path, default=None, help="shared data folder")
+    ingest.set_defaults(handler=_ingest)
+
+    catalogue = commands.add_parser("catalogue", help="latest complete data of a source")
+    catalogue.add_argument("--config", type=Path, required=True)
+    catalogue.add_argument("--source", required=True)
+    catalogue.add_argument("--as-of", required=True, help="ISO 8601 time with zone")
+    catalogue.add_argument("--store", type=Path, default=None, help="store folder")
+    catalogue.add_argument("--data-root", type=Path, default=None, help="shared data folder")
+    catalogue.set_defaults(handler=_catalogue)
     return parser
 
 

@@ -20,7 +20,7 @@ from hazard_models.region import Region, load_region
 from hazard_models.risk import RISK_COLOURS
 from ingest.readers import read_source
 from ingest.storage import write_bytes_atomic, write_netcdf_atomic
-from yujing.settings import Settings, SourceConfig
+from yujing.settings import Settings
 
 __all__ = ["CycleResult", "district_summary", "load_input", "run_cycle"]
 
@@ -35,9 +35,10 @@ class CycleResult:
     summaries: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
-def load_input(source: SourceConfig, name: str, issue_time: datetime) -> xr.Dataset:
+def load_input(settings: Settings, name: str, issue_time: datetime) -> xr.Dataset:
     """Read a source and keep only what was available at ``issue_time``."""
-    dataset = read_source(source.reader, source.path, source.options, name)
+    source = settings.sources[name]
+    dataset = read_source(source.reader, settings.source_path(name), source.options, name)
     limit = np.datetime64(issue_time.astimezone(UTC).replace(tzinfo=None), "ns")
     for dim in ("time", "reference_time"):
         if dim in dataset.dims:
@@ -100,7 +101,7 @@ def run_cycle(
     stamp = issue_time.strftime("%Y%m%dT%H%MZ")
     for hazard_name, hazard in settings.hazards.items():
         inputs = {
-            input_name: load_input(settings.sources[source], source, issue_time)
+            input_name: load_input(settings, source, issue_time)
             for input_name, source in hazard.inputs.items()
         }
         model = get_model(hazard.model)(

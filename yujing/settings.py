@@ -11,26 +11,31 @@ from __future__ import annotations
 
 import difflib
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, model_validator
 
 from hazard_models import get_model
 from hazard_models.config import (
     CommunityLayerConfig,
+    Duration,
     ExistingPath,
     Frozen,
     HazardConfig,
     RegionConfig,
     RiskConfig,
     SignalScheme,
+    resolve_path,
 )
+from ingest.http import FetchOptions
+from ingest.qc import QcConfig
 from ingest.readers import get_reader
 from yujing.errors import ConfigError
 
-__all__ = ["OutputConfig", "Settings", "SourceConfig", "load_settings"]
+__all__ = ["FetchConfig", "OutputConfig", "Settings", "SourceConfig", "load_settings"]
 
 
 def _check_options(options: type[BaseModel], values: dict[str, Any], owner: str) -> None:
@@ -50,15 +55,60 @@ def _check_options(options: type[BaseModel], values: dict[str, Any], owner: str)
         raise ValueError(f"{owner}: {problems}") from None
 
 
+class FetchConfig(Frozen):
+    """Where an HTTP source is fetched from: a base URL and the endpoints polled each cycle.
+
+    ``options`` are :class:`ingest.http.FetchOptions` (timeouts, retries, rate limit).
+    Snapshots land in ``landing`` (default ``<store>/_raw/<source name>``), which is what
+    the source's reader reads.
+    """
+
+    base_url: str = Field(pattern=r"^https?://[^/]+")
+    endpoints: list[str] = Field(min_length=1)
+    options: FetchOptions = Field(default_factory=FetchOptions)
+    landing: Path | None = None
+
+
 class SourceConfig(Frozen):
-    """A data source: the registered reader that reads it, where, and the reader's options."""
+    """A data source: the registered reader that reads it, where, and the reader's options.
+
+    ``latency`` is how long after its time label a step of this source becomes available
+    (radar a few minutes, NWP hours): the store's catalogue answers "as of T" with it.
+    ``min_valid_fraction`` is the share of good values (stations reporting, pixels present)
+    a step needs to count as complete. ``qc`` holds quality-control thresholds for station
+    sources (defaults: :class:`ingest.qc.config.QcConfig`).
+    """
 
     reader: str
-    path: ExistingPath
+    path: ExistingPath | None = None
+    fetch: FetchConfig | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    latency: Duration = timedelta(0)
+    min_valid_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    qc: QcConfig = Field(default_factory=QcConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _option_paths(cls, data: Any, info: ValidationInfo) -> Any:
+        """Resolve the reader's path options like every other path of the file."""
+        if not isinstance(data, dict) or not isinstance(data.get("options"), dict):
+            return data
+        try:
+            fields = get_reader(str(data.get("reader"))).Options.model_fields
+        except ValueError:
+            return data  # the unknown reader is reported by the field check
+        options = dict(data["options"])
+        for key, field in fields.items():
+            if options.get(key) is not None and "Path" in str(field.annotation):
+                options[key] = resolve_path(options[key], info)
+        return {**data, "options": options}
 
     @model_validator(mode="after")
     def _reader_and_options(self) -> SourceConfig:
+        if (self.path is None) == (self.fetch is None):
+            raise ValueError(
+                "give either 'path' (a local file or folder) or 'fetch' (an HTTP source)"
+            )
         _check_options(get_reader(self.reader).Options, self.options, f"reader {self.reader!r}")
         return self
 
@@ -68,6 +118,7 @@ class OutputConfig(Frozen):
 
     directory: Path = Path("../out")
     cache_directory: Path = Path("../.cache/yujing")
+    store_directory: Path = Path("../out/store")
 
 
 class Settings(Frozen):
@@ -120,6 +171,22 @@ class Settings(Frozen):
     def output_directory(self) -> Path:
         """Absolute folder for results."""
         return self.resolve(self.output.directory)
+
+    def source_path(self, name: str, store_root: Path | None = None) -> Path:
+        """What the reader of source ``name`` reads: its path, or its fetch landing folder
+        (default ``<store>/_raw/<name>``, the store being ``store_root`` if given)."""
+        source = self.sources[name]
+        if source.path is not None:
+            return source.path
+        assert source.fetch is not None
+        if source.fetch.landing is not None:
+            return self.resolve(source.fetch.landing)
+        return (store_root or self.store_directory) / "_raw" / name
+
+    @property
+    def store_directory(self) -> Path:
+        """Absolute folder of the ingest store (partitions and catalogue)."""
+        return self.resolve(self.output.store_directory)
 
     @property
     def cache_directory(self) -> Path:
