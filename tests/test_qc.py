@@ -326,3 +326,20 @@ def test_reader_flag_without_good_is_refused(gauges: xr.Dataset) -> None:
         quality_control(odd, KNMI_CONFIG)
     with pytest.raises(ContractError, match="has no QC settings"):
         quality_control(gauges, ERA5_CONFIG, variables=["pr"])
+
+
+def test_stations_without_a_position_are_not_buddy_checked(tmp_path: Path) -> None:
+    # A real HKO current-weather answer (tests/fixtures/hko/README.md): 27 temperature
+    # stations, of which only the Observatory Headquarters has a published position here.
+    fixtures = Path(__file__).parent / "fixtures" / "hko"
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    answer = fixtures / "recorded" / "rhrread_home_assistant_20230819.json"
+    (feed / "20230819T0902Z.json").write_bytes(answer.read_bytes())
+    obs = read_source("hko-regional", feed, {"station_metadata": fixtures / "stations.csv"}, "hko")
+    reported = np.isfinite(obs["tas"].values)
+    checked = quality_control(obs, variables=["tas"])
+    flags = checked["tas_qc"].values[reported]
+    assert reported.sum() == 27
+    assert ((flags & NOT_CHECKED) > 0).sum() == 27
+    assert not (flags & FAILS).any()

@@ -213,15 +213,24 @@ def _flags(
 
 
 def _neighbours(obs: xr.Dataset, radius_km: float) -> np.ndarray:
-    """``(station, k)`` indices of the other stations within ``radius_km``, -1 padded."""
+    """``(station, k)`` indices of the other stations within ``radius_km``, -1 padded.
+
+    A station without coordinates (NaN lat/lon: the feed gave no position) has no
+    neighbours and is nobody's neighbour, so its buddy check reports ``buddy_not_checked``.
+    """
     from sklearn.neighbors import BallTree
 
     points = np.radians(
         np.column_stack([np.asarray(obs["lat"].values), np.asarray(obs["lon"].values)])
     )
-    found = BallTree(points, metric="haversine").query_radius(
-        points, r=radius_km / _EARTH_RADIUS_KM
-    )
+    placed = np.flatnonzero(np.isfinite(points).all(axis=1))
+    found: list[np.ndarray] = [np.empty(0, dtype=np.intp) for _ in range(len(points))]
+    if placed.size:
+        tree = BallTree(points[placed], metric="haversine")
+        for position, index in zip(
+            placed, tree.query_radius(points[placed], r=radius_km / _EARTH_RADIUS_KM), strict=True
+        ):
+            found[position] = placed[index]
     others = [np.sort(index[index != station]) for station, index in enumerate(found)]
     width = max((len(index) for index in others), default=0)
     neighbours = np.full((len(others), width), -1, dtype=np.intp)
