@@ -24,6 +24,7 @@ from ingest.contracts import validate_gridded_field
 from ingest.errors import ContractError
 from ingest.gridding import IdwConfig, build_idw_weights, grid_stations
 from ingest.qc import QC_FLAG_MASKS, QC_FLAG_MEANINGS
+from ingest.readers import read_source
 
 CONFIG = IdwConfig(power=2.0, radius="50 km", max_neighbours=8, min_stations=1)
 
@@ -201,3 +202,40 @@ def test_weights_for_another_station_set_are_refused(
         build_idw_weights(gauges["lon"].values, gauges["lat"].values, lon, lat[:1])
     with pytest.raises(ValueError, match="negative"):
         IdwConfig(radius="-5 km")
+
+
+def test_a_station_source_on_the_shenzhen_analysis_grid(shenzhen_region, data_root: Path) -> None:  # type: ignore[no-untyped-def]
+    # NASA POWER's hourly rainfall at 113.98 E 22.56 N (SOURCES.md §4.2) on the city's
+    # official 1-km grid: the only "station", so every cell within the radius takes its
+    # value and counts one station; farther cells stay NaN with no station.
+    from ingest.qc import quality_control
+
+    power = read_source(
+        "nasa-power-hourly",
+        data_root / "obs/shenzhen_2023_0907/nasa_power_prectotcorr_20230907_20230909_utc.json",
+        {"station_id": "POWER", "station_name": "POWER cell"},
+        "power",
+    )
+    checked = quality_control(power)
+    grid = shenzhen_region.grid
+    lon, lat = grid.lonlat()
+    field = grid_stations(
+        checked, "pr", lon, lat, coords=grid.coords(), config=IdwConfig(radius="20 km")
+    )
+    validate_gridded_field(field)
+    distance = _haversine_km(lon, lat, 113.98, 22.56)
+    inside = distance <= 20.0
+    assert 0 < inside.sum() < inside.size
+    counts = field["n_stations"].isel(time=30).values
+    np.testing.assert_array_equal(counts, inside.astype(np.int32))
+    values = field["pr"].isel(time=30).values
+    np.testing.assert_allclose(values[inside], float(power["pr"].isel(station=0, time=30)))
+    assert np.isnan(values[~inside]).all()
+
+
+def _haversine_km(lon: np.ndarray, lat: np.ndarray, lon0: float, lat0: float) -> np.ndarray:
+    """Great-circle distance on a sphere of radius 6371.0088 km (IUGG mean radius)."""
+    phi, phi0 = np.radians(lat), np.radians(lat0)
+    dphi, dlam = phi - phi0, np.radians(lon - lon0)
+    a = np.sin(dphi / 2) ** 2 + np.cos(phi) * np.cos(phi0) * np.sin(dlam / 2) ** 2
+    return 2 * 6371.0088 * np.arcsin(np.sqrt(a))
