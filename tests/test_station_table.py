@@ -212,3 +212,22 @@ def test_options_are_checked_before_reading() -> None:
         StationTableOptions.model_validate(
             {"station_id": "s", "time": "t", "variables": OPTIONS["variables"]}
         )
+
+
+def test_a_local_time_that_does_not_exist_is_rejected_not_guessed(
+    radar_hourly: xr.DataArray, tmp_path: Path
+) -> None:
+    table = _long_table(radar_hourly)
+    path = _csv_local(table, tmp_path / "n.csv")
+    lines = path.read_text().splitlines()
+    at = lines[0].split(",").index("time")
+    fields = lines[1].split(",")
+    fields[at] = "2010-03-28 02:30"  # clocks went from 02:00 to 03:00 in Amsterdam that night
+    lines[1] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    obs = read_source("station-table", path, OPTIONS, "city-aws")
+    assert obs.attrs["rejected_rows"] == (
+        "1: n.csv line 2: time '2010-03-28 02:30' is ambiguous or does not exist in "
+        "Europe/Amsterdam"
+    )
+    assert obs.sizes["time"] == 7

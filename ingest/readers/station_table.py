@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -294,6 +295,9 @@ def _require_columns(table: pd.DataFrame, columns: list[str], file: Path, source
         )
 
 
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$")
+
+
 def _parse_times(
     rows: pd.DataFrame,
     options: StationTableOptions,
@@ -301,56 +305,65 @@ def _parse_times(
     rejected: list[str],
     source: str,
 ) -> pd.Series:
-    """UTC times (naive ``datetime64[ns]``), NaT where a row's time cannot be read."""
+    """UTC times (naive ``datetime64[ns]``), NaT where a row's time cannot be read.
+
+    Vectorised: times with an offset are converted from it, times without one are
+    localised in ``options.timezone`` (an ambiguous or non-existent local time, at a
+    daylight-saving change, is rejected rather than guessed).
+    """
     raw = rows[options.time]
-    parsed: list[Any]
+    times = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ns]")
     if pd.api.types.is_datetime64_any_dtype(raw.dtype):
-        parsed = [pd.Timestamp(value) for value in raw]
+        aware = raw.dt.tz is not None
+        text = raw.astype(str)
+        if aware:
+            times = raw.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
+            naive = pd.Series(False, index=rows.index)
+        else:
+            naive = raw.notna()
     else:
-        parsed = []
-        for value in raw.astype(str).str.strip():
+        text = raw.astype(str).str.strip()
+        has_offset = text.str.contains(_OFFSET)
+        naive = ~has_offset & (text != "")
+        form = options.time_format or "ISO8601"
+        if has_offset.any():
+            parsed = pd.to_datetime(text[has_offset], utc=True, format=form, errors="coerce")
+            times[has_offset] = parsed.dt.tz_localize(None).astype("datetime64[ns]")
+    if naive.any():
+        if options.timezone is None:
+            first: Any = naive.idxmax()
+            raise SourceError(
+                source,
+                _where(rows, first, files),
+                f"column {options.time!r} holds {text.loc[first]!r}, a time without a timezone",
+                "set the 'timezone' option (e.g. Asia/Shanghai or +08:00) or write offsets",
+            )
+        if pd.api.types.is_datetime64_any_dtype(raw.dtype):
+            local = raw[naive]
+        else:
+            local = pd.to_datetime(
+                text[naive], format=options.time_format or "ISO8601", errors="coerce"
+            )
+        localised = local.dt.tz_localize(_tz(options.timezone), ambiguous="NaT", nonexistent="NaT")
+        times[naive] = localised.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
+    for index in times.index[times.isna()]:
+        reason = "is not a time"
+        if options.timezone is not None and bool(naive[index]):
             try:
-                parsed.append(
-                    pd.Timestamp(pd.to_datetime(value, format=options.time_format))
-                    if value
-                    else pd.NaT
-                )
-            except (ValueError, TypeError):
-                parsed.append(pd.NaT)
-    result: list[Any] = []
-    naive_seen = None
-    for (file_index, line), stamp, text in zip(
-        rows[["_file", "_line"]].itertuples(index=False), parsed, raw, strict=True
-    ):
-        where = f"{files[int(file_index)].name} line {line}"
-        if stamp is pd.NaT:
-            rejected.append(f"{where}: {options.time} {text!r} is not a time")
-            result.append(pd.NaT)
-            continue
-        if stamp.tzinfo is None:
-            if options.timezone is None:
-                naive_seen = naive_seen or (where, text)
-                result.append(pd.NaT)
-                continue
-            try:
-                stamp = stamp.tz_localize(_tz(options.timezone), ambiguous="raise")
-            except (ValueError, TypeError) as err:  # ambiguous or non-existent local time
-                rejected.append(f"{where}: {options.time} {text!r} in {options.timezone}: {err}")
-                result.append(pd.NaT)
-                continue
-        result.append(stamp.tz_convert("UTC").tz_localize(None))
-    if naive_seen is not None:
-        raise SourceError(
-            source,
-            naive_seen[0],
-            f"column {options.time!r} holds {naive_seen[1]!r}, a time without a timezone",
-            "set the 'timezone' option (e.g. Asia/Shanghai or +08:00) or write offsets",
-        )
-    times = pd.Series(pd.to_datetime(result).astype("datetime64[ns]"), index=rows.index)
+                pd.Timestamp(text[index])
+                reason = f"is ambiguous or does not exist in {options.timezone}"
+            except ValueError:
+                pass
+        rejected.append(f"{_where(rows, index, files)}: {options.time} {text[index]!r} {reason}")
     if options.time_label == "start" and "pr" in options.variables:
         interval = parse_duration(options.variables["pr"].interval)
         times = times + pd.Timedelta(interval)
     return times
+
+
+def _where(rows: pd.DataFrame, index: Any, files: list[Path]) -> str:
+    file_index, line = rows.loc[index, ["_file", "_line"]].astype(int).tolist()
+    return f"{files[file_index].name} line {line}"
 
 
 def _station_table(
