@@ -113,6 +113,15 @@ BATCH_ATTRIBUTES = (
     "unreadable_cells",
 )
 _BATCH_VARIABLE_ATTRIBUTES = ("flag_counts", "merge_conflicts")
+#: Batch attributes worth a line in the report (problems and QC counts).
+_REPORTED_ATTRIBUTES = (
+    "qc_summary",
+    "rejected_rows",
+    "rejected_snapshots",
+    "unreadable_cells",
+    "duplicate_conflicts",
+    "merge_conflicts",
+)
 
 
 def _without_batch_attributes(dataset: xr.Dataset, name: str, reader: str) -> xr.Dataset:
@@ -216,8 +225,8 @@ def ingest_source(
 
     report.notes += [
         f"{key}: {dataset.attrs[key]}"
-        for key in BATCH_ATTRIBUTES
-        if key in dataset.attrs and key != "source" and str(dataset.attrs[key]) not in ("none", "0")
+        for key in _REPORTED_ATTRIBUTES
+        if key in dataset.attrs and str(dataset.attrs[key]) not in ("none", "0")
     ]
     dataset = _without_batch_attributes(dataset, name, source.reader)
     dim = partition_dim(dataset, reader.contract)
