@@ -353,13 +353,16 @@ class PartitionStore:
     def open_range(
         self,
         source: str,
-        dim: str,
+        dim: str | None = None,
         *,
         start: datetime,
         end: datetime,
         as_of: datetime,
     ) -> xr.Dataset:
         """Concatenate along ``dim`` the partitions in ``(start, end]`` available at ``as_of``.
+
+        ``dim`` defaults to ``reference_time`` if the partitions have that dimension (NWP
+        runs, forecast bulletins), else ``time``.
 
         Raises
         ------
@@ -381,6 +384,8 @@ class PartitionStore:
                 f"as of {_iso(limit)} in {self.root}; run the ingest for that period first"
             )
         parts = [self.read(partition) for partition in found]
+        if dim is None:
+            dim = "reference_time" if "reference_time" in parts[0].dims else "time"
         combined = xr.concat(
             parts,
             dim=dim,

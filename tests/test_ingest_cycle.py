@@ -39,9 +39,10 @@ def test_knmi_ingest_as_of_writes_only_what_existed(
     assert "knmi_radar" in printed and "79" in printed
     status = main(
         ["catalogue", *common, "--store", str(store), "--source", "knmi_radar",
-         "--as-of", "2010-08-26T00:32+00:00"]
+         "--as-of", "2010-08-26T00:36+00:00"]
     )  # fmt: skip
     assert status == 0
+    # The 00:30 frame is available from 00:35 (the demo's 5-minute latency).
     assert "reference time 2010-08-26T00:30:00Z" in capsys.readouterr().out
 
 
@@ -165,3 +166,28 @@ def test_a_forecast_bulletin_is_one_partition_at_its_reference_time(
     with xr.open_dataset(partition.path) as stored:
         assert stored["vmax"].attrs["averaging_period"] == "2 min"
         assert stored.sizes["reference_time"] == 1 and stored.sizes["time"] > 1
+
+
+def test_a_cycle_from_the_store_equals_one_from_the_sources(
+    data_root: Path, tmp_path: Path, cache_dir: Path
+) -> None:
+    # KNMI radar, 2010-08-26 04:00Z, with the configured 5-minute delivery delay: both paths
+    # must see the frames up to 03:55 and nothing later, and give the same hazard result.
+    from hazard_models.region import load_region
+    from yujing.ingest import ingest_source
+    from yujing.pipeline import load_input, run_cycle
+
+    settings = load_settings(REPO / "configs/knmi-demo.yaml", data_root=data_root)
+    issue = datetime(2010, 8, 26, 4, tzinfo=UTC)
+    store = PartitionStore(tmp_path / "store")
+    ingest_source(settings, "knmi_radar", store, as_of=issue)
+    for source_store in (None, store):
+        seen = load_input(settings, "knmi_radar", issue, source_store)
+        assert str(seen["time"].values[-1]) == "2010-08-26T03:55:00.000000000"
+    region = load_region(settings.region, settings.communities, cache_dir)
+    direct = run_cycle(settings, issue, output_dir=tmp_path / "a", region=region)
+    stored = run_cycle(settings, issue, output_dir=tmp_path / "b", region=region, store=store)
+    a, b = direct.results["rainstorm"], stored.results["rainstorm"]
+    # The model evaluates at the issue time; the 04:00 frame, not yet delivered, is missing.
+    assert a.attrs["evaluation_time"] == b.attrs["evaluation_time"] == "2010-08-26T04:00:00Z"
+    xr.testing.assert_equal(a.drop_attrs(), b.drop_attrs())

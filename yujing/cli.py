@@ -63,7 +63,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 
     issue_time = utc_instant(args.at, "--at")
     settings = load_settings(args.config, data_root=args.data_root)
-    cycle = run_cycle(settings, issue_time, output_dir=args.output)
+    store = _store(args, settings) if args.from_store else None
+    cycle = run_cycle(settings, issue_time, output_dir=args.output, store=store)
     local = issue_time.astimezone(__import__("zoneinfo").ZoneInfo(settings.region.timezone))
     for hazard, summary in cycle.summaries.items():
         result = cycle.results[hazard]
@@ -200,6 +201,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--at", required=True, help="issue time, ISO 8601 with zone (…Z, +08:00)")
     run.add_argument("--output", type=Path, default=None, help="output folder")
     run.add_argument("--data-root", type=Path, default=None, help="shared data folder")
+    run.add_argument(
+        "--from-store",
+        action="store_true",
+        help="read inputs from the ingest store (as of --at) instead of the sources",
+    )
+    run.add_argument("--store", type=Path, default=None, help="store folder (--from-store)")
     run.set_defaults(handler=_run)
 
     ingest = commands.add_parser("ingest", help="ingest configured sources into the store")

@@ -20,6 +20,7 @@ from hazard_models.region import Region, load_region
 from hazard_models.risk import RISK_COLOURS
 from ingest.readers import read_source
 from ingest.storage import write_bytes_atomic, write_netcdf_atomic
+from ingest.store import PartitionStore
 from yujing.settings import Settings
 
 __all__ = ["CycleResult", "district_summary", "load_input", "run_cycle"]
@@ -35,11 +36,26 @@ class CycleResult:
     summaries: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
-def load_input(settings: Settings, name: str, issue_time: datetime) -> xr.Dataset:
-    """Read a source and keep only what was available at ``issue_time``."""
+def load_input(
+    settings: Settings,
+    name: str,
+    issue_time: datetime,
+    store: PartitionStore | None = None,
+) -> xr.Dataset:
+    """What source ``name`` held at ``issue_time``: steps whose label plus the source's
+    ``latency`` is not after it.
+
+    With a ``store``, the partitions of the last ``history`` available at ``issue_time``
+    (the ingest must have run); without, the source itself is read.
+    """
     source = settings.sources[name]
+    if store is not None:
+        return store.open_range(
+            name, start=issue_time - source.history, end=issue_time, as_of=issue_time
+        )
     dataset = read_source(source.reader, settings.source_path(name), source.options, name)
-    limit = np.datetime64(issue_time.astimezone(UTC).replace(tzinfo=None), "ns")
+    available = issue_time.astimezone(UTC) - source.latency
+    limit = np.datetime64(available.replace(tzinfo=None), "ns")
     for dim in ("time", "reference_time"):
         if dim in dataset.dims:
             dataset = dataset.sel({dim: dataset[dim] <= limit})
@@ -88,11 +104,14 @@ def run_cycle(
     issue_time: datetime,
     output_dir: Path | None = None,
     region: Region | None = None,
+    store: PartitionStore | None = None,
 ) -> CycleResult:
     """Run every configured hazard for ``issue_time`` and write NetCDF plus a summary.
 
-    Outputs go to ``<output>/<region code>/<hazard>/<YYYYmmddTHHMMZ>.nc`` (and ``.txt``),
-    written atomically; re-running the same cycle rewrites the same files.
+    Inputs are read from ``store`` when given (what the ingest stored, as of
+    ``issue_time``), else from the sources directly. Outputs go to
+    ``<output>/<region code>/<hazard>/<YYYYmmddTHHMMZ>.nc`` (and ``.txt``), written
+    atomically; re-running the same cycle rewrites the same files.
     """
     issue_time = issue_time.astimezone(UTC)
     region = region or load_region(settings.region, settings.communities, settings.cache_directory)
@@ -101,7 +120,7 @@ def run_cycle(
     stamp = issue_time.strftime("%Y%m%dT%H%MZ")
     for hazard_name, hazard in settings.hazards.items():
         inputs = {
-            input_name: load_input(settings, source, issue_time)
+            input_name: load_input(settings, source, issue_time, store)
             for input_name, source in hazard.inputs.items()
         }
         model = get_model(hazard.model)(

@@ -74,6 +74,7 @@ class SourceConfig(Frozen):
 
     ``latency`` is how long after its time label a step of this source becomes available
     (radar a few minutes, NWP hours): the store's catalogue answers "as of T" with it.
+    ``history`` is how far back a cycle reads the source from the store.
     ``min_valid_fraction`` is the share of good values (stations reporting, pixels present)
     a step needs to count as complete. ``qc`` holds quality-control thresholds for station
     sources (defaults: :class:`ingest.qc.config.QcConfig`).
@@ -84,6 +85,7 @@ class SourceConfig(Frozen):
     fetch: FetchConfig | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     latency: Duration = timedelta(0)
+    history: Duration = timedelta(hours=24)
     min_valid_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
     qc: QcConfig = Field(default_factory=QcConfig)
 
