@@ -322,7 +322,8 @@ def snapshot_reports() -> list[xr.Dataset]:
                     "json",
                 ),
                 "hko",
-                HkoRegionalOptions(station_metadata=None),
+                csv_utc_offset="+08:00",
+                future_tolerance="2 min",
             ).parse(),
             hko_regional._Snapshot(
                 path,
