@@ -56,6 +56,7 @@ class InputSpec:
     contracts: tuple[str, ...]
     variables: tuple[str, ...]
     description: str
+    optional: bool = False
 
 
 _VALIDATORS = {
@@ -105,6 +106,8 @@ class HazardModel(ABC):
 
     def _check_inputs(self, inputs: Mapping[str, xr.Dataset], issue_time: datetime) -> None:
         for name, spec in self.inputs.items():
+            if name not in inputs and spec.optional:
+                continue
             if name not in inputs:
                 raise ModelError(
                     f"model {self.name!r} needs input {name!r} ({spec.description}); "
@@ -143,6 +146,7 @@ class HazardModel(ABC):
             inputs="; ".join(
                 f"{name}: {inputs[name].attrs.get('source', inputs[name].attrs.get('title', '?'))}"
                 for name in self.inputs
+                if name in inputs
             ),
             Conventions="CF-1.10",
         )

@@ -7,10 +7,49 @@ so the trailing sum at time ``t`` over window ``w`` uses the values labelled
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import numpy as np
+import pandas as pd
 import xarray as xr
 
-__all__ = ["exceeds", "onset_of_ongoing_exceedance", "rolling_accumulation"]
+from hazard_models.errors import ModelError
+
+__all__ = ["exceeds", "onset_of_ongoing_exceedance", "regular_series", "rolling_accumulation"]
+
+
+def regular_series(
+    pr: xr.DataArray, interval: timedelta, issue_time: datetime, span: timedelta, model: str
+) -> xr.DataArray:
+    """``pr`` on a regular axis of ``interval`` steps covering ``span`` up to ``issue_time``.
+
+    The axis ends at the last interval end at or before the issue time, aligned with the
+    latest report; if the feed is late, the intervals after its latest report are present
+    and NaN (missing, never zero). Off-axis or duplicate times are a :class:`ModelError`
+    naming ``model``.
+    """
+    step = pd.Timedelta(interval)
+    issue = pd.Timestamp(issue_time).tz_convert(None)
+    times = pd.DatetimeIndex(pr["time"].values)
+    times = times[times <= issue]
+    if times.empty:
+        raise ModelError(
+            f"model {model!r}: the rainfall input has no times at or before "
+            f"{issue.isoformat()}Z; check the source covers the issue time"
+        )
+    anchor = times.max()
+    end = anchor + ((issue - anchor) // step) * step
+    axis = pd.date_range(end=end, periods=int(span / interval), freq=step)
+    selected = times[(times > axis[0] - step) & (times <= end)]
+    off_axis = selected.difference(axis)
+    if len(off_axis):
+        raise ModelError(
+            f"model {model!r}: rainfall times are not on a regular {interval} axis "
+            f"(e.g. {off_axis[0].isoformat()}); resample the source to its interval"
+        )
+    if selected.has_duplicates:
+        raise ModelError(f"model {model!r}: duplicate rainfall times; merge them in ingest")
+    return pr.sel(time=selected).reindex(time=axis)
 
 
 def rolling_accumulation(pr: xr.DataArray, steps: int) -> tuple[xr.DataArray, xr.DataArray]:

@@ -33,6 +33,7 @@ from hazard_models.interface import HazardModel, InputSpec, ModelOptions, regist
 from hazard_models.rainstorm.accumulation import (
     exceeds,
     onset_of_ongoing_exceedance,
+    regular_series,
     rolling_accumulation,
 )
 from hazard_models.region import Region
@@ -113,34 +114,6 @@ class ObservedAccumulationModel(HazardModel):
             )
         return region.weights
 
-    def _regular_series(
-        self, pr: xr.DataArray, interval: timedelta, issue_time: datetime, span: timedelta
-    ) -> xr.DataArray:
-        step = pd.Timedelta(interval)
-        issue = pd.Timestamp(issue_time).tz_convert(None)
-        times = pd.DatetimeIndex(pr["time"].values)
-        times = times[times <= issue]
-        if times.empty:
-            raise ModelError(
-                f"model {self.name!r}: the rainfall input has no times at or before "
-                f"{issue.isoformat()}Z; check the source covers the issue time"
-            )
-        # The axis ends at the last interval end <= issue time, aligned with the latest
-        # report; if the feed is late, the intervals after its latest report are missing.
-        anchor = times.max()
-        end = anchor + ((issue - anchor) // step) * step
-        axis = pd.date_range(end=end, periods=int(span / interval), freq=step)
-        selected = times[(times > axis[0] - step) & (times <= end)]
-        off_axis = selected.difference(axis)
-        if len(off_axis):
-            raise ModelError(
-                f"model {self.name!r}: rainfall times are not on a regular {interval} axis "
-                f"(e.g. {off_axis[0].isoformat()}); resample the source to its interval"
-            )
-        if selected.has_duplicates:
-            raise ModelError(f"model {self.name!r}: duplicate rainfall times; merge them in ingest")
-        return pr.sel(time=selected).reindex(time=axis)
-
     def _accumulate(
         self,
         pr: xr.DataArray,
@@ -189,7 +162,7 @@ class ObservedAccumulationModel(HazardModel):
                     "shorter interval or a scheme whose windows fit it"
                 )
         span = windows[-1] + options.lookback
-        pr = self._regular_series(dataset["pr"], interval, issue_time, span)
+        pr = regular_series(dataset["pr"], interval, issue_time, span, self.name)
         weights = self._weights(dataset, region)
         accumulation, coverage = self._accumulate(pr, weights, windows, interval)
         template = next(iter(accumulation.values()))
