@@ -50,3 +50,36 @@ def shenzhen_region(shenzhen_settings, cache_dir: Path):  # type: ignore[no-unty
     from hazard_models.region import load_region
 
     return load_region(shenzhen_settings.region, shenzhen_settings.communities, cache_dir)
+
+
+@pytest.fixture(scope="session")
+def knmi_crop(data_root: Path):  # type: ignore[no-untyped-def]
+    """100 x 100 km of the KNMI radar grid around the event's wettest pixel (SOURCES.md 7.1),
+    and a region on exactly that part of the grid with 10 x 10 km blocks."""
+    from hazard_models.config import CommunityLayerConfig, RegionConfig
+    from hazard_models.region import load_region
+    from ingest.readers import read_source
+
+    radar = read_source("knmi-hdf5", data_root / "radar/knmi_20100826", {}, "knmi")
+    crop = radar.isel(y=slice(350, 450), x=slice(250, 350))
+    region = load_region(
+        RegionConfig.model_validate(
+            {
+                "name": "KNMI crop",
+                "code": "NL-CROP",
+                "timezone": "Europe/Amsterdam",
+                "grid": {
+                    "crs": radar.attrs["crs"],
+                    "x_origin": 250_000,
+                    "y_origin": -4_000_000,
+                    "dx": 1000,
+                    "dy": -1000,
+                    "nx": 100,
+                    "ny": 100,
+                    "source": "rows 350-449, columns 250-349 of the KNMI RAD_NL25 grid",
+                },
+            }
+        ),
+        CommunityLayerConfig.model_validate({"kind": "grid_blocks", "block_size": 10}),
+    )
+    return crop, region

@@ -196,40 +196,8 @@ def test_station_input_without_radius_is_refused(
 
 
 def test_unknown_model_lists_the_registered_ones() -> None:
-    with pytest.raises(ValueError, match="available models: rainstorm-observed"):
+    with pytest.raises(ValueError, match="available models: rainstorm-nowcast, rainstorm-observed"):
         get_model("rainstorm-nowcast-typo")
-
-
-@pytest.fixture(scope="module")
-def knmi_crop(data_root: Path):  # type: ignore[no-untyped-def]
-    """100 x 100 km of the KNMI radar grid around the event's wettest pixel (SOURCES.md 7.1),
-    and a region on exactly that part of the grid with 10 x 10 km blocks."""
-    from hazard_models.config import CommunityLayerConfig, RegionConfig
-    from hazard_models.region import load_region
-
-    radar = read_source("knmi-hdf5", data_root / "radar/knmi_20100826", {}, "knmi")
-    crop = radar.isel(y=slice(350, 450), x=slice(250, 350))
-    region = load_region(
-        RegionConfig.model_validate(
-            {
-                "name": "KNMI crop",
-                "code": "NL-CROP",
-                "timezone": "Europe/Amsterdam",
-                "grid": {
-                    "crs": radar.attrs["crs"],
-                    "x_origin": 250_000,
-                    "y_origin": -4_000_000,
-                    "dx": 1000,
-                    "dy": -1000,
-                    "nx": 100,
-                    "ny": 100,
-                    "source": "rows 350-449, columns 250-349 of the KNMI RAD_NL25 grid",
-                },
-            }
-        ),
-        CommunityLayerConfig.model_validate({"kind": "grid_blocks", "block_size": 10}),
-    )
-    return crop, region
 
 
 @pytest.mark.parametrize("statistic", ["max", "mean"])

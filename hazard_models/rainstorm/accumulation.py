@@ -19,14 +19,21 @@ __all__ = ["exceeds", "onset_of_ongoing_exceedance", "regular_series", "rolling_
 
 
 def regular_series(
-    pr: xr.DataArray, interval: timedelta, issue_time: datetime, span: timedelta, model: str
+    pr: xr.DataArray,
+    interval: timedelta,
+    issue_time: datetime,
+    span: timedelta,
+    model: str,
+    max_age: timedelta | None = None,
 ) -> xr.DataArray:
     """``pr`` on a regular axis of ``interval`` steps covering ``span`` up to ``issue_time``.
 
-    The axis ends at the last interval end at or before the issue time, aligned with the
-    latest report; if the feed is late, the intervals after its latest report are present
-    and NaN (missing, never zero). Off-axis or duplicate times are a :class:`ModelError`
-    naming ``model``.
+    The axis ends at the latest report if it is at most ``max_age`` (default one interval)
+    before the issue time — a source with a delivery delay is evaluated at its latest
+    frame. Otherwise the axis runs on to the last interval end at or before the issue time,
+    and the intervals after the latest report are present and NaN (missing, never zero): a
+    feed that stopped is unknown, not dry. Off-axis or duplicate times are a
+    :class:`ModelError` naming ``model``.
     """
     step = pd.Timedelta(interval)
     issue = pd.Timestamp(issue_time).tz_convert(None)
@@ -38,7 +45,8 @@ def regular_series(
             f"{issue.isoformat()}Z; check the source covers the issue time"
         )
     anchor = times.max()
-    end = anchor + ((issue - anchor) // step) * step
+    tolerance = pd.Timedelta(max_age if max_age is not None else interval)
+    end = anchor if issue - anchor <= tolerance else anchor + ((issue - anchor) // step) * step
     axis = pd.date_range(end=end, periods=int(span / interval), freq=step)
     selected = times[(times > axis[0] - step) & (times <= end)]
     off_axis = selected.difference(axis)

@@ -1,0 +1,271 @@
+"""Rainstorm nowcast: radar extrapolation ensemble → probability of each warning level.
+
+At issue time ``T`` the model
+
+1. puts the radar rainfall on a regular axis ending at ``T`` (missing frames are NaN, never
+   zero; :func:`~hazard_models.rainstorm.accumulation.regular_series`);
+2. estimates the motion from the latest ``motion_frames`` frames
+   (:mod:`hazard_models.rainstorm.motion`, method chosen by name);
+3. extrapolates an ensemble of ``members`` rain-rate fields to ``lead_time`` in the data's
+   own steps (:mod:`hazard_models.rainstorm.ensemble`: perturbed motion and stochastic
+   growth and decay; members in parallel with dask); blends with NWP rainfall beyond the
+   nowcast's skilful range when an ``nwp`` input is given (:mod:`.blending`);
+4. for every window the signal scheme uses and every lead time ``L`` forms the accumulation
+   over ``(T + L - window, T + L]``: observed rainfall up to ``T`` plus forecast rainfall
+   after it, per member and grid cell, then per community (area maximum or mean);
+5. gives per community and lead time the probability that each level's criteria are met
+   (share of members), the hazard level (highest level whose probability reaches
+   ``warn_probability``), the expected onset (first lead time at which it does) and the
+   ensemble-mean accumulation per window as the evidence.
+
+Lead time 0 is the observed state at the latest frame available at ``T`` (the
+``evaluation_time``; with a delivery delay it is one frame before ``T``); ``valid_time``
+gives each lead time's clock time. Rain advected in from outside the radar image
+is unknown (NaN), so a window touching it cannot be said to stay below a threshold: its
+probability is computed over the members that know, and is NaN if none does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import ClassVar, Literal
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import xarray as xr
+from pydantic import Field
+
+from hazard_models.config import Duration
+from hazard_models.errors import ModelError
+from hazard_models.interface import HazardModel, InputSpec, ModelOptions, register_model
+from hazard_models.rainstorm.accumulation import exceeds, regular_series
+from hazard_models.region import Region
+from ingest.contracts import accumulation_interval
+
+__all__ = ["NowcastModel", "NowcastOptions"]
+
+_COMMUNITY_COORDS = (
+    "community_id",
+    "community_name",
+    "district_code",
+    "district_name",
+    "subdistrict_code",
+)
+
+
+class NowcastOptions(ModelOptions):
+    """Options of the rainstorm nowcast."""
+
+    motion: str = Field("lucas-kanade", description="motion method (see get_motion)")
+    motion_frames: int = Field(3, ge=2, le=12, description="latest frames used for motion")
+    members: int = Field(20, ge=1, le=200, description="ensemble members")
+    lead_time: Duration = Field(
+        default_factory=lambda: timedelta(hours=2), description="how far ahead to forecast"
+    )
+    areal_statistic: Literal["mean", "max"] = Field(
+        "max", description="area-weighted mean or maximum of the grid cells in a community"
+    )
+    warn_probability: float = Field(
+        0.5, gt=0, le=1, description="probability from which a level counts as forecast"
+    )
+    seed: int = Field(0, ge=0, description="seed of the ensemble's random perturbations")
+
+
+def _format(window: timedelta) -> str:
+    hours = window.total_seconds() / 3600
+    return f"{hours:g} h" if hours >= 1 else f"{hours * 60:g} min"
+
+
+@register_model
+class NowcastModel(HazardModel):
+    """Radar extrapolation ensemble against a rainstorm signal scheme."""
+
+    name = "rainstorm-nowcast"
+    hazard = "rainstorm"
+    version = "0.1.0"
+    inputs: ClassVar[Mapping[str, InputSpec]] = {
+        "radar": InputSpec(
+            contracts=("gridded field",),
+            variables=("pr",),
+            description="radar rainfall per interval on the analysis grid",
+        ),
+        "nwp": InputSpec(
+            contracts=("gridded field",),
+            variables=("pr",),
+            description="NWP rainfall on the analysis grid, blended beyond the nowcast range",
+            optional=True,
+        ),
+    }
+    Options = NowcastOptions
+
+    def compute(
+        self, inputs: Mapping[str, xr.Dataset], region: Region, issue_time: datetime
+    ) -> xr.Dataset:
+        """Probabilities, levels and onsets per community and lead time."""
+        from hazard_models.rainstorm.ensemble import ensemble_nowcast
+        from hazard_models.rainstorm.motion import estimate_motion
+
+        options = self.options
+        assert isinstance(options, NowcastOptions)
+        radar = inputs["radar"]
+        if not region.grid.matches(radar):
+            raise ModelError(
+                f"model {self.name!r}: the radar grid is not the analysis grid of "
+                f"{region.name}; regrid it in ingest first"
+            )
+        interval = accumulation_interval(radar, "pr")
+        windows = sorted({c.window for level in self.scheme.levels for c in level.criteria})
+        for window in windows:
+            if window % interval:
+                raise ModelError(
+                    f"model {self.name!r}: window {_format(window)} is not a whole number of "
+                    f"the radar interval {_format(interval)}"
+                )
+        n_steps = int(options.lead_time // interval)
+        longest = max(windows[-1], interval * options.motion_frames)
+        observed = regular_series(radar["pr"], interval, issue_time, longest, self.name)
+        hours = interval.total_seconds() / 3600
+        rate = (observed / hours).assign_attrs(units="mm h-1")
+        frames = rate.isel(time=slice(-options.motion_frames, None))
+        motion = estimate_motion(frames, method=options.motion)
+        members = ensemble_nowcast(
+            frames, motion, n_members=options.members, n_steps=n_steps, seed=options.seed
+        )
+        forecast = (members * hours).transpose("member", "lead_time", "y", "x")
+        weights = region.weights
+        probability, mean_accumulation = [], []
+        level_met: dict[str, list[xr.DataArray]] = {level.name: [] for level in self.scheme.levels}
+        for window in windows:
+            steps = int(window // interval)
+            totals = _window_totals(observed, forecast, steps)  # (member, lead, y, x)
+            areal = weights.apply(totals, options.areal_statistic)  # (member, lead, community)
+            mean_accumulation.append(areal.mean("member"))
+            for level in self.scheme.levels:
+                for criterion in level.criteria:
+                    if criterion.window != window:
+                        continue
+                    met = exceeds(areal, criterion.threshold_value, criterion.comparison)
+                    met = met.where(areal.notnull())
+                    level_met[level.name].append(met)
+        for level in self.scheme.levels:
+            stack = xr.concat(level_met[level.name], dim="criterion")
+            met_any = xr.where(
+                stack.fillna(0).max("criterion") > 0,
+                1.0,
+                xr.where(stack.notnull().all("criterion"), 0.0, np.nan),
+            )
+            known = met_any.notnull().sum("member")
+            share = met_any.fillna(0).sum("member") / known.where(known > 0)
+            probability.append(share)
+        names = [level.name for level in self.scheme.levels]
+        prob = xr.concat(probability, dim="level").assign_coords(level=names)
+        prob = prob.transpose("community", "lead_time", "level").compute()
+        ranks = xr.DataArray(
+            [level.rank for level in self.scheme.levels], dims="level", coords={"level": names}
+        )
+        forecast_met = prob >= options.warn_probability
+        hazard_level = (ranks * forecast_met).max("level").astype(np.int8)
+        lead_values = prob["lead_time"].values
+        # Lead times count from the latest radar frame used (the evaluation time).
+        issue = np.datetime64(observed["time"].values[-1], "ns")
+        first = forecast_met.argmax("lead_time").transpose("community", "level")
+        onset = xr.DataArray(
+            np.where(
+                forecast_met.any("lead_time").transpose("community", "level").values,
+                issue + lead_values[first.values],
+                np.datetime64("NaT", "ns"),
+            ),
+            dims=("community", "level"),
+            coords={"level": names},
+        )
+        accumulation = xr.concat(mean_accumulation, dim="window").assign_coords(
+            window=[_format(w) for w in windows]
+        )
+        layer = region.communities
+        return xr.Dataset(
+            {
+                "probability": prob.assign_attrs(
+                    units="1",
+                    long_name="probability that the level's criteria are met",
+                    comment=(
+                        f"share of {options.members} ensemble members; observed rainfall up "
+                        "to the issue time plus the nowcast after it"
+                    ),
+                ),
+                "hazard_level": hazard_level.transpose("community", "lead_time").assign_attrs(
+                    long_name=(f"highest level with probability >= {options.warn_probability:g}"),
+                    units="1",
+                ),
+                "onset_time": onset.transpose("community", "level").assign_attrs(
+                    long_name="expected onset: first valid time the level is forecast",
+                    comment="NaT if the level is not forecast within the lead time",
+                ),
+                "accumulation": accumulation.transpose(
+                    "community", "lead_time", "window"
+                ).assign_attrs(
+                    units="mm",
+                    standard_name="precipitation_amount",
+                    long_name="ensemble-mean rainfall over the window ending at the valid time",
+                    cell_methods=f"area: {options.areal_statistic} time: sum",
+                ),
+            },
+            coords={
+                "valid_time": ("lead_time", issue + lead_values),
+                "level_rank": ("level", [level.rank for level in self.scheme.levels]),
+                "level_criteria": (
+                    "level",
+                    [
+                        " or ".join(c.describe() for c in level.criteria)
+                        for level in self.scheme.levels
+                    ],
+                ),
+                "window_seconds": ("window", [w.total_seconds() for w in windows]),
+                **{name: ("community", layer[name].values) for name in _COMMUNITY_COORDS},
+            },
+            attrs={
+                "evaluation_time": pd.Timestamp(issue).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "areal_statistic": options.areal_statistic,
+                "data_interval": _format(interval),
+                "motion_method": options.motion,
+                "motion_quality": str(motion.attrs.get("motion_quality", "")),
+                "members": options.members,
+                "blending": "none: no NWP input configured",
+                "evidence": (
+                    f"radar frames {frames['time'].values[0]} .. {frames['time'].values[-1]} "
+                    f"for motion; windows {', '.join(_format(w) for w in windows)}"
+                ),
+            },
+        )
+
+
+def _window_totals(observed: xr.DataArray, forecast: xr.DataArray, steps: int) -> xr.DataArray:
+    """Rainfall (mm) over the ``steps`` intervals ending at each lead time.
+
+    Lead time 0 is the observed trailing sum; lead ``k`` adds the first ``k`` forecast
+    steps and drops the oldest observed ones. A missing observed interval makes the total a
+    lower bound (summed without it); a missing forecast value makes it unknown (NaN).
+    """
+    history = da.asarray(observed.isel(time=slice(-steps, None)).fillna(0.0).data)
+    n_lead = forecast.sizes["lead_time"]
+    # cumulative observed sums from the newest back: tail[j] = sum of the last j intervals
+    tail = da.concatenate(
+        [da.zeros((1, *history.shape[1:])), da.cumsum(history[::-1], axis=0)], axis=0
+    )
+    future = da.cumsum(da.asarray(forecast.data), axis=1)  # (member, lead, y, x)
+    future = da.concatenate([da.zeros_like(future[:, :1]), future], axis=1)
+    leads = []
+    for k in range(n_lead + 1):
+        from_forecast = future[:, k] - (future[:, k - steps] if k >= steps else 0.0)
+        from_observed = tail[steps - k] if k < steps else 0.0
+        leads.append(from_forecast + from_observed)
+    totals = da.stack(leads, axis=1)
+    step = forecast["lead_time"].values[0]
+    lead_time = np.arange(n_lead + 1) * step
+    return xr.DataArray(
+        totals,
+        dims=("member", "lead_time", "y", "x"),
+        coords={"lead_time": lead_time, "y": forecast["y"], "x": forecast["x"]},
+        attrs={"units": "mm"},
+    )
