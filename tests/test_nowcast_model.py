@@ -107,3 +107,19 @@ def test_same_seed_same_result_and_a_dry_field_gives_zero(knmi_crop) -> None:  #
     assert result.attrs["motion_quality"] == "no_rain"
     assert np.nanmax(result["probability"].values) == 0
     assert (result["hazard_level"].values == 0).all()
+
+
+def test_nowcast_beats_persistence_at_30_and_60_minutes(data_root) -> None:  # type: ignore[no-untyped-def]
+    # The whole KNMI grid, issued 04:00 UTC from the frames up to 04:00; the later frames of
+    # the event are the truth. Measured when written (CSI at 1 mm/h): 0.58 vs 0.27 at 30
+    # min, 0.43 vs 0.12 at 60 min for extrapolation vs Eulerian persistence.
+    from hazard_models.rainstorm.skill import nowcast_skill
+    from ingest.readers import read_source
+
+    radar = read_source("knmi-hdf5", data_root / "radar/knmi_20100826", {}, "knmi")
+    scores = nowcast_skill(radar, datetime(2010, 8, 26, 4, tzinfo=UTC))
+    for lead in (30.0, 60.0):
+        row = scores.loc[lead]
+        assert row["csi_1_nowcast"] > row["csi_1_persistence"] + 0.1
+        assert row["fss_nowcast"] > row["fss_persistence"] + 0.1
+    assert list(scores.index) == [10.0 * k for k in range(1, 13)]

@@ -76,6 +76,23 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             summary,
         )
         console.print(f"written: {cycle.paths[hazard]}")
+    if args.verify:
+        from yujing.pipeline import verify_nowcasts
+
+        for hazard, scores in verify_nowcasts(settings, cycle).items():
+            table = Table(
+                title=f"{hazard}: skill against the later radar frames (issued "
+                f"{scores.attrs['issue_time']}; FSS {scores.attrs['fss']})",
+                title_justify="left",
+            )
+            table.add_column("lead (min)", justify="right")
+            for column in scores.columns[1:]:
+                table.add_column(column.replace("_", " "), justify="right")
+            for lead, row in scores.iterrows():
+                table.add_row(f"{lead:g}", *(f"{row[c]:.3f}" for c in scores.columns[1:]))
+            console.print(table)
+            path = cycle.paths[hazard]
+            console.print(f"written: {path.with_name(path.stem + '_skill.csv')}")
     return 0
 
 
@@ -207,6 +224,11 @@ def _parser() -> argparse.ArgumentParser:
         help="read inputs from the ingest store (as of --at) instead of the sources",
     )
     run.add_argument("--store", type=Path, default=None, help="store folder (--from-store)")
+    run.add_argument(
+        "--verify",
+        action="store_true",
+        help="past events: score radar nowcasts against the later frames (CSI, FSS)",
+    )
     run.set_defaults(handler=_run)
 
     ingest = commands.add_parser("ingest", help="ingest configured sources into the store")

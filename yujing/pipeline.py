@@ -23,7 +23,7 @@ from ingest.storage import write_bytes_atomic, write_netcdf_atomic
 from ingest.store import PartitionStore
 from yujing.settings import Settings
 
-__all__ = ["CycleResult", "district_summary", "load_input", "run_cycle"]
+__all__ = ["CycleResult", "district_summary", "load_input", "run_cycle", "verify_nowcasts"]
 
 
 @dataclass
@@ -135,3 +135,36 @@ def run_cycle(
         cycle.paths[hazard_name] = target
         cycle.summaries[hazard_name] = summary
     return cycle
+
+
+def verify_nowcasts(settings: Settings, cycle: CycleResult) -> dict[str, pd.DataFrame]:
+    """Score each radar nowcast of ``cycle`` against the frames that came after it.
+
+    For every hazard run by ``rainstorm-nowcast``: the forecast is remade from the frames
+    available at the issue time (the source's latency applied), then compared with the
+    later frames of the same source (CSI at 1 and 5 mm/h, FSS) alongside Eulerian
+    persistence. The table is written beside the result as ``<stamp>_skill.csv``. Only for
+    past events: a live cycle has no later frames, and no score is made for missing ones.
+    """
+    from hazard_models.rainstorm.skill import nowcast_skill
+
+    tables = {}
+    for name, hazard in settings.hazards.items():
+        if hazard.model != "rainstorm-nowcast" or name not in cycle.paths:
+            continue
+        source_name = hazard.inputs["radar"]
+        source = settings.sources[source_name]
+        radar = read_source(
+            source.reader, settings.source_path(source_name), source.options, source_name
+        )
+        options = hazard.options
+        table = nowcast_skill(
+            radar,
+            cycle.issue_time - source.latency,
+            motion=str(options.get("motion", "lucas-kanade")),
+            motion_frames=int(options.get("motion_frames", 3)),
+        )
+        target = cycle.paths[name].with_name(cycle.paths[name].stem + "_skill.csv")
+        write_bytes_atomic(target, table.to_csv(float_format="%.4f").encode())
+        tables[name] = table
+    return tables
