@@ -23,7 +23,7 @@ $(VENV): pyproject.toml requirements.lock
 demo: $(VENV)
 	$(BIN)/yujing config check configs/shenzhen.yaml
 	$(BIN)/yujing run --config configs/shenzhen.yaml --at 2023-09-08T03:00Z
-	$(BIN)/yujing run --config configs/knmi-demo.yaml --at 2010-08-26T04:00Z
+	$(BIN)/yujing run --config configs/knmi-demo.yaml --at 2010-08-26T04:00Z --verify
 	$(BIN)/yujing ingest --config configs/knmi-demo.yaml --as-of 2010-08-26T04:00Z
 	$(BIN)/yujing catalogue --config configs/knmi-demo.yaml --source knmi_radar --as-of 2010-08-26T04:07Z
 	$(BIN)/yujing ingest --config configs/shenzhen.yaml --as-of 2025-07-29T06:30Z \

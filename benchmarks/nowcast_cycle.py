@@ -15,6 +15,7 @@ at every lead, computed.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -22,7 +23,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "radar" / "knmi_20100826"
+DATA = (
+    Path(os.environ.get("YUJING_DATA_ROOT") or REPO.parent / "shared" / "data")
+    / "radar"
+    / "knmi_20100826"
+)
 CASES = ["knmi", "256", "512", "1024"]
 
 
