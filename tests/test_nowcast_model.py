@@ -123,3 +123,42 @@ def test_nowcast_beats_persistence_at_30_and_60_minutes(data_root) -> None:  # t
         assert row["csi_1_nowcast"] > row["csi_1_persistence"] + 0.1
         assert row["fss_nowcast"] > row["fss_persistence"] + 0.1
     assert list(scores.index) == [10.0 * k for k in range(1, 13)]
+
+
+def test_nwp_takes_over_beyond_the_ramp(knmi_crop) -> None:  # type: ignore[no-untyped-def]
+    # No NWP rainfall exists in the shared data, so the later radar frames stand in for a
+    # perfect NWP run issued at 04:30 (a test of the wiring, not of any NWP). With the
+    # ramp ending at 5 min (starting at 1 s: durations must be positive) the forecast
+    # beyond it is that "NWP", so the probabilities at +30 min must equal what the
+    # observed model then found, block by block.
+    crop, region = knmi_crop
+    at = datetime(2010, 8, 26, 4, 30, tzinfo=UTC)
+    later = crop["pr"].sel(time=slice("2010-08-26T04:35", "2010-08-26T05:30"))
+    leads = later["time"].values - np.datetime64("2010-08-26T04:30", "ns")
+    nwp = xr.Dataset(
+        {"pr": (("reference_time", "lead_time", "y", "x"), later.values[np.newaxis])},
+        coords={
+            "reference_time": [np.datetime64("2010-08-26T04:30", "ns")],
+            "lead_time": leads,
+            "valid_time": (("reference_time", "lead_time"), later["time"].values[np.newaxis]),
+            "y": crop["y"],
+            "x": crop["x"],
+        },
+        attrs={"crs": crop.attrs["crs"], "source": "later KNMI frames standing in for NWP"},
+    )
+    nwp["pr"].attrs = dict(crop["pr"].attrs)
+    options = {**OPTIONS, "nwp_ramp_start": "1 s", "nwp_skill_horizon": "5 min"}
+    model = get_model("rainstorm-nowcast")(SCHEME, options)
+    radar = crop.sel(time=slice(None, "2010-08-26T04:30"))
+    result = model.run({"radar": radar, "nwp": nwp}, region, at)
+    assert result.attrs["blending"].startswith("linear weight from 1 s to 300 s")
+    truth = get_model("rainstorm-observed")(SCHEME, {"areal_statistic": "max"}).run(
+        {"pr": crop.sel(time=slice(None, "2010-08-26T05:00"))},
+        region,
+        datetime(2010, 8, 26, 5, tzinfo=UTC),
+    )
+    expected = truth["probability"].isel(lead_time=0).values
+    got = result["probability"].sel(lead_time=np.timedelta64(30, "m")).values
+    known = np.isfinite(expected) & np.isfinite(got)
+    assert known.sum() > 50
+    np.testing.assert_array_equal(got[known], expected[known])

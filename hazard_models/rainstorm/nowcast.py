@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import dask.array as da
 import numpy as np
@@ -71,6 +71,15 @@ class NowcastOptions(ModelOptions):
         0.5, gt=0, le=1, description="probability from which a level counts as forecast"
     )
     seed: int = Field(0, ge=0, description="seed of the ensemble's random perturbations")
+    nwp_ramp_start: Duration = Field(
+        default_factory=lambda: timedelta(minutes=30),
+        description="lead time from which NWP rainfall starts to take weight",
+    )
+    nwp_skill_horizon: Duration = Field(
+        default_factory=lambda: timedelta(hours=2),
+        description="lead time from which NWP rainfall has all the weight",
+    )
+    nwp_weighting: Literal["linear", "exponential"] = "linear"
 
 
 def _format(window: timedelta) -> str:
@@ -133,6 +142,20 @@ class NowcastModel(HazardModel):
         members = ensemble_nowcast(
             frames, motion, n_members=options.members, n_steps=n_steps, seed=options.seed
         )
+        blending = "none: no NWP input configured"
+        if "nwp" in inputs:
+            from hazard_models.rainstorm.blending import blend_with_nwp
+
+            start = np.datetime64(observed["time"].values[-1], "ns")
+            nwp_rate, run = _nwp_rates(inputs["nwp"], start, members["lead_time"].values)
+            members = blend_with_nwp(
+                members,
+                nwp_rate,
+                skill_horizon=f"{options.nwp_skill_horizon.total_seconds():g} s",
+                ramp_start=f"{options.nwp_ramp_start.total_seconds():g} s",
+                weighting=options.nwp_weighting,
+            )
+            blending = f"{members.attrs['blending']}; NWP run of {run}"
         forecast = (members * hours).transpose("member", "lead_time", "y", "x")
         weights = region.weights
         probability, mean_accumulation = [], []
@@ -231,7 +254,7 @@ class NowcastModel(HazardModel):
                 "motion_method": options.motion,
                 "motion_quality": str(motion.attrs.get("motion_quality", "")),
                 "members": options.members,
-                "blending": "none: no NWP input configured",
+                "blending": blending,
                 "evidence": (
                     f"radar frames {frames['time'].values[0]} .. {frames['time'].values[-1]} "
                     f"for motion; windows {', '.join(_format(w) for w in windows)}"
@@ -269,3 +292,32 @@ def _window_totals(observed: xr.DataArray, forecast: xr.DataArray, steps: int) -
         coords={"lead_time": lead_time, "y": forecast["y"], "x": forecast["x"]},
         attrs={"units": "mm"},
     )
+
+
+def _nwp_rates(
+    nwp: xr.Dataset, start: np.datetime64, lead_times: np.ndarray
+) -> tuple[xr.DataArray, str]:
+    """NWP rain rate (mm/h) at ``start + lead_times`` from the latest run not after ``start``.
+
+    Each target time takes the NWP accumulation interval that contains it (the next label
+    at or after it, within one NWP interval); times no run covers are NaN, and the blend
+    then keeps the nowcast there.
+    """
+    interval = accumulation_interval(nwp, "pr")
+    runs = nwp["reference_time"].values
+    usable = runs[runs <= start]
+    if usable.size == 0:
+        raise ModelError(
+            "model 'rainstorm-nowcast': no NWP run at or before the radar time "
+            f"{pd.Timestamp(start).isoformat()}Z; ingest an earlier run or drop the NWP input"
+        )
+    run = nwp["pr"].sel(reference_time=usable.max())
+    valid = run["reference_time"].values + run["lead_time"].values
+    series = run.drop_vars([c for c in run.coords if c not in ("y", "x")])
+    series = series.assign_coords(lead_time=valid).sortby("lead_time")
+    targets = start + lead_times
+    tolerance: Any = pd.Timedelta(interval)  # xarray's stub says float; a Timedelta works
+    matched = series.reindex(lead_time=targets, method="bfill", tolerance=tolerance)
+    rate = matched / (interval.total_seconds() / 3600)
+    rate = rate.assign_coords(lead_time=lead_times).assign_attrs(units="mm h-1")
+    return rate, pd.Timestamp(usable.max()).strftime("%Y-%m-%dT%H:%MZ")
