@@ -162,3 +162,41 @@ def test_nwp_takes_over_beyond_the_ramp(knmi_crop) -> None:  # type: ignore[no-u
     known = np.isfinite(expected) & np.isfinite(got)
     assert known.sum() > 50
     np.testing.assert_array_equal(got[known], expected[known])
+
+
+def test_a_failing_hazard_does_not_cost_the_others_their_cycle(
+    data_root,
+    tmp_path,
+    cache_dir,  # type: ignore[no-untyped-def]
+) -> None:
+    # The nowcast reads a copy of the KNMI folder in which one frame was delivered twice
+    # under another name: its reader refuses the folder. The observed hazard reads the real
+    # folder and must still produce its result; the failure is reported, not hidden.
+    import shutil
+    from pathlib import Path
+
+    from hazard_models.region import load_region
+    from yujing.pipeline import run_cycle
+    from yujing.settings import load_settings
+
+    repo = Path(__file__).resolve().parents[1]
+    settings = load_settings(repo / "configs/knmi-demo.yaml", data_root=data_root)
+    folder = tmp_path / "radar"
+    folder.mkdir()
+    source = data_root / "radar/knmi_20100826"
+    for name in ("RAD_NL25_RAP_5min_201008260350.h5", "RAD_NL25_RAP_5min_201008260355.h5"):
+        shutil.copy(source / name, folder / name)
+    shutil.copy(source / "RAD_NL25_RAP_5min_201008260355.h5", folder / "RAD_NL25_RAP_5min_x.h5")
+    broken = settings.sources["knmi_radar"].model_copy(update={"path": folder})
+    nowcast = settings.hazards["rainstorm_nowcast"].model_copy(update={"inputs": {"radar": "dup"}})
+    settings = settings.model_copy(
+        update={
+            "sources": {**settings.sources, "dup": broken},
+            "hazards": {"rainstorm": settings.hazards["rainstorm"], "rainstorm_nowcast": nowcast},
+        }
+    )
+    region = load_region(settings.region, settings.communities, cache_dir)
+    issue = datetime(2010, 8, 26, 4, tzinfo=UTC)
+    cycle = run_cycle(settings, issue, output_dir=tmp_path / "out", region=region)
+    assert list(cycle.results) == ["rainstorm"]
+    assert "is also the time of" in cycle.failures["rainstorm_nowcast"]

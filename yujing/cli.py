@@ -93,7 +93,9 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             console.print(table)
             path = cycle.paths[hazard]
             console.print(f"written: {path.with_name(path.stem + '_skill.csv')}")
-    return 0
+    for hazard, problem in cycle.failures.items():
+        console.print(f"[bold red]{hazard} failed:[/bold red] {problem}", highlight=False)
+    return 1 if cycle.failures else 0
 
 
 def _store(args: argparse.Namespace, settings: Any) -> Any:

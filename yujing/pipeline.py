@@ -6,6 +6,7 @@ state between cycles beyond the cached region.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,10 +19,13 @@ import xarray as xr
 from hazard_models import get_model
 from hazard_models.region import Region, load_region
 from hazard_models.risk import RISK_COLOURS
+from ingest.errors import YujingError
 from ingest.readers import read_source
 from ingest.storage import write_bytes_atomic, write_netcdf_atomic
 from ingest.store import PartitionStore
 from yujing.settings import Settings
+
+_LOG = logging.getLogger(__name__)
 
 __all__ = ["CycleResult", "district_summary", "load_input", "run_cycle", "verify_nowcasts"]
 
@@ -34,6 +38,7 @@ class CycleResult:
     results: dict[str, xr.Dataset] = field(default_factory=dict)
     paths: dict[str, Path] = field(default_factory=dict)
     summaries: dict[str, pd.DataFrame] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
 
 
 def load_input(
@@ -108,7 +113,9 @@ def run_cycle(
 ) -> CycleResult:
     """Run every configured hazard for ``issue_time`` and write NetCDF plus a summary.
 
-    Inputs are read from ``store`` when given (what the ingest stored, as of
+    A hazard whose inputs or model fail (a :class:`~ingest.errors.YujingError`: bad or
+    missing data, a grid that changed) is recorded in ``failures`` and the other hazards
+    still run. Inputs are read from ``store`` when given (what the ingest stored, as of
     ``issue_time``), else from the sources directly. Outputs go to
     ``<output>/<region code>/<hazard>/<YYYYmmddTHHMMZ>.nc`` (and ``.txt``), written
     atomically; re-running the same cycle rewrites the same files.
@@ -119,14 +126,21 @@ def run_cycle(
     cycle = CycleResult(issue_time=issue_time)
     stamp = issue_time.strftime("%Y%m%dT%H%MZ")
     for hazard_name, hazard in settings.hazards.items():
-        inputs = {
-            input_name: load_input(settings, source, issue_time, store)
-            for input_name, source in hazard.inputs.items()
-        }
-        model = get_model(hazard.model)(
-            settings.signal_schemes[hazard.scheme], hazard.options, settings.risk
-        )
-        result = model.run(inputs, region, issue_time)
+        try:
+            inputs = {
+                input_name: load_input(settings, source, issue_time, store)
+                for input_name, source in hazard.inputs.items()
+            }
+            model = get_model(hazard.model)(
+                settings.signal_schemes[hazard.scheme], hazard.options, settings.risk
+            )
+            result = model.run(inputs, region, issue_time)
+        except YujingError as err:
+            # One hazard's bad input must not cost the other hazards their cycle; the
+            # failure is reported (CLI exit status 1), never replaced by a made-up result.
+            cycle.failures[hazard_name] = str(err)
+            _LOG.error("hazard %r failed at %s: %s", hazard_name, issue_time, err)
+            continue
         target = folder / settings.region.code / hazard_name / f"{stamp}.nc"
         write_netcdf_atomic(result, target)
         summary = district_summary(result)
