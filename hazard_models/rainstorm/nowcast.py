@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
+import dask
 import dask.array as da
 import numpy as np
 import pandas as pd
@@ -160,10 +161,18 @@ class NowcastModel(HazardModel):
         weights = region.weights
         probability, mean_accumulation = [], []
         level_met: dict[str, list[xr.DataArray]] = {level.name: [] for level in self.scheme.levels}
-        for window in windows:
-            steps = int(window // interval)
-            totals = _window_totals(observed, forecast, steps)  # (member, lead, y, x)
-            areal = weights.apply(totals, options.areal_statistic)  # (member, lead, community)
+        # Community totals of every window in one pass, so the ensemble is computed once
+        # (small: member x lead x community); everything after works on those.
+        areals = dask.compute(
+            *(
+                weights.apply(
+                    _window_totals(observed, forecast, int(window // interval)),
+                    options.areal_statistic,
+                )
+                for window in windows
+            )
+        )
+        for window, areal in zip(windows, areals, strict=True):
             mean_accumulation.append(areal.mean("member"))
             for level in self.scheme.levels:
                 for criterion in level.criteria:
@@ -269,29 +278,45 @@ def _window_totals(observed: xr.DataArray, forecast: xr.DataArray, steps: int) -
     Lead time 0 is the observed trailing sum; lead ``k`` adds the first ``k`` forecast
     steps and drops the oldest observed ones. A missing observed interval makes the total a
     lower bound (summed without it); a missing forecast value makes it unknown (NaN).
+    One numpy kernel per member (``map_blocks``), in float32.
     """
-    history = da.asarray(observed.isel(time=slice(-steps, None)).fillna(0.0).data)
-    n_lead = forecast.sizes["lead_time"]
-    # cumulative observed sums from the newest back: tail[j] = sum of the last j intervals
-    tail = da.concatenate(
-        [da.zeros((1, *history.shape[1:])), da.cumsum(history[::-1], axis=0)], axis=0
+    history = np.nan_to_num(
+        np.asarray(observed.isel(time=slice(-steps, None)).values, dtype=np.float32)
     )
-    future = da.cumsum(da.asarray(forecast.data), axis=1)  # (member, lead, y, x)
-    future = da.concatenate([da.zeros_like(future[:, :1]), future], axis=1)
-    leads = []
-    for k in range(n_lead + 1):
-        from_forecast = future[:, k] - (future[:, k - steps] if k >= steps else 0.0)
-        from_observed = tail[steps - k] if k < steps else 0.0
-        leads.append(from_forecast + from_observed)
-    totals = da.stack(leads, axis=1)
+    # tail[j] = sum of the newest j observed intervals (j = 0 ... steps)
+    tail = np.concatenate(
+        [np.zeros((1, *history.shape[1:]), np.float32), np.cumsum(history[::-1], axis=0)]
+    )
+    data = da.asarray(forecast.data).astype(np.float32).rechunk({0: 1, 1: -1, 2: -1, 3: -1})
+    n_lead = forecast.sizes["lead_time"]
+    totals = data.map_blocks(
+        _totals_kernel,
+        tail,
+        steps,
+        chunks=(1, n_lead + 1, *data.shape[2:]),
+        dtype=np.float32,
+    )
     step = forecast["lead_time"].values[0]
-    lead_time = np.arange(n_lead + 1) * step
     return xr.DataArray(
         totals,
         dims=("member", "lead_time", "y", "x"),
-        coords={"lead_time": lead_time, "y": forecast["y"], "x": forecast["x"]},
+        coords={"lead_time": np.arange(n_lead + 1) * step, "y": forecast["y"], "x": forecast["x"]},
         attrs={"units": "mm"},
     )
+
+
+def _totals_kernel(block: np.ndarray, tail: np.ndarray, steps: int) -> np.ndarray:
+    """``(member, lead, y, x)`` forecast amounts → window totals at leads 0 ... lead."""
+    future = np.concatenate(
+        [np.zeros_like(block[:, :1]), np.cumsum(block, axis=1, dtype=np.float32)], axis=1
+    )
+    totals = np.empty_like(future)
+    for k in range(future.shape[1]):
+        total = future[:, k] - future[:, k - steps] if k >= steps else future[:, k].copy()
+        if k < steps:
+            total += tail[steps - k]
+        totals[:, k] = total
+    return totals
 
 
 def _nwp_rates(
