@@ -80,19 +80,10 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         from yujing.pipeline import verify_nowcasts
 
         for hazard, scores in verify_nowcasts(settings, cycle).items():
-            table = Table(
-                title=f"{hazard}: skill against the later radar frames (issued "
-                f"{scores.attrs['issue_time']}; FSS {scores.attrs['fss']})",
-                title_justify="left",
-            )
-            table.add_column("lead (min)", justify="right")
-            for column in scores.columns[1:]:
-                table.add_column(column.replace("_", " "), justify="right")
-            for lead, row in scores.iterrows():
-                table.add_row(f"{lead:g}", *(f"{row[c]:.3f}" for c in scores.columns[1:]))
-            console.print(table)
-            path = cycle.paths[hazard]
-            console.print(f"written: {path.with_name(path.stem + '_skill.csv')}")
+            _print_scores(console, hazard, scores)
+            if hazard in cycle.paths:
+                stem = cycle.paths[hazard].with_suffix("")
+                console.print(f"written: {stem}_skill.csv, {stem}_reliability.csv")
     for hazard, problem in cycle.failures.items():
         console.print(f"[bold red]{hazard} failed:[/bold red] {problem}", highlight=False)
     return 1 if cycle.failures else 0
@@ -198,6 +189,23 @@ def _catalogue(args: argparse.Namespace, console: Console) -> int:
         highlight=False,
     )
     return 0
+
+
+def _print_scores(console: Console, name: str, scores: pd.DataFrame) -> None:
+    title = (
+        f"{name}: skill against the later radar frames (issued {scores.attrs['issue_time']}; "
+        f"FSS {scores.attrs['fss']})"
+        if "fss" in scores.attrs
+        else f"{name} of >= 1 mm/h per pixel (reliability table in *_reliability.csv)"
+    )
+    table = Table(title=title, title_justify="left")
+    table.add_column("lead (min)", justify="right")
+    columns = [c for c in scores.columns if c != "valid_time"]
+    for column in columns:
+        table.add_column(column.replace("_", " "), justify="right")
+    for lead, row in scores.iterrows():
+        table.add_row(f"{lead:g}", *(f"{row[c]:.3f}" for c in columns))
+    console.print(table)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -157,10 +157,13 @@ def verify_nowcasts(settings: Settings, cycle: CycleResult) -> dict[str, pd.Data
     For every hazard run by ``rainstorm-nowcast``: the forecast is remade from the frames
     available at the issue time (the source's latency applied), then compared with the
     later frames of the same source (CSI at 1 and 5 mm/h, FSS) alongside Eulerian
-    persistence. The table is written beside the result as ``<stamp>_skill.csv``. Only for
+    persistence, and the ensemble's pixel probabilities of 1 mm/h are scored (Brier score,
+    skill against the base rate, reliability). Written beside the result as
+    ``<stamp>_skill.csv`` and ``<stamp>_reliability.csv``; the returned tables are keyed by
+    hazard and ``"<hazard> probability"``. Only for
     past events: a live cycle has no later frames, and no score is made for missing ones.
     """
-    from hazard_models.rainstorm.skill import nowcast_skill
+    from hazard_models.rainstorm.skill import nowcast_skill, probability_skill
 
     tables = {}
     for name, hazard in settings.hazards.items():
@@ -181,4 +184,15 @@ def verify_nowcasts(settings: Settings, cycle: CycleResult) -> dict[str, pd.Data
         target = cycle.paths[name].with_name(cycle.paths[name].stem + "_skill.csv")
         write_bytes_atomic(target, table.to_csv(float_format="%.4f").encode())
         tables[name] = table
+        scores, reliability = probability_skill(
+            radar,
+            cycle.issue_time - source.latency,
+            motion=str(options.get("motion", "lucas-kanade")),
+            motion_frames=int(options.get("motion_frames", 3)),
+            members=int(options.get("members", 20)),
+            seed=int(options.get("seed", 0)),
+        )
+        reliable = cycle.paths[name].with_name(cycle.paths[name].stem + "_reliability.csv")
+        write_bytes_atomic(reliable, reliability.to_csv(index=False).encode())
+        tables[f"{name} probability"] = scores
     return tables

@@ -23,7 +23,7 @@ from hazard_models.rainstorm.motion import estimate_motion
 from hazard_models.verification import contingency_from_threshold, fractions_skill_score
 from ingest.contracts import accumulation_interval
 
-__all__ = ["nowcast_skill"]
+__all__ = ["nowcast_skill", "probability_skill"]
 
 
 def nowcast_skill(
@@ -106,3 +106,62 @@ def nowcast_skill(
         thresholds_mm_h=", ".join(f"{t:g}" for t in thresholds),
     )
     return scores
+
+
+def probability_skill(
+    radar: xr.Dataset,
+    issue_time: datetime,
+    *,
+    threshold: float = 1.0,
+    leads: Sequence[timedelta] = (timedelta(minutes=30), timedelta(minutes=60)),
+    motion: str = "lucas-kanade",
+    motion_frames: int = 3,
+    members: int = 20,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Brier score and reliability of the ensemble's pixel probabilities of ``threshold``.
+
+    Returns
+    -------
+    scores
+        Per lead time (minutes): Brier score, Brier skill score against the sample base
+        rate, the base rate and the number of pixel pairs.
+    reliability
+        The reliability table (10 probability bins) of all leads pooled, with a ``lead_min``
+        column per lead.
+    """
+    from hazard_models.rainstorm.ensemble import ensemble_nowcast, exceedance_probability
+    from hazard_models.verification import brier_score, brier_skill_score, reliability_table
+
+    interval = accumulation_interval(radar, "pr")
+    per_hour = timedelta(hours=1) / interval
+    issue = np.datetime64(pd.Timestamp(issue_time).tz_convert(None), "ns")
+    rate = (radar["pr"] * per_hour).assign_attrs(units="mm h-1")
+    past = rate.sel(time=rate["time"] <= issue)
+    frames = past.isel(time=slice(-motion_frames, None)).load()
+    steps = [int(lead // interval) for lead in leads]
+    field = estimate_motion(frames, method=motion)
+    ensemble = ensemble_nowcast(frames, field, n_members=members, n_steps=max(steps), seed=seed)
+    probability = exceedance_probability(ensemble, threshold).compute()
+    start = frames["time"].values[-1]
+    rows, tables = [], []
+    for lead, step in zip(leads, steps, strict=True):
+        valid = start + np.timedelta64(step * interval)
+        if valid not in rate["time"].values:
+            continue
+        truth = rate.sel(time=valid).values  # read only now, after the forecast exists
+        forecast = probability.isel(lead_time=step - 1).values
+        keep = np.isfinite(truth) & np.isfinite(forecast)
+        observed = (truth[keep] >= threshold).astype(float)
+        minutes = lead.total_seconds() / 60
+        rows.append(
+            {
+                "lead_min": minutes,
+                "brier_score": float(brier_score(forecast[keep], observed)),
+                "brier_skill_score": float(brier_skill_score(forecast[keep], observed)),
+                "base_rate": float(observed.mean()),
+                "pairs": int(keep.sum()),
+            }
+        )
+        tables.append(reliability_table(forecast[keep], observed).assign(lead_min=minutes))
+    return pd.DataFrame(rows).set_index("lead_min"), pd.concat(tables, ignore_index=True)
