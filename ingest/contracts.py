@@ -55,6 +55,7 @@ from ingest.units import UnitsError, units_of
 
 __all__ = [
     "CANONICAL_UNITS",
+    "COMMUNITY_COORDS",
     "accumulation_interval",
     "assert_no_lookahead",
     "utc_instant",
@@ -336,7 +337,8 @@ def _check_wind_radii(ds: xr.Dataset, contract: str) -> None:
         raise ContractError(contract, "quadrant", "is not among NE, SE, SW, NW", fix)
 
 
-_COMMUNITY_COORDS = (
+#: Coordinates that identify a community in every dataset on the community dimension.
+COMMUNITY_COORDS = (
     "community_id",
     "community_name",
     "district_code",
@@ -356,7 +358,7 @@ def validate_community_layer(ds: xr.Dataset) -> xr.Dataset:
         raise ContractError(
             contract, "community", "is empty", "check the layer overlaps the region's grid"
         )
-    _require(ds, contract, (*_COMMUNITY_COORDS, "geometry_wkt", "lon", "lat", "area"), "add it")
+    _require(ds, contract, (*COMMUNITY_COORDS, "geometry_wkt", "lon", "lat", "area"), "add it")
     ids = ds["community_id"].values
     if len(set(ids.tolist())) != len(ids):
         raise ContractError(contract, "community_id", "has duplicates", "make the ids unique")

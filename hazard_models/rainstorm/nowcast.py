@@ -42,18 +42,11 @@ from hazard_models.config import Duration
 from hazard_models.errors import ModelError
 from hazard_models.interface import HazardModel, InputSpec, ModelOptions, register_model
 from hazard_models.rainstorm.accumulation import exceeds, regular_series
+from hazard_models.rainstorm.scheme import format_window, scheme_coords, scheme_windows
 from hazard_models.region import Region
 from ingest.contracts import accumulation_interval
 
 __all__ = ["NowcastModel", "NowcastOptions"]
-
-_COMMUNITY_COORDS = (
-    "community_id",
-    "community_name",
-    "district_code",
-    "district_name",
-    "subdistrict_code",
-)
 
 
 class NowcastOptions(ModelOptions):
@@ -81,11 +74,6 @@ class NowcastOptions(ModelOptions):
         description="lead time from which NWP rainfall has all the weight",
     )
     nwp_weighting: Literal["linear", "exponential"] = "linear"
-
-
-def _format(window: timedelta) -> str:
-    hours = window.total_seconds() / 3600
-    return f"{hours:g} h" if hours >= 1 else f"{hours * 60:g} min"
 
 
 @register_model
@@ -126,13 +114,7 @@ class NowcastModel(HazardModel):
                 f"{region.name}; regrid it in ingest first"
             )
         interval = accumulation_interval(radar, "pr")
-        windows = sorted({c.window for level in self.scheme.levels for c in level.criteria})
-        for window in windows:
-            if window % interval:
-                raise ModelError(
-                    f"model {self.name!r}: window {_format(window)} is not a whole number of "
-                    f"the radar interval {_format(interval)}"
-                )
+        windows = scheme_windows(self.scheme, interval, self.name)
         n_steps = int(options.lead_time // interval)
         longest = max(windows[-1], interval * options.motion_frames)
         observed = regular_series(radar["pr"], interval, issue_time, longest, self.name)
@@ -213,9 +195,8 @@ class NowcastModel(HazardModel):
             coords={"level": names},
         )
         accumulation = xr.concat(mean_accumulation, dim="window").assign_coords(
-            window=[_format(w) for w in windows]
+            window=[format_window(w) for w in windows]
         )
-        layer = region.communities
         return xr.Dataset(
             {
                 "probability": prob.assign_attrs(
@@ -245,28 +226,19 @@ class NowcastModel(HazardModel):
             },
             coords={
                 "valid_time": ("lead_time", issue + lead_values),
-                "level_rank": ("level", [level.rank for level in self.scheme.levels]),
-                "level_criteria": (
-                    "level",
-                    [
-                        " or ".join(c.describe() for c in level.criteria)
-                        for level in self.scheme.levels
-                    ],
-                ),
-                "window_seconds": ("window", [w.total_seconds() for w in windows]),
-                **{name: ("community", layer[name].values) for name in _COMMUNITY_COORDS},
+                **scheme_coords(self.scheme, windows, region.communities),
             },
             attrs={
                 "evaluation_time": pd.Timestamp(issue).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "areal_statistic": options.areal_statistic,
-                "data_interval": _format(interval),
+                "data_interval": format_window(interval),
                 "motion_method": options.motion,
                 "motion_quality": str(motion.attrs.get("motion_quality", "")),
                 "members": options.members,
                 "blending": blending,
                 "evidence": (
                     f"radar frames {frames['time'].values[0]} .. {frames['time'].values[-1]} "
-                    f"for motion; windows {', '.join(_format(w) for w in windows)}"
+                    f"for motion; windows {', '.join(format_window(w) for w in windows)}"
                 ),
             },
         )

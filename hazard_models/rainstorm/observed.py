@@ -36,18 +36,11 @@ from hazard_models.rainstorm.accumulation import (
     regular_series,
     rolling_accumulation,
 )
+from hazard_models.rainstorm.scheme import format_window, scheme_coords, scheme_windows
 from hazard_models.region import Region
 from ingest.contracts import accumulation_interval
 
 __all__ = ["ObservedAccumulationModel", "ObservedAccumulationOptions"]
-
-_COMMUNITY_COORDS = (
-    "community_id",
-    "community_name",
-    "district_code",
-    "district_name",
-    "subdistrict_code",
-)
 
 
 class ObservedAccumulationOptions(ModelOptions):
@@ -66,11 +59,6 @@ class ObservedAccumulationOptions(ModelOptions):
     min_coverage: float = Field(
         1.0, ge=0, le=1, description="share of a window with data needed to say 'not met'"
     )
-
-
-def _format_window(window: timedelta) -> str:
-    hours = window.total_seconds() / 3600
-    return f"{hours:g} h" if hours >= 1 else f"{hours * 60:g} min"
 
 
 @register_model
@@ -153,14 +141,7 @@ class ObservedAccumulationModel(HazardModel):
         assert isinstance(options, ObservedAccumulationOptions)
         dataset = inputs["pr"]
         interval = accumulation_interval(dataset, "pr")
-        windows = sorted({c.window for level in self.scheme.levels for c in level.criteria})
-        for window in windows:
-            if window % interval:
-                raise ModelError(
-                    f"model {self.name!r}: window {_format_window(window)} is not a whole "
-                    f"number of the data interval {_format_window(interval)}; use data with a "
-                    "shorter interval or a scheme whose windows fit it"
-                )
+        windows = scheme_windows(self.scheme, interval, self.name)
         span = windows[-1] + options.lookback
         pr = regular_series(dataset["pr"], interval, issue_time, span, self.name)
         weights = self._weights(dataset, region)
@@ -188,12 +169,11 @@ class ObservedAccumulationModel(HazardModel):
         )
         hazard_level = (ranks * met_now).max("level").astype(np.int8)
 
-        window_names = [_format_window(w) for w in windows]
+        window_names = [format_window(w) for w in windows]
         evaluation_time = pr["time"].values[-1]
         stacked = xr.concat([accumulation[w].isel(time=-1) for w in windows], dim="window")
         stacked_coverage = xr.concat([coverage[w].isel(time=-1) for w in windows], dim="window")
         lead = ("lead_time", np.array([0], dtype="timedelta64[ns]"))
-        layer = region.communities
         result = xr.Dataset(
             {
                 "probability": probability.transpose("community", "level")
@@ -211,7 +191,7 @@ class ObservedAccumulationModel(HazardModel):
                 .transpose("community", "level")
                 .assign_attrs(
                     long_name="start of the ongoing exceedance (data time)",
-                    comment=f"searched back {_format_window(options.lookback)}; NaT if not met",
+                    comment=f"searched back {format_window(options.lookback)}; NaT if not met",
                 ),
                 "accumulation": stacked.assign_coords(window=window_names)
                 .transpose("community", "window")
@@ -230,21 +210,12 @@ class ObservedAccumulationModel(HazardModel):
             coords={
                 "lead_time": lead,
                 "valid_time": ("lead_time", [np.datetime64(evaluation_time, "ns")]),
-                "level_rank": ("level", [level.rank for level in self.scheme.levels]),
-                "level_criteria": (
-                    "level",
-                    [
-                        " or ".join(c.describe() for c in level.criteria)
-                        for level in self.scheme.levels
-                    ],
-                ),
-                "window_seconds": ("window", [w.total_seconds() for w in windows]),
-                **{name: ("community", layer[name].values) for name in _COMMUNITY_COORDS},
+                **scheme_coords(self.scheme, windows, region.communities),
             },
             attrs={
                 "evaluation_time": pd.Timestamp(evaluation_time).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "areal_statistic": options.areal_statistic,
-                "data_interval": _format_window(interval),
+                "data_interval": format_window(interval),
             },
         )
         return result
