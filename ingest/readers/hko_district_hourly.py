@@ -75,7 +75,6 @@ Bad rows
 
 from __future__ import annotations
 
-import csv
 import logging
 import re
 from dataclasses import dataclass, field
@@ -90,6 +89,7 @@ from pydantic import Field, field_validator
 from ingest.contracts import validate_station_obs
 from ingest.errors import SourceError
 from ingest.readers import ReaderOptions, register_reader
+from ingest.readers._csv import read_csv_rows
 from ingest.units import parse_quantity
 
 __all__ = ["HK_DISTRICTS", "HkoDistrictHourlyOptions", "HkoDistrictHourlyReader"]
@@ -410,26 +410,10 @@ class HkoDistrictHourlyReader:
         if not isinstance(options, HkoDistrictHourlyOptions):
             raise TypeError(f"expected HkoDistrictHourlyOptions, got {type(options).__name__}")
         location = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise SourceError(
-                source, location, "file not found", "check the path in the source configuration"
-            ) from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise SourceError(
-                source, location, f"cannot be read as UTF-8 text ({err})", "download it again"
-            ) from None
-        table = list(csv.reader(text.splitlines()))
-        header = tuple(f.strip() for f in table[0]) if table else ()
-        if header != _HEADER:
-            raise SourceError(
-                source,
-                location,
-                f"line 1: header {','.join(header)!r} is not {','.join(_HEADER)!r}",
-                "this reader reads the polled HKO district rainfall CSV (SOURCES.md §4.1b)",
-            )
-        parsed = _parse_rows(table[1:], options)
+        rows = read_csv_rows(
+            Path(path), source, _HEADER, "the polled HKO district rainfall CSV (SOURCES.md §4.1b)"
+        )
+        parsed = _parse_rows(rows, options)
         if not parsed.rows:
             raise SourceError(
                 source,

@@ -37,7 +37,6 @@ Bad rows
 
 from __future__ import annotations
 
-import csv
 import logging
 import re
 from datetime import UTC, datetime, timedelta, timezone
@@ -51,6 +50,7 @@ from pydantic import field_validator
 
 from ingest.errors import SourceError
 from ingest.readers import ReaderOptions, register_reader
+from ingest.readers._csv import read_csv_rows
 
 __all__ = ["HkoWarningsOptions", "HkoWarningsReader", "read_hko_warnings"]
 
@@ -123,28 +123,12 @@ def read_hko_warnings(path: Path, source: str, utc_offset: str = "+08:00") -> pd
     """
     location = str(path)
     zone = _zone(utc_offset)
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise SourceError(
-            source, location, "file not found", "check the path in the source configuration"
-        ) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SourceError(
-            source, location, f"cannot be read as UTF-8 text ({err})", "download it again"
-        ) from None
-    table = list(csv.reader(text.splitlines()))
-    header = tuple(f.strip() for f in table[0]) if table else ()
-    if header != _HEADER:
-        raise SourceError(
-            source,
-            location,
-            f"line 1: header {','.join(header)!r} is not {','.join(_HEADER)!r}",
-            "this reader reads the HKO rainstorm warning history CSV (SOURCES.md §3.1)",
-        )
+    rows = read_csv_rows(
+        Path(path), source, _HEADER, "the HKO rainstorm warning history CSV (SOURCES.md §3.1)"
+    )
     records: list[dict[str, object]] = []
     rejected: list[str] = []
-    for number, fields in enumerate(table[1:], start=2):
+    for number, fields in enumerate(rows, start=2):
         if not fields or not "".join(fields).strip():
             continue
         record, problem = _parse_row(number, [f.strip() for f in fields], zone)
