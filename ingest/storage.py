@@ -24,23 +24,35 @@ __all__ = [
 
 
 @contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success rename it onto ``target``.
-
-    On any exception the temporary file is removed and ``target`` is left untouched.
-    """
-    target = Path(target)
+def _temporary_beside(target: Path) -> Iterator[Path]:
+    """A new empty file in ``target``'s folder, removed on exit unless renamed away."""
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(handle)
     temporary = Path(name)
     try:
         yield temporary
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _replace(temporary: Path, target: Path) -> None:
+    """Flush ``temporary`` to disk and rename it onto ``target``."""
+    with open(temporary, "rb") as written:
+        os.fsync(written.fileno())
+    os.replace(temporary, target)
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success rename it onto ``target``.
+
+    On any exception the temporary file is removed and ``target`` is left untouched.
+    """
+    target = Path(target)
+    with _temporary_beside(target) as temporary:
+        yield temporary
+        _replace(temporary, target)
 
 
 def write_bytes_atomic(target: Path, data: bytes) -> Path:
@@ -75,20 +87,12 @@ def write_netcdf_if_changed(
         ``replaced`` (its bytes differed) or ``unchanged`` (not touched: same bytes).
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    temporary = Path(name)
-    try:
+    with _temporary_beside(target) as temporary:
         dataset.to_netcdf(temporary, engine="netcdf4", format="NETCDF4", encoding=encoding)
         data = temporary.read_bytes()
         digest = hashlib.sha256(data).hexdigest()
         if target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() == digest:
             return "unchanged", digest, len(data)
         action = "replaced" if target.exists() else "written"
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, target)
+        _replace(temporary, target)
         return action, digest, len(data)
-    finally:
-        temporary.unlink(missing_ok=True)

@@ -152,8 +152,7 @@ def _is_complete_station(step: xr.Dataset, fraction: float) -> bool:
     """A time step is complete when enough stations have a good, QC-clean value."""
     from ingest.qc import usable_observations
 
-    names = [str(n) for n in step.data_vars if f"{n}_flag" in step and not str(n).endswith("_qc")]
-    names = [n for n in names if not n.endswith("_flag")]
+    names = [str(n) for n in step.data_vars if f"{n}_flag" in step]
     if not names:
         return False
     usable = xr.concat([usable_observations(step, n) for n in names], dim="variable")
