@@ -26,6 +26,21 @@ from ingest.contracts import accumulation_interval
 __all__ = ["nowcast_skill", "probability_skill"]
 
 
+def _start(
+    radar: xr.Dataset, issue_time: datetime, motion: str, motion_frames: int
+) -> tuple[timedelta, xr.DataArray, xr.DataArray, xr.DataArray]:
+    """Interval, rain rate (mm/h) of all frames, the frames used at ``issue_time`` and
+    their motion: what every forecast scored here starts from."""
+    interval = accumulation_interval(radar, "pr")
+    rate = (radar["pr"] * (timedelta(hours=1) / interval)).assign_attrs(units="mm h-1")
+    issue = np.datetime64(pd.Timestamp(issue_time).tz_convert(None), "ns")
+    past = rate.sel(time=rate["time"] <= issue)
+    if past.sizes["time"] < 2:
+        raise ModelError("nowcast skill: fewer than two radar frames before the issue time")
+    frames = past.isel(time=slice(-motion_frames, None)).load()
+    return interval, rate, frames, estimate_motion(frames, method=motion)
+
+
 def nowcast_skill(
     radar: xr.Dataset,
     issue_time: datetime,
@@ -61,16 +76,8 @@ def nowcast_skill(
         One row per lead time (minutes): ``csi_<t>_nowcast``, ``csi_<t>_persistence`` for each
         threshold, ``fss_nowcast``, ``fss_persistence`` and ``valid_time``.
     """
-    interval = accumulation_interval(radar, "pr")
-    per_hour = timedelta(hours=1) / interval
-    issue = np.datetime64(pd.Timestamp(issue_time).tz_convert(None), "ns")
-    rate = (radar["pr"] * per_hour).assign_attrs(units="mm h-1")
-    past = rate.sel(time=rate["time"] <= issue)
-    if past.sizes["time"] < 2:
-        raise ModelError("nowcast skill: fewer than two radar frames before the issue time")
-    frames = past.isel(time=slice(-motion_frames, None)).load()
+    interval, rate, frames, field = _start(radar, issue_time, motion, motion_frames)
     n_steps = int(lead_time // interval)
-    field = estimate_motion(frames, method=motion)
     nowcast = extrapolation_nowcast(frames, field, n_steps).compute()
     persistence = persistence_nowcast(
         frames.isel(time=-1), n_steps, interval=pd.Timedelta(interval)
@@ -100,7 +107,7 @@ def nowcast_skill(
         rows.append(row)
     scores = pd.DataFrame(rows).set_index("lead_min")
     scores.attrs.update(
-        issue_time=pd.Timestamp(issue).isoformat() + "Z",
+        issue_time=pd.Timestamp(issue_time).tz_convert(None).isoformat() + "Z",
         motion=motion,
         fss=f"threshold {fss_threshold:g} mm/h, neighbourhood {fss_scale} px",
         thresholds_mm_h=", ".join(f"{t:g}" for t in thresholds),
@@ -133,14 +140,8 @@ def probability_skill(
     from hazard_models.rainstorm.ensemble import ensemble_nowcast, exceedance_probability
     from hazard_models.verification import brier_score, brier_skill_score, reliability_table
 
-    interval = accumulation_interval(radar, "pr")
-    per_hour = timedelta(hours=1) / interval
-    issue = np.datetime64(pd.Timestamp(issue_time).tz_convert(None), "ns")
-    rate = (radar["pr"] * per_hour).assign_attrs(units="mm h-1")
-    past = rate.sel(time=rate["time"] <= issue)
-    frames = past.isel(time=slice(-motion_frames, None)).load()
+    interval, rate, frames, field = _start(radar, issue_time, motion, motion_frames)
     steps = [int(lead // interval) for lead in leads]
-    field = estimate_motion(frames, method=motion)
     ensemble = ensemble_nowcast(frames, field, n_members=members, n_steps=max(steps), seed=seed)
     probability = exceedance_probability(ensemble, threshold).compute()
     start = frames["time"].values[-1]
