@@ -28,6 +28,8 @@ from ingest.contracts import CANONICAL_UNITS
 from ingest.units import UnitsError, parse_duration, parse_quantity
 
 __all__ = [
+    "CRITERION_UNITS",
+    "WIND_AVERAGING_PERIODS",
     "CommunityAttribute",
     "CommunityLayerConfig",
     "Criterion",
@@ -244,36 +246,61 @@ class RegionConfig(Frozen):
     districts: DistrictLayerConfig | None = None
 
 
+CRITERION_UNITS: dict[str, str] = {**CANONICAL_UNITS, "storm_distance": "km"}
+"""Variables a criterion may test, with their units: the CF variables, plus the distance
+from a tropical cyclone's centre (for signals such as Hong Kong's No. 1, "within 800 km")."""
+
+WIND_AVERAGING_PERIODS = ("1 min", "2 min", "3 min", "10 min")
+
+
 class Criterion(Frozen):
-    """``accumulation of variable over window (comparison) threshold``."""
+    """``variable over window (comparison) threshold``.
+
+    For rainfall the window is an accumulation (``pr over 3 h >= 50 mm``); for wind and
+    storm distance it is the look-ahead (``sfcWind within 24 h >= 17.2 m s-1``: the highest
+    value in the next 24 h). A wind criterion says which ``averaging_period`` its threshold
+    refers to (CMA and Shenzhen count 2-min means, Hong Kong 10-min means).
+    """
 
     variable: str = "pr"
     window: Duration
     threshold: str = Field(description="with units, e.g. '50 mm'")
-    comparison: Literal[">=", ">"] = ">="
+    comparison: Literal[">=", ">", "<=", "<"] = ">="
+    averaging_period: str | None = None
 
     @property
     def threshold_value(self) -> float:
         """The threshold in the canonical units of :attr:`variable`."""
-        return parse_quantity(self.threshold, CANONICAL_UNITS[self.variable])
+        return parse_quantity(self.threshold, CRITERION_UNITS[self.variable])
 
     @model_validator(mode="after")
     def _threshold_has_units(self) -> Criterion:
-        if self.variable not in CANONICAL_UNITS:
+        if self.variable not in CRITERION_UNITS:
             raise ValueError(
-                f"variable {self.variable!r} unknown; use one of {sorted(CANONICAL_UNITS)}"
+                f"variable {self.variable!r} unknown; use one of {sorted(CRITERION_UNITS)}"
             )
         try:
             self.threshold_value  # noqa: B018 - parse to validate
         except UnitsError as err:
             raise ValueError(f"threshold: {err}") from None
+        wind = self.variable in ("sfcWind", "wsgsmax")
+        if self.averaging_period is not None:
+            if not wind:
+                raise ValueError(f"averaging_period applies to winds, not to {self.variable!r}")
+            if self.averaging_period not in WIND_AVERAGING_PERIODS:
+                raise ValueError(
+                    f"averaging_period {self.averaging_period!r} is not one of "
+                    f"{list(WIND_AVERAGING_PERIODS)}"
+                )
         return self
 
     def describe(self) -> str:
-        """Human form, e.g. ``pr over 3 h >= 50 mm``."""
+        """Human form, e.g. ``pr over 3 h >= 50 mm``, ``sfcWind within 24 h >= 17.2 m s-1``."""
         hours = self.window.total_seconds() / 3600
         window = f"{hours:g} h" if hours >= 1 else f"{hours * 60:g} min"
-        return f"{self.variable} over {window} {self.comparison} {self.threshold}"
+        how = "over" if self.variable == "pr" else "within"
+        period = f" ({self.averaging_period} mean)" if self.averaging_period else ""
+        return f"{self.variable}{period} {how} {window} {self.comparison} {self.threshold}"
 
 
 class SignalLevel(Frozen):
@@ -281,7 +308,12 @@ class SignalLevel(Frozen):
 
     name: str
     label: str | None = None
-    rank: int = Field(ge=1, le=4, description="1 blue, 2 yellow, 3 orange, 4 red")
+    rank: int = Field(
+        ge=0,
+        le=4,
+        description="1 blue, 2 yellow, 3 orange, 4 red; 0 an advisory below the warnings "
+        "(Shenzhen's white typhoon signal, Hong Kong's standby No. 1)",
+    )
     criteria: list[Criterion] = Field(min_length=1)
 
 
@@ -308,6 +340,24 @@ class HazardConfig(Frozen):
     scheme: str
     inputs: dict[str, str] = Field(description="model input name -> source name")
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _option_paths(cls, data: Any, info: ValidationInfo) -> Any:
+        """Resolve the model's path options (``{data_root}``, relative to the file)."""
+        from hazard_models.interface import get_model
+
+        if not isinstance(data, dict) or not isinstance(data.get("options"), dict):
+            return data
+        try:
+            fields = get_model(str(data.get("model"))).Options.model_fields
+        except ValueError:
+            return data  # the unknown model is reported by the settings check
+        options = dict(data["options"])
+        for key, field in fields.items():
+            if options.get(key) is not None and "Path" in str(field.annotation):
+                options[key] = resolve_path(options[key], info)
+        return {**data, "options": options}
 
 
 class VulnerabilityIndicator(Frozen):

@@ -31,6 +31,7 @@ from ingest.contracts import (
     validate_gridded_field,
     validate_hazard_result,
     validate_station_obs,
+    validate_tc_track,
 )
 
 __all__ = [
@@ -62,12 +63,18 @@ class InputSpec:
 _VALIDATORS = {
     "station observations": validate_station_obs,
     "gridded field": validate_gridded_field,
+    "tropical cyclone track": validate_tc_track,
 }
 
 
 def input_contract(dataset: xr.Dataset) -> str:
-    """Which contract ``dataset`` claims: station observations or gridded field."""
-    return "station observations" if "station" in dataset.dims else "gridded field"
+    """Which contract ``dataset`` claims: station observations, tropical cyclone track or
+    gridded field."""
+    if "station" in dataset.dims:
+        return "station observations"
+    if "psl_min" in dataset.variables:
+        return "tropical cyclone track"
+    return "gridded field"
 
 
 class HazardModel(ABC):
@@ -172,6 +179,7 @@ def register_model(cls: type[HazardModel]) -> type[HazardModel]:
 
 def _load_builtin() -> None:
     from hazard_models.rainstorm import nowcast, observed  # noqa: F401
+    from hazard_models.typhoon import model  # noqa: F401
 
 
 def available_models() -> list[str]:

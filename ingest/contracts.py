@@ -407,7 +407,13 @@ def assert_no_lookahead(ds: xr.Dataset, issue_time: datetime, source: str = "inp
     """Raise :class:`LookAheadError` if ``ds`` holds data valid after ``issue_time``."""
     limit = _naive_utc(issue_time)
     # valid_time of a forecast lies in the future by design; its reference_time must not.
-    for name in ("time", "reference_time"):
+    # A forecast track's ``time`` is its valid time (with ``lead_time`` beside it).
+    forecast_track = "lead_time" in ds.coords and "reference_time" in ds.coords
+    if forecast_track and "time" in ds.dims and ds.attrs.get("is_forecast") == 1:
+        names: tuple[str, ...] = ("reference_time",)
+    else:
+        names = ("time", "reference_time")
+    for name in names:
         if name in ds.variables and ds[name].size:
             latest = ds[name].values.max()
             if latest > limit:

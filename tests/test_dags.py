@@ -171,6 +171,7 @@ def test_dag_runs_end_to_end_on_the_september_2023_rainstorm(tmp_path: Path) -> 
     # Only the source the rainstorm model reads: the others poll HTTP or name files
     # relative to configs/, which this copy in tmp_path would not find.
     document["sources"] = {"nasa_power_futian": document["sources"]["nasa_power_futian"]}
+    document["hazards"] = {"rainstorm": document["hazards"]["rainstorm"]}
     document["output"] = {
         "directory": str(tmp_path / "out"),
         "cache_directory": str(tmp_path / "cache"),

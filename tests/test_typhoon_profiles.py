@@ -122,6 +122,20 @@ def test_holland2010_outer_constraint_is_met() -> None:
     np.testing.assert_allclose(wind, [20.0, 15.4], rtol=1e-9)
 
 
+def test_holland2010_tail_beyond_the_outer_point() -> None:
+    # Beyond r_n the wind is min(profile, v_n (r_n / r)^0.5). A weak, wide storm (Δp 20 hPa,
+    # R_max 40 km, 15.4 m s-1 at 250 km) has a small x_n: the cap binds, and at 1000 km the
+    # wind is 15.4 × (250/1000)^0.5 = 7.7 m s-1.
+    weak = holland2010(np.array([250.0, 1000.0]), 20.0, 40.0, 22.0, outer_wind=15.4,
+                       outer_radius=250.0)  # fmt: skip
+    np.testing.assert_allclose(weak, [15.4, 7.7], rtol=1e-9)
+    # A strong, compact storm decays faster than the cap: its own profile is kept.
+    r = np.array([220.0, 440.0, 880.0])
+    strong = holland2010(r, 60.0, 25.0, 22.0, outer_wind=15.4, outer_radius=220.0)
+    assert strong[0] == pytest.approx(15.4)
+    assert (strong[1:] < 15.4 * np.sqrt(220.0 / r[1:]) - 1.0).all()
+
+
 def test_holland2010_infeasible_outer_point_keeps_holland2008_shape() -> None:
     # 8 hPa cannot give 17 m s-1 anywhere (v_ms < 17): x stays 0.5, the cyclostrophic form
     r = np.array([20.0, 100.0, 400.0])

@@ -6,6 +6,7 @@
     yujing run --config configs/shenzhen.yaml --at 2023-09-08T03:00Z
     yujing ingest --config configs/knmi-demo.yaml [--source knmi_radar] [--as-of T]
     yujing catalogue --config configs/knmi-demo.yaml --source knmi_radar --as-of T
+    yujing replay mangkhut-2018          # an event of configs/events/, or a path
 """
 
 from __future__ import annotations
@@ -87,6 +88,48 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     for hazard, problem in cycle.failures.items():
         console.print(f"[bold red]{hazard} failed:[/bold red] {problem}", highlight=False)
     return 1 if cycle.failures else 0
+
+
+def _replay(args: argparse.Namespace, console: Console) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from yujing.replay import load_event, replay
+
+    event, settings = load_event(args.event, data_root=args.data_root)
+    times = event.issue_times()
+    console.print(
+        f"replaying [bold]{event.title}[/bold]: {len(times)} cycles, "
+        f"{times[0]:%Y-%m-%d %H:%M}Z to {times[-1]:%Y-%m-%d %H:%M}Z every "
+        f"{event.every.total_seconds() / 3600:g} h; hazards {sorted(settings.hazards)}"
+    )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("cycle", total=len(times))
+
+        def advance(moment: Any) -> None:
+            bar.update(task, advance=1, description=f"cycle {moment:%Y-%m-%d %H:%M}Z")
+
+        result = replay(event, settings, output=args.output, progress=advance)
+    summary = result.summary
+    table = Table(title=event.title, title_justify="left")
+    columns = [
+        c for c in summary.columns if not c.startswith(("communities ", "onset ")) and c != "note"
+    ]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("issue_time", "hazard") else "right")
+    for _, row in summary.iterrows():
+        table.add_row(*(str(row[c]).replace("T", " ") for c in columns))
+    console.print(table)
+    console.print(f"written: {result.folder / 'summary.csv'} and one NetCDF per cycle")
+    for key, problem in result.failures.items():
+        console.print(f"[bold red]{key} failed:[/bold red] {problem}", highlight=False)
+    return 1 if result.failures else 0
 
 
 def _store(args: argparse.Namespace, settings: Any) -> Any:
@@ -255,6 +298,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("--data-root", type=Path, default=None, help="shared data folder")
     ingest.set_defaults(handler=_ingest)
+
+    replay = commands.add_parser("replay", help="replay a real event cycle by cycle")
+    replay.add_argument("event", help="event name in configs/events/ or path to its YAML")
+    replay.add_argument("--output", type=Path, default=None, help="output folder")
+    replay.add_argument("--data-root", type=Path, default=None, help="shared data folder")
+    replay.set_defaults(handler=_replay)
 
     catalogue = commands.add_parser("catalogue", help="latest complete data of a source")
     catalogue.add_argument("--config", type=Path, required=True)

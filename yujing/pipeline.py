@@ -73,7 +73,8 @@ def _count_equal(level: int) -> Callable[[pd.Series], int]:
 
 def district_summary(result: xr.Dataset) -> pd.DataFrame:
     """Per district: communities, how many have data, how many at each risk level, the
-    highest hazard level and the largest accumulation per window."""
+    highest hazard level and the largest accumulation per window (rain) or the largest
+    ensemble-mean 10-min wind over the forecast (typhoon)."""
     at_issue = result.isel(lead_time=0)
     table = pd.DataFrame(
         {
@@ -85,8 +86,11 @@ def district_summary(result: xr.Dataset) -> pd.DataFrame:
             "hazard_level": at_issue["hazard_level"].values,
         }
     )
-    for window in result["window"].values if "window" in result.dims else []:
-        table[f"max {window} mm"] = at_issue["accumulation"].sel(window=window).values
+    if "accumulation" in result:
+        for window in result["window"].values:
+            table[f"max {window} mm"] = at_issue["accumulation"].sel(window=window).values
+    if "wind_speed" in result:
+        table["max wind m/s"] = result["wind_speed"].max("lead_time").values
     grouped = table.groupby("district", sort=True)
     summary = pd.DataFrame(
         {

@@ -26,8 +26,16 @@ def scheme_windows(scheme: SignalScheme, interval: timedelta, model: str) -> lis
     Raises
     ------
     ModelError
-        If a window is not a whole number of the data interval (naming ``model``).
+        If a window is not a whole number of the data interval (naming ``model``), or a
+        criterion tests something other than rainfall.
     """
+    for level in scheme.levels:
+        for criterion in level.criteria:
+            if criterion.variable != "pr" or criterion.comparison not in (">=", ">"):
+                raise ModelError(
+                    f"model {model!r}: level {level.name!r} tests {criterion.describe()}; a "
+                    "rainstorm scheme tests rainfall (variable pr, comparison >= or >)"
+                )
     windows = sorted({c.window for level in scheme.levels for c in level.criteria})
     for window in windows:
         if window % interval:

@@ -281,6 +281,7 @@ def holland2010(
     pressure_tendency: npt.ArrayLike = 0.0,
     outer_wind: npt.ArrayLike = 17.0,
     outer_radius: npt.ArrayLike = 300.0,
+    outer_decay: float = 0.5,
     air_density: float = AIR_DENSITY,
 ) -> Array:
     """Holland, Belanger & Fritz (2010) surface wind profile with a variable exponent x.
@@ -293,6 +294,8 @@ def holland2010(
         One peripheral observation: wind ``v_n`` (m s-1) at radius ``r_n`` (km) that the
         profile must pass through. The defaults, 17 m s-1 at 300 km, are CLIMADA's
         stand-in when no outer observation exists.
+    outer_decay
+        Beyond ``r_n`` the wind decays at least as fast as ``v_n (r_n / r)^outer_decay``.
 
     Returns
     -------
@@ -313,7 +316,10 @@ def holland2010(
 
     Choices of ours, stated: beyond ``r_n`` x stays at ``x_n`` (the paper fits only out to
     the observation; extrapolating the ramp would drive x to 0 or below and the wind back
-    up); when the observation cannot be met (``v_n >= v_ms`` or ``r_n <= R_m``) x stays
+    up), but the wind is capped by ``v_n (r_n/r)^0.5``, the outer decay ``V r^0.5 = const``
+    of the modified Rankine vortex (Riehl 1963; Gray's and Depperman's observations give
+    exponents 0.4-0.6): a small ``x_n`` would otherwise decay as slowly as ``r^(-b x_n)``
+    and carry gales 1000 km from a weak storm; when the observation cannot be met (``v_n >= v_ms`` or ``r_n <= R_m``) x stays
     0.5, i.e. the Holland (2008) cyclostrophic shape. ``V(R_m) = v_ms`` exactly. With a small
     ``x_n`` the profile can rise slightly just inside ``r_n``: that is the model's form.
 
@@ -321,6 +327,8 @@ def holland2010(
     ----------
     Holland, G. J., J. I. Belanger, and A. Fritz, 2010: A revised model for radial profiles
     of hurricane winds. Mon. Wea. Rev., 138, 4393-4401, doi:10.1175/2010MWR3317.1.
+    Riehl, H., 1963: Some relations between wind and thermal structure of steady state
+    hurricanes. J. Atmos. Sci., 20, 276-287.
     """
     r = np.asarray(r, dtype=float)
     rmax = np.asarray(rmax, dtype=float)
@@ -335,10 +343,12 @@ def holland2010(
         feasible = (v_n < v_ms) & (r_n > rmax) & np.isfinite(x_n) & (x_n > 0.0)
         x_n = np.where(feasible, x_n, 0.5)
         ramp = np.clip((r - rmax) / (r_n - rmax), 0.0, 1.0)
-        x = 0.5 + ramp * (x_n - 0.5)
+        x = 0.5 + np.where(feasible, ramp * (x_n - 0.5), 0.0)
         scaled = (rmax / r) ** b_s
         shape = scaled * np.exp(1.0 - scaled)
         wind = v_ms * shape**x
+        tail = v_n * (r_n / r) ** outer_decay
+        wind = np.where(feasible & (r > r_n), np.minimum(wind, tail), wind)
     return np.asarray(np.where(r > 0.0, wind, 0.0))
 
 
@@ -571,7 +581,8 @@ class StormState:
 
     ``delta_p`` hPa, ``rmax`` km, ``lat`` degrees, ``vmax`` the maximum *gradient-level*
     wind in m s-1 (NaN when unknown), ``translation_speed`` m s-1, ``pressure_tendency``
-    hPa h-1.
+    hPa h-1; ``outer_wind`` (1-min m s-1) at ``outer_radius`` (km) is Holland (2010)'s outer
+    point (``None``: the profile's default; NaN: none, the Holland 2008 shape).
     """
 
     delta_p: Any
@@ -580,6 +591,8 @@ class StormState:
     vmax: Any = np.nan
     translation_speed: Any = 0.0
     pressure_tendency: Any = 0.0
+    outer_wind: Any = None
+    outer_radius: Any = None
 
 
 ProfileFunction = Callable[[Array, StormState], Array]
@@ -614,6 +627,9 @@ def _h08(r: Array, storm: StormState) -> Array:
 
 
 def _h10(r: Array, storm: StormState) -> Array:
+    outer = {}
+    if storm.outer_wind is not None and storm.outer_radius is not None:
+        outer = {"outer_wind": storm.outer_wind, "outer_radius": storm.outer_radius}
     return holland2010(
         r,
         storm.delta_p,
@@ -621,6 +637,7 @@ def _h10(r: Array, storm: StormState) -> Array:
         storm.lat,
         translation_speed=storm.translation_speed,
         pressure_tendency=storm.pressure_tendency,
+        **outer,
     )
 
 

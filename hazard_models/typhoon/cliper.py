@@ -1,0 +1,668 @@
+"""CLIPER baseline: typhoon track and central-pressure forecasts from climatology and persistence.
+
+A forecast is made from the best track known up to the issue time and nothing else, so a
+historical storm can be replayed as a forecast without any knowledge of its future. This is
+the no-skill reference of track forecasting (CLIPER, Neumann 1972; CLIPER5, Aberson 1998;
+WPCLPR in the western North Pacific) and of intensity forecasting (SHIFOR5, Knaff et al.
+2003): a forecast that does not beat it has no skill.
+
+Method
+    Predictors at the issue fix ``t0`` (the latest fix at or before the issue time):
+
+    * track: latitude, longitude, the displacement over the last 12 h (``t0 - 12 h`` to
+      ``t0``) and over the 12 h before that (``t0 - 24 h`` to ``t0 - 12 h``), east and north
+      in km, and the day of the year as ``sin``/``cos``. The six position and motion
+      predictors also enter as all their squares and pairwise products (the quadratic
+      polynomial of Neumann 1972 and Aberson 1998; the day of year stays linear);
+    * pressure: the track predictors plus the central pressure at ``t0`` and its change
+      over the last 12 h, with the same squares and products.
+
+    Positions before ``t0`` are interpolated linearly in time between the fixes (they are
+    the fixes themselves for a 6-hourly best track). A fix at or before ``t0 - 12 h`` is
+    required. When the track starts less than 24 h before ``t0``, the earlier displacement
+    is taken equal to the last 12 h one (steady motion); training samples are treated the
+    same way, so the regressions see the substitution too.
+
+    Predictands, for each lead (default 6, 12, ..., 72 h): the displacement east and north
+    (km) and the central-pressure change (hPa) from ``t0``. Each is one ridge regression
+    (``sklearn.linear_model.Ridge``, ``alpha = 1`` on standardised predictors, nearly
+    ordinary least squares with ~20 000 samples). Displacements are on the plane tangent at
+    ``t0``: east ``Δλ cos φ0 · 111.195 km``, north ``Δφ · 111.195 km``, and are turned back
+    into degrees the same way, so longitudes run on continuously across 180°. The input
+    longitudes are first made continuous (:func:`ingest.tracks.continuous_longitude`, so a
+    track written as 179.8 then -179.3 also works) and the forecast keeps the convention of
+    the analysis longitude as given, unless that takes it below -180° (then all forecast
+    longitudes get +360°, the rule of ``continuous_longitude``).
+
+Training sample
+    JMA best-track fixes at 00, 06, 12 and 18 UTC with the issue fix inside the domain
+    10-32° N, 104-135° E: the South China Sea, the Philippine Sea west of 135° E and the
+    coast from Vietnam to Zhejiang, which holds every fix within 1000 km of Shenzhen. (In
+    the 2015-2025 hindcast of ``benchmarks/typhoon_cliper.py`` this domain gave 24/48/72 h
+    mean errors of 181/422/690 km, against 190/446/732 km for the whole basin, 0-50° N,
+    95-180° E; dropping the quadratic terms gave 190/442/712 km. The domain was chosen on
+    that hindcast, so its scores are slightly optimistic.) A fix enters the regression of a
+    lead only if the storm has a fix exactly at that lead (storms that have dissipated do
+    not bias the displacements towards zero). Only storms whose **last** fix is before
+    ``trained_until`` are used; later ones are left out, counted in
+    :attr:`CliperModel.n_storms_after_cutoff` and logged at INFO. A forecast issued outside
+    the domain is still made (the regressions are extrapolated) and logged as a warning.
+
+Pressure and wind
+    The pressure forecast is clipped to [870, 1010] hPa. The maximum wind follows from it
+    by the wind-pressure relation ``V = a (1010 - p)^b`` fitted (log-log least squares) to
+    the training fixes, and scaled by the analysis ratio ``V0 / (a (1010 - p0)^b)`` where
+    the analysis gives a wind; the output wind has the input's ``averaging_period``. Lead 0
+    is the analysis itself (its wind is NaN where JMA gives none, below 35 kt); without an
+    analysis wind the later leads take the relation unscaled, converted at sea from the
+    training winds' averaging period (JMA, 10 min) to the input's (WMO/TD-No. 1555, see
+    :mod:`~hazard_models.typhoon.wind_conversion`). A missing pressure at ``t0`` or
+    ``t0 - 12 h`` gives a NaN pressure and wind forecast but the track is still produced.
+    The radius of maximum wind is persisted from ``t0`` (NaN if unknown).
+
+References
+----------
+Neumann, C. J., 1972: An alternate to the HURRAN tropical cyclone forecast system. NOAA
+Tech. Memo. NWS SR-62.
+
+Aberson, S. D., 1998: Five-day tropical cyclone track forecasts in the North Atlantic basin.
+*Wea. Forecasting*, 13, 1005-1015.
+
+Knaff, J. A., M. DeMaria, C. R. Sampson and J. M. Gross, 2003: Statistical, 5-day tropical
+cyclone intensity forecasts derived from climatology and persistence. *Wea. Forecasting*,
+18, 80-92.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from sklearn.linear_model import LinearRegression, Ridge
+
+from hazard_models.typhoon.wind_conversion import conversion_factor
+from ingest.contracts import validate_tc_track
+from ingest.readers.jma_besttrack import read_jma_best_tracks
+from ingest.tracks import TrackColumns, build_track, continuous_longitude
+
+__all__ = [
+    "DEFAULT_LEADS",
+    "JMA_TRAINING_FILES",
+    "CliperModel",
+    "cliper_forecast",
+    "fit_cliper",
+    "training_tracks",
+]
+
+_LOG = logging.getLogger(__name__)
+
+#: Forecast leads of the default model: 6, 12, ..., 72 h.
+DEFAULT_LEADS: tuple[timedelta, ...] = tuple(timedelta(hours=h) for h in range(6, 73, 6))
+
+#: The JMA best-track files read by :func:`training_tracks`, oldest first (the later file
+#: wins where a storm is in two), relative to the shared data folder (SOURCES.md §1.1-1.3).
+JMA_TRAINING_FILES: tuple[str, ...] = (
+    "tc/jma_rsmc_bst_all_1951_2019mar.zip",
+    "tc/jma_rsmc_bst_2015_2021jul.txt",
+    "tc/jma_rsmc_bst_2021aug_2025_southchina.txt",
+)
+
+KM_PER_DEGREE = 111.195  # 2 π 6371 km / 360
+AMBIENT_PRESSURE_HPA = 1010.0
+MIN_PRESSURE_HPA = 870.0
+HISTORY_HOURS = 12.0
+#: Issue fixes used in training: (lat_min, lat_max, lon_min, lon_max), degrees.
+DEFAULT_DOMAIN: tuple[float, float, float, float] = (10.0, 32.0, 104.0, 135.0)
+_RIDGE_ALPHA = 1.0
+_HOUR = np.timedelta64(3600, "s")
+
+
+@dataclass(frozen=True)
+class CliperModel:
+    """Fitted CLIPER regressions: displacement and pressure change per lead time.
+
+    Attributes
+    ----------
+    leads
+        Forecast leads, ascending.
+    trained_until
+        Only storms whose last fix is before this time were used.
+    n_samples
+        Issue fixes used for the shortest lead (the longer leads use fewer).
+    n_storms
+        Storms that gave at least one sample.
+    n_storms_after_cutoff
+        Storms passed in but left out because their last fix is not before
+        ``trained_until``.
+    domain
+        ``(lat_min, lat_max, lon_min, lon_max)`` of the issue fixes used, degrees.
+    track_center, track_scale
+        Mean and standard deviation of the track predictors (standardisation).
+    track_coef, track_intercept
+        Shapes ``(lead, 2, predictor)`` and ``(lead, 2)``: east and north displacement, km.
+    pressure_center, pressure_scale, pressure_coef, pressure_intercept
+        The same for the central-pressure change, hPa; shapes ``(predictor,)`` and
+        ``(lead, predictor)``, ``(lead,)``.
+    wind_pressure
+        ``(a, b)`` of ``V = a (1010 - p)^b`` (m s-1, hPa) fitted to the training fixes.
+    averaging_period
+        Averaging period of the training winds (JMA: ``"10 min"``).
+    samples_per_lead
+        Samples of each lead's track regression.
+    """
+
+    leads: tuple[timedelta, ...]
+    trained_until: datetime
+    n_samples: int
+    n_storms: int
+    n_storms_after_cutoff: int
+    domain: tuple[float, float, float, float]
+    track_center: np.ndarray = field(compare=False, repr=False)
+    track_scale: np.ndarray = field(compare=False, repr=False)
+    track_coef: np.ndarray = field(compare=False, repr=False)
+    track_intercept: np.ndarray = field(compare=False, repr=False)
+    pressure_center: np.ndarray = field(compare=False, repr=False)
+    pressure_scale: np.ndarray = field(compare=False, repr=False)
+    pressure_coef: np.ndarray = field(compare=False, repr=False)
+    pressure_intercept: np.ndarray = field(compare=False, repr=False)
+    wind_pressure: tuple[float, float] = (0.0, 0.0)
+    averaging_period: str = "10 min"
+    samples_per_lead: tuple[int, ...] = ()
+
+
+# --------------------------------------------------------------------------- predictors
+
+
+def _quadratic(columns: np.ndarray) -> np.ndarray:
+    """Squares and pairwise products of the columns of ``columns`` (n, k)."""
+    k = columns.shape[1]
+    rows, cols = np.triu_indices(k)
+    return columns[:, rows] * columns[:, cols]
+
+
+def _track_predictors(
+    lat0: np.ndarray,
+    lon0: np.ndarray,
+    motion: np.ndarray,
+    day_of_year: np.ndarray,
+) -> np.ndarray:
+    """Track predictors (n, 6 + 21 + 2): position, motion, their quadratic terms, season."""
+    base = np.column_stack([lat0, lon0, motion])
+    angle = 2.0 * np.pi * day_of_year / 365.25
+    return np.column_stack([base, _quadratic(base), np.sin(angle), np.cos(angle)])
+
+
+def _pressure_predictors(
+    track: np.ndarray, lat0: np.ndarray, pressure: np.ndarray, change: np.ndarray
+) -> np.ndarray:
+    """Pressure predictors: the track ones, pressure and its 12 h change with quadratics."""
+    base = np.column_stack([lat0, pressure, change])
+    return np.column_stack([track, base[:, 1:], _quadratic(base)[:, 1:]])
+
+
+def _utc64(moment: datetime, unit: str) -> Any:
+    """``moment`` as a numpy UTC time; an aware datetime is converted, a naive one is UTC."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return np.asarray(moment, dtype=f"datetime64[{unit}]")[()]
+
+
+def _hours(times: np.ndarray) -> np.ndarray:
+    """Hours since 1970 of datetime64 values, as float."""
+    return (times.astype("datetime64[s]") - np.datetime64(0, "s")) / _HOUR
+
+
+def _day_of_year(hours: np.ndarray) -> np.ndarray:
+    """Fractional day of the year (0 on 1 January 00 UTC) of hours since 1970."""
+    times = (hours * 3600.0).astype("int64").astype("datetime64[s]")
+    years = times.astype("datetime64[Y]")
+    return np.asarray((times - years) / np.timedelta64(1, "D"), dtype=float)
+
+
+def _displacement_km(
+    lat_from: np.ndarray,
+    lon_from: np.ndarray,
+    lat_to: np.ndarray,
+    lon_to: np.ndarray,
+    lat0: np.ndarray,
+) -> np.ndarray:
+    """East and north displacement (km) on the plane tangent at latitude ``lat0``."""
+    east = (lon_to - lon_from) * np.cos(np.radians(lat0)) * KM_PER_DEGREE
+    north = (lat_to - lat_from) * KM_PER_DEGREE
+    return np.column_stack([east, north])
+
+
+@dataclass
+class _Fixes:
+    """Predictors of a set of issue fixes of one storm (or of one forecast)."""
+
+    hours: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    motion: np.ndarray  # (n, 4): last 12 h east, north; 12 h before east, north (km)
+    pressure: np.ndarray
+    pressure_change: np.ndarray
+
+
+def _issue_predictors(
+    hours: np.ndarray, lat: np.ndarray, lon: np.ndarray, psl: np.ndarray, issue: np.ndarray
+) -> _Fixes:
+    """Predictors at the fixes ``issue`` (indices) using only fixes up to each of them.
+
+    Positions and pressures at ``t0 - 12 h`` and ``t0 - 24 h`` are interpolated linearly in
+    time; ``np.interp`` on the whole track is fine because every query time is at or
+    before its issue fix and after the first fix (checked by the callers).
+    """
+    t0 = hours[issue]
+    lat0, lon0 = lat[issue], lon[issue]
+    lat12 = np.interp(t0 - HISTORY_HOURS, hours, lat)
+    lon12 = np.interp(t0 - HISTORY_HOURS, hours, lon)
+    last = _displacement_km(lat12, lon12, lat0, lon0, lat0)
+    has_24 = t0 - 2 * HISTORY_HOURS >= hours[0]
+    lat24 = np.interp(t0 - 2 * HISTORY_HOURS, hours, lat)
+    lon24 = np.interp(t0 - 2 * HISTORY_HOURS, hours, lon)
+    before = np.where(has_24[:, None], _displacement_km(lat24, lon24, lat12, lon12, lat0), last)
+    p0 = psl[issue]
+    p12 = _interp_nan(t0 - HISTORY_HOURS, hours, psl)
+    return _Fixes(t0, lat0, lon0, np.column_stack([last, before]), p0, p0 - p12)
+
+
+def _interp_nan(query: np.ndarray, hours: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Linear interpolation that gives NaN where a bracketing value is NaN."""
+    right = np.clip(np.searchsorted(hours, query, side="left"), 0, hours.size - 1)
+    left = np.clip(right - 1, 0, hours.size - 1)
+    exact = hours[right] == query
+    span = np.where(exact, 1.0, hours[right] - hours[left])
+    weight = np.where(exact, 1.0, (query - hours[left]) / np.where(span == 0, 1.0, span))
+    return np.asarray(values[left] + weight * (values[right] - values[left]), dtype=float)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _track_arrays(track: xr.Dataset) -> tuple[np.ndarray, ...]:
+    return (
+        _hours(np.asarray(track["time"].values)),
+        np.asarray(track["lat"].values, dtype=float),
+        np.asarray(track["lon"].values, dtype=float),
+        np.asarray(track["psl_min"].values, dtype=float),
+        np.asarray(track["vmax"].values, dtype=float),
+    )
+
+
+@dataclass
+class _Samples:
+    track_x: list[np.ndarray] = field(default_factory=list)
+    lat0: list[np.ndarray] = field(default_factory=list)
+    pressure: list[np.ndarray] = field(default_factory=list)
+    change: list[np.ndarray] = field(default_factory=list)
+    displacement: list[np.ndarray] = field(default_factory=list)  # (n, lead, 2), NaN if none
+    pressure_target: list[np.ndarray] = field(default_factory=list)  # (n, lead)
+    wind_pairs: list[np.ndarray] = field(default_factory=list)
+
+
+def _storm_samples(
+    track: xr.Dataset,
+    lead_hours: np.ndarray,
+    domain: tuple[float, float, float, float],
+    samples: _Samples,
+) -> bool:
+    """Add the samples of one storm; return whether it gave any."""
+    hours, lat, lon, psl, vmax = _track_arrays(track)
+    if hours.size < 2:
+        return False
+    lat_min, lat_max, lon_min, lon_max = domain
+    synoptic = np.isclose(np.mod(hours, 6.0), 0.0)
+    usable = (
+        synoptic
+        & np.isfinite(lat)
+        & np.isfinite(lon)
+        & (hours - HISTORY_HOURS >= hours[0])
+        & (lat >= lat_min)
+        & (lat <= lat_max)
+        & (lon >= lon_min)
+        & (lon <= lon_max)
+    )
+    issue = np.flatnonzero(usable)
+    pairs = np.isfinite(vmax) & (psl < AMBIENT_PRESSURE_HPA)
+    samples.wind_pairs.append(np.column_stack([psl[pairs], vmax[pairs]]))
+    if issue.size == 0:
+        return False
+    fixes = _issue_predictors(hours, lat, lon, psl, issue)
+    targets = fixes.hours[:, None] + lead_hours[None, :]
+    where = np.clip(np.searchsorted(hours, targets), 0, hours.size - 1)
+    found = hours[where] == targets
+    lat_t = np.where(found, lat[where], np.nan)
+    lon_t = np.where(found, lon[where], np.nan)
+    east = (lon_t - fixes.lon[:, None]) * np.cos(np.radians(fixes.lat))[:, None] * KM_PER_DEGREE
+    north = (lat_t - fixes.lat[:, None]) * KM_PER_DEGREE
+    samples.track_x.append(
+        _track_predictors(fixes.lat, fixes.lon, fixes.motion, _day_of_year(fixes.hours))
+    )
+    samples.lat0.append(fixes.lat)
+    samples.pressure.append(fixes.pressure)
+    samples.change.append(fixes.pressure_change)
+    samples.displacement.append(np.stack([east, north], axis=-1))
+    samples.pressure_target.append(np.where(found, psl[where], np.nan) - fixes.pressure[:, None])
+    return True
+
+
+def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    center = x.mean(axis=0)
+    scale = x.std(axis=0)
+    return center, np.where(scale > 0, scale, 1.0)
+
+
+def _fit_wind_pressure(pairs: np.ndarray) -> tuple[float, float]:
+    """``(a, b)`` of ``V = a (1010 - p)^b`` by least squares in log-log space."""
+    deficit, wind = AMBIENT_PRESSURE_HPA - pairs[:, 0], pairs[:, 1]
+    keep = (deficit > 0) & (wind > 0)
+    if keep.sum() < 10:
+        return (float("nan"), float("nan"))
+    fit = LinearRegression().fit(np.log(deficit[keep])[:, None], np.log(wind[keep]))
+    return (float(np.exp(fit.intercept_)), float(fit.coef_[0]))
+
+
+def fit_cliper(
+    tracks: Iterable[xr.Dataset],
+    *,
+    trained_until: datetime,
+    leads: Sequence[timedelta] = DEFAULT_LEADS,
+    domain: tuple[float, float, float, float] = DEFAULT_DOMAIN,
+) -> CliperModel:
+    """Fit CLIPER track and pressure regressions on best tracks.
+
+    Parameters
+    ----------
+    tracks
+        Best tracks (contract of :mod:`ingest.tracks`), e.g. from :func:`training_tracks`.
+    trained_until
+        Naive UTC time. Only storms whose last fix is *before* it are used; the others are
+        left out, counted in ``n_storms_after_cutoff`` and logged at INFO.
+    leads
+        Forecast leads, positive multiples of 6 h.
+    domain
+        ``(lat_min, lat_max, lon_min, lon_max)`` in degrees: issue fixes outside it are not
+        used (see the module docstring).
+
+    Returns
+    -------
+    CliperModel
+        The fitted coefficients.
+
+    Raises
+    ------
+    ValueError
+        If a lead is not a positive multiple of 6 h, or the tracks give no sample (or too
+        few for a lead).
+
+    Notes
+    -----
+    For each lead ``τ`` and predictand ``y`` (east and north displacement, pressure change)
+    ``y = β0 + Σ βi xi`` with ``xi`` the standardised predictors of the module docstring,
+    fitted on the issue fixes whose storm has a fix at ``t0 + τ`` (Neumann 1972; Knaff et
+    al. 2003).
+    """
+    lead_tuple = tuple(sorted(leads))
+    lead_hours = np.asarray([lead / timedelta(hours=1) for lead in lead_tuple])
+    if lead_hours.size == 0 or np.any(lead_hours <= 0) or np.any(np.mod(lead_hours, 6) != 0):
+        raise ValueError(
+            f"CLIPER leads must be positive multiples of 6 h, got {list(lead_hours)} h; "
+            "the best tracks are 6-hourly"
+        )
+    cutoff = _hours(np.asarray([_utc64(trained_until, "s")]))[0]
+    samples = _Samples()
+    n_storms = n_after = 0
+    for track in tracks:
+        last = _hours(np.asarray(track["time"].values[-1:]))[0]
+        if not last < cutoff:
+            n_after += 1
+            _LOG.info(
+                "CLIPER training: storm %s %s left out: its last fix %s is not before %s",
+                track.attrs.get("storm_id", "?"),
+                track.attrs.get("storm_name", ""),
+                np.datetime_as_string(track["time"].values[-1], unit="m"),
+                f"{trained_until:%Y-%m-%dT%H:%M}",
+            )
+            continue
+        n_storms += _storm_samples(track, lead_hours, domain, samples)
+    if n_after:
+        _LOG.info("CLIPER training: %d storms ending after %s left out", n_after, trained_until)
+    if not samples.track_x:
+        raise ValueError(
+            f"CLIPER training: no storm ending before {trained_until:%Y-%m-%d} has a 6-hourly "
+            f"fix with 12 h of history inside the domain {domain}; pass more best tracks"
+        )
+    track_x = np.concatenate(samples.track_x)
+    displacement = np.concatenate(samples.displacement)
+    track_center, track_scale = _standardise(track_x)
+    scaled = (track_x - track_center) / track_scale
+    pressure_x = _pressure_predictors(
+        track_x,
+        np.concatenate(samples.lat0),
+        np.concatenate(samples.pressure),
+        np.concatenate(samples.change),
+    )
+    pressure_target = np.concatenate(samples.pressure_target)
+    pressure_ok = np.isfinite(pressure_x).all(axis=1)
+    pressure_center, pressure_scale = _standardise(pressure_x[pressure_ok])
+    pressure_scaled = (pressure_x - pressure_center) / pressure_scale
+    n_leads = lead_hours.size
+    track_coef = np.zeros((n_leads, 2, track_x.shape[1]))
+    track_intercept = np.zeros((n_leads, 2))
+    pressure_coef = np.zeros((n_leads, pressure_x.shape[1]))
+    pressure_intercept = np.zeros(n_leads)
+    counts = []
+    for k in range(n_leads):
+        rows = np.isfinite(displacement[:, k]).all(axis=1)
+        if rows.sum() <= track_x.shape[1]:
+            raise ValueError(
+                f"CLIPER training: only {int(rows.sum())} samples reach lead "
+                f"{lead_hours[k]:.0f} h (need more than {track_x.shape[1]}); "
+                "pass more best tracks or shorter leads"
+            )
+        counts.append(int(rows.sum()))
+        fit = Ridge(alpha=_RIDGE_ALPHA).fit(scaled[rows], displacement[rows, k])
+        track_coef[k], track_intercept[k] = fit.coef_, fit.intercept_
+        rows_p = pressure_ok & np.isfinite(pressure_target[:, k])
+        fit_p = Ridge(alpha=_RIDGE_ALPHA).fit(pressure_scaled[rows_p], pressure_target[rows_p, k])
+        pressure_coef[k], pressure_intercept[k] = fit_p.coef_, float(fit_p.intercept_)
+    return CliperModel(
+        leads=lead_tuple,
+        trained_until=trained_until,
+        n_samples=counts[0],
+        n_storms=n_storms,
+        n_storms_after_cutoff=n_after,
+        domain=domain,
+        track_center=track_center,
+        track_scale=track_scale,
+        track_coef=track_coef,
+        track_intercept=track_intercept,
+        pressure_center=pressure_center,
+        pressure_scale=pressure_scale,
+        pressure_coef=pressure_coef,
+        pressure_intercept=pressure_intercept,
+        wind_pressure=_fit_wind_pressure(np.concatenate(samples.wind_pairs)),
+        averaging_period="10 min",
+        samples_per_lead=tuple(counts),
+    )
+
+
+@lru_cache(maxsize=8)
+def _read_cached(path: Path) -> dict[str, xr.Dataset]:
+    return read_jma_best_tracks(path)
+
+
+def training_tracks(data_root: Path, before: datetime) -> list[xr.Dataset]:
+    """The JMA best tracks that ended before ``before``, for :func:`fit_cliper`.
+
+    Parameters
+    ----------
+    data_root
+        The shared data folder holding :data:`JMA_TRAINING_FILES`.
+    before
+        Naive UTC time: a storm is returned only if its last fix is before it.
+
+    Returns
+    -------
+    list of xr.Dataset
+        One best track per storm id, from the latest file holding it, in id order of
+        first appearance. The parsed files are cached per path (reading the 1951-2019
+        archive takes seconds); the tracks are shared, so do not modify them.
+
+    Notes
+    -----
+    From August 2021 only the storms that came within 600 km of Shenzhen are in the data
+    (SOURCES.md §1.3).
+    """
+    merged: dict[str, xr.Dataset] = {}
+    for name in JMA_TRAINING_FILES:
+        merged.update(_read_cached(Path(data_root) / name))
+    limit = _utc64(before, "ns")
+    return [track for track in merged.values() if track["time"].values[-1] < limit]
+
+
+# --------------------------------------------------------------------------- forecasting
+
+
+def _storm_label(track: xr.Dataset) -> str:
+    name = str(track.attrs.get("storm_name", "")).strip()
+    return f"storm {track.attrs.get('storm_id', '?')}{' ' + name if name else ''}"
+
+
+def cliper_forecast(model: CliperModel, best_track: xr.Dataset, issue_time: datetime) -> xr.Dataset:
+    """CLIPER forecast track from the fixes of ``best_track`` at or before ``issue_time``.
+
+    Parameters
+    ----------
+    model
+        Regressions from :func:`fit_cliper`.
+    best_track
+        Best track (or analysis track) of the storm; fixes after ``issue_time`` are ignored.
+    issue_time
+        Naive UTC time. The forecast starts from the latest fix at or before it.
+
+    Returns
+    -------
+    xr.Dataset
+        Forecast track (contract of :mod:`ingest.tracks`): ``time`` is the valid time,
+        ``lead_time`` 0 (the analysis fix) then each lead of the model, ``reference_time``
+        the analysis fix; ``lat``, ``lon`` (continuous from the analysis longitude),
+        ``psl_min`` (hPa, NaN if the pressure at ``t0`` or ``t0 - 12 h`` is unknown),
+        ``vmax`` (m s-1, the input's averaging period), ``rmw`` (km, persisted).
+
+    Raises
+    ------
+    ValueError
+        If ``issue_time`` is before the first fix, the track has no fix at or before
+        ``t0 - 12 h`` (12 h of history), or a position in the 24 h up to ``t0`` is NaN.
+    """
+    label = _storm_label(best_track)
+    hours, lat, lon, psl, vmax = _track_arrays(best_track)
+    issue_hours = _hours(np.asarray([_utc64(issue_time, "s")]))[0]
+    known = int(np.searchsorted(hours, issue_hours, side="right"))
+    if known == 0:
+        first = np.datetime_as_string(best_track["time"].values[0], unit="m")
+        raise ValueError(
+            f"CLIPER forecast for {label}: issue time {issue_time:%Y-%m-%dT%H:%M} is before the "
+            f"first fix ({first}); issue the forecast at or after the first fix"
+        )
+    hours, lat, lon, psl, vmax = (a[:known] for a in (hours, lat, lon, psl, vmax))
+    rmw = np.asarray(best_track["rmw"].values[:known], dtype=float)
+    t0 = hours[-1]
+    if t0 - HISTORY_HOURS < hours[0]:
+        raise ValueError(
+            f"CLIPER forecast for {label}: needs a fix at or before "
+            f"t0 - {HISTORY_HOURS:.0f} h to compute the past motion, but the {known} fix(es) "
+            f"up to {issue_time:%Y-%m-%dT%H:%M} span only {t0 - hours[0]:.0f} h; "
+            "issue the forecast later in the storm's life"
+        )
+    window = hours >= t0 - 2 * HISTORY_HOURS
+    if not (np.isfinite(lat[window]).all() and np.isfinite(lon[window]).all()):
+        raise ValueError(
+            f"CLIPER forecast for {label}: a position within 24 h before t0 is NaN; "
+            "the past motion needs the positions of these fixes"
+        )
+    # Longitudes as the training saw them: continuous, the analysis in [0, 360).
+    given_lon0 = float(lon[-1])
+    lon = continuous_longitude(lon)
+    lon = lon - 360.0 * np.floor(lon[-1] / 360.0)
+    fixes = _issue_predictors(hours, lat, lon, psl, np.asarray([known - 1]))
+    x = _track_predictors(fixes.lat, fixes.lon, fixes.motion, _day_of_year(fixes.hours))
+    scaled = (x - model.track_center) / model.track_scale
+    displacement = np.einsum("kjp,np->kj", model.track_coef, scaled) + model.track_intercept
+    lat0, lon0 = float(fixes.lat[0]), float(fixes.lon[0])
+    lat_f = lat0 + displacement[:, 1] / KM_PER_DEGREE
+    lon_f = lon0 + displacement[:, 0] / (np.cos(np.radians(lat0)) * KM_PER_DEGREE)
+    lon_f, lon0 = lon_f + (given_lon0 - lon0), given_lon0  # back to the input's convention
+    if min(lon0, float(lon_f.min())) < -180.0:  # as continuous_longitude: keep >= -180
+        lon_f, lon0 = lon_f + 360.0, lon0 + 360.0
+    px = _pressure_predictors(x, fixes.lat, fixes.pressure, fixes.pressure_change)
+    change = ((px - model.pressure_center) / model.pressure_scale) @ model.pressure_coef.T
+    p_f = np.clip(fixes.pressure[0] + change[0] + model.pressure_intercept, MIN_PRESSURE_HPA, 1010)
+    pressure = np.concatenate([[fixes.pressure[0]], p_f])
+    period = str(best_track["vmax"].attrs.get("averaging_period", model.averaging_period))
+    wind = _wind_from_pressure(model, pressure, float(vmax[-1]), period)
+    lead_hours = [0.0, *(lead / timedelta(hours=1) for lead in model.leads)]
+    reference = datetime(1970, 1, 1) + timedelta(hours=float(t0))
+    columns = TrackColumns(
+        times=[reference + timedelta(hours=h) for h in lead_hours],
+        lat=[lat0, *lat_f.tolist()],
+        lon=[lon0, *lon_f.tolist()],
+        psl_min=pressure.tolist(),
+        vmax=wind.tolist(),
+        rmw=[float(rmw[-1])] * len(lead_hours),
+    )
+    until = f"{model.trained_until:%Y-%m-%d}"
+    forecast = build_track(
+        columns,
+        averaging_period=period,
+        agency=f"yujing CLIPER baseline (trained on JMA best tracks to {until})",
+        attrs={
+            "storm_id": best_track.attrs.get("storm_id", ""),
+            "storm_name": best_track.attrs.get("storm_name", ""),
+            "source": (
+                f"CLIPER (climatology and persistence) from the {known} fixes of "
+                f"{best_track.attrs.get('agency', 'unknown agency')} up to "
+                f"{reference:%Y-%m-%dT%H:%MZ}; hazard_models.typhoon.cliper"
+            ),
+        },
+        reference_time=reference,
+    )
+    # build_track brings longitudes into its own convention; keep the analysis' one instead.
+    forecast["lon"].values[:] = np.asarray(columns.lon)
+    lat_min, lat_max, lon_min, lon_max = model.domain
+    if not (lat_min <= lat0 <= lat_max and lon_min <= float(fixes.lon[0]) <= lon_max):
+        _LOG.warning(
+            "CLIPER forecast for %s: the analysis (%.1f N, %.1f E) is outside the training "
+            "domain %s; the regressions are extrapolated",
+            label,
+            lat0,
+            lon0,
+            model.domain,
+        )
+    return validate_tc_track(forecast)
+
+
+def _wind_from_pressure(
+    model: CliperModel, pressure: np.ndarray, analysis_wind: float, period: str
+) -> np.ndarray:
+    """Maximum wind from the pressure forecast (see the module docstring)."""
+    a, b = model.wind_pressure
+    deficit = np.clip(AMBIENT_PRESSURE_HPA - pressure, 0.0, None)
+    relation = a * deficit**b
+    if np.isfinite(analysis_wind) and relation[0] > 0:
+        wind = relation * (analysis_wind / relation[0])
+    elif period == model.averaging_period:
+        wind = relation
+    else:
+        wind = relation * conversion_factor(model.averaging_period, period, "at-sea")
+    wind[0] = analysis_wind  # lead 0 is the analysis itself (NaN where JMA gives no wind)
+    return np.asarray(wind, dtype=float)
