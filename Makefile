@@ -1,6 +1,7 @@
 # yujing developer commands. Each target creates .venv first if needed.
 #   make demo   - check the configuration and run a real-data cycle (Shenzhen and KNMI)
 #   make test   - ruff, mypy and the whole test suite (what CI runs)
+#   make replay - replay the bundled typhoons (Mangkhut 2018, Saola 2023) cycle by cycle
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -11,7 +12,7 @@ UV_VERSION := 0.13.9
 DATA_CANDIDATES := $(abspath $(CURDIR)/../shared/data) /work/shared/data
 export YUJING_DATA_ROOT ?= $(firstword $(foreach d,$(DATA_CANDIDATES),$(if $(wildcard $(d)/SOURCES.md),$(d))))
 
-.PHONY: demo test lint typecheck pytest lock clean
+.PHONY: demo replay test lint typecheck pytest lock clean
 
 $(VENV): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "yujing needs Python 3.11, found " + sys.version'
@@ -28,6 +29,10 @@ demo: $(VENV)
 	$(BIN)/yujing catalogue --config configs/knmi-demo.yaml --source knmi_radar --as-of 2010-08-26T04:07Z
 	$(BIN)/yujing ingest --config configs/shenzhen.yaml --as-of 2025-07-29T06:30Z \
 		--replay-root tests/fixtures/hko/replay
+
+replay: $(VENV)
+	$(BIN)/yujing replay mangkhut-2018
+	$(BIN)/yujing replay saola-2023
 
 lint: $(VENV)
 	$(BIN)/ruff check .

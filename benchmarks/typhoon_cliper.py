@@ -26,10 +26,6 @@ minus best-track central pressure.
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
-import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from _report import report_main
 
 from hazard_models.typhoon.cliper import (
     KM_PER_DEGREE,
@@ -45,18 +42,12 @@ from hazard_models.typhoon.cliper import (
     training_tracks,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 SHENZHEN = (22.543, 114.058)
 MAX_DISTANCE_KM = 1000.0
 STORM_DISTANCE_KM = 600.0
 EARTH_RADIUS_KM = 6371.0
 YEARS = range(2015, 2026)
 VERIFY_LEADS_H = (12, 24, 48, 72)
-
-
-def _data_root() -> Path:
-    configured = os.environ.get("YUJING_DATA_ROOT")
-    return Path(configured) if configured else REPO.parent / "shared" / "data"
 
 
 def great_circle_km(lat1: object, lon1: object, lat2: object, lon2: object) -> np.ndarray:
@@ -266,31 +257,5 @@ def report(data_root: Path) -> str:
     return "\n".join(lines)
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def main() -> None:
-    """Print the report; with ``--write PATH`` also write it there."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--write", type=Path, help="also write the Markdown report here")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.ERROR)
-    text = report(_data_root())
-    print(text)
-    if args.write is not None:
-        write_atomically(args.write, text)
-
-
 if __name__ == "__main__":
-    main()
+    report_main(__doc__, report)

@@ -20,15 +20,13 @@ longest and shortest radius; a radius of 0 (no such wind analysed) is left out.
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+from _report import report_main
 
 from hazard_models.typhoon.profiles import (
     AMBIENT_PRESSURE_HPA,
@@ -42,7 +40,6 @@ from hazard_models.typhoon.profiles import (
 from hazard_models.typhoon.wind_conversion import conversion_factor
 from ingest.readers.jma_besttrack import read_jma_best_tracks
 
-REPO = Path(__file__).resolve().parents[1]
 FILES = (
     Path("tc/jma_rsmc_bst_2015_2021jul.txt"),
     Path("tc/jma_rsmc_bst_2021aug_2025_southchina.txt"),
@@ -52,11 +49,6 @@ MAX_DISTANCE_KM = 1000.0
 EARTH_RADIUS_KM = 6371.0
 RADII_KM = np.arange(0.0, 1501.0, 1.0)
 THRESHOLDS = {"R30": 15.433, "R50": 25.722}  # 30 and 50 kt in m s-1, as the reader's
-
-
-def _data_root() -> Path:
-    configured = os.environ.get("YUJING_DATA_ROOT")
-    return Path(configured) if configured else REPO.parent / "shared" / "data"
 
 
 def great_circle_km(lat1: np.ndarray, lon1: np.ndarray, lat2: float, lon2: float) -> np.ndarray:
@@ -260,18 +252,5 @@ def report(data_root: Path) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    """Print the report; with ``--write PATH`` also write it there."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--write", type=Path, help="also write the Markdown report here")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.ERROR)
-    text = report(_data_root())
-    print(text)
-    if args.write is not None:
-        args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(text, encoding="utf-8")
-
-
 if __name__ == "__main__":
-    main()
+    report_main(__doc__, report)

@@ -49,6 +49,7 @@ __all__ = [
     "SignalScheme",
     "VectorLayerConfig",
     "VulnerabilityIndicator",
+    "resolve_option_paths",
     "resolve_path",
 ]
 
@@ -75,6 +76,28 @@ def resolve_path(value: Any, info: ValidationInfo) -> Path:
             "configuration file; '{data_root}' is the shared data folder, set YUJING_DATA_ROOT)"
         )
     return path
+
+
+def resolve_option_paths(
+    data: Any, kind: str, options_of: Callable[[str], type[BaseModel]], info: ValidationInfo
+) -> Any:
+    """``data`` with the path-typed entries of its ``options`` resolved by :func:`resolve_path`.
+
+    ``data[kind]`` names the registered reader or model whose ``Options`` class
+    (``options_of(name)``) says which options are paths. An unknown name is left for the
+    caller's own check to report.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("options"), dict):
+        return data
+    try:
+        fields = options_of(str(data.get(kind))).model_fields
+    except ValueError:
+        return data
+    options = dict(data["options"])
+    for key, field in fields.items():
+        if options.get(key) is not None and "Path" in str(field.annotation):
+            options[key] = resolve_path(options[key], info)
+    return {**data, "options": options}
 
 
 def _duration(value: Any) -> timedelta:
@@ -347,17 +370,7 @@ class HazardConfig(Frozen):
         """Resolve the model's path options (``{data_root}``, relative to the file)."""
         from hazard_models.interface import get_model
 
-        if not isinstance(data, dict) or not isinstance(data.get("options"), dict):
-            return data
-        try:
-            fields = get_model(str(data.get("model"))).Options.model_fields
-        except ValueError:
-            return data  # the unknown model is reported by the settings check
-        options = dict(data["options"])
-        for key, field in fields.items():
-            if options.get(key) is not None and "Path" in str(field.annotation):
-                options[key] = resolve_path(options[key], info)
-        return {**data, "options": options}
+        return resolve_option_paths(data, "model", lambda name: get_model(name).Options, info)
 
 
 class VulnerabilityIndicator(Frozen):

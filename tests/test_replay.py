@@ -83,11 +83,17 @@ def test_saola_replay_runs_with_a_model_trained_before_2023(
 def test_event_errors_name_the_key(tmp_path: Path, data_root: Path) -> None:
     document = yaml.safe_load((EVENTS / "mangkhut-2018.yaml").read_text("utf-8"))
     document["settings"] = str(EVENTS.parent / "shenzhen.yaml")
-    document["hazards"] = {"typhoon": {"inputs": {"track": "jma_nosuchstorm"}}}
+    document["hazards"] = {
+        "typhoon": {"inputs": {"track": "jma_nosuchstorm"}, "options": {"members": 0}}
+    }
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(document), "utf-8")
-    with pytest.raises(ConfigError, match=r"hazards\.typhoon\.inputs\.track: 'jma_nosuchstorm'"):
+    with pytest.raises(ConfigError) as raised:
         load_event(path, data_root=data_root)
+    message = str(raised.value)
+    assert "2 problem(s)" in message
+    assert "hazards.typhoon.inputs.track: 'jma_nosuchstorm' is not a source" in message
+    assert "hazards.typhoon.options.members: Input should be greater than or equal to 1" in message
     document["hazards"] = {"typhoon": {}}
     document["start"] = "2018-09-14T01:00"  # no zone
     path.write_text(yaml.safe_dump(document), "utf-8")

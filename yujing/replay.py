@@ -33,6 +33,7 @@ import xarray as xr
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from hazard_models import get_model
 from hazard_models.config import Duration, Frozen
 from hazard_models.region import load_region
 from ingest.contracts import utc_instant
@@ -119,39 +120,39 @@ def load_event(
         ) from None
     settings_path = event.settings if event.settings.is_absolute() else path.parent / event.settings
     settings = load_settings(settings_path, data_root=data_root)
-    hazards = {}
+    hazards, problems = {}, []
     for name, change in event.hazards.items():
         if name not in settings.hazards:
-            raise ConfigError(
-                path,
-                [
-                    (
-                        f"hazards.{name}",
-                        f"not a hazard of {settings_path.name}; use one of "
-                        f"{sorted(settings.hazards)}",
-                    )
-                ],
-            )
+            known = sorted(settings.hazards)
+            problems.append((f"hazards.{name}", f"not a hazard of {settings_path.name}: {known}"))
+            continue
         configured = settings.hazards[name]
         for input_name, source in change.inputs.items():
             if source not in settings.sources:
-                raise ConfigError(
-                    path,
-                    [
-                        (
-                            f"hazards.{name}.inputs.{input_name}",
-                            f"{source!r} is not a source "
-                            f"of {settings_path.name}; use one of {sorted(settings.sources)}",
-                        )
-                    ],
+                known = sorted(settings.sources)
+                where = f"hazards.{name}.inputs.{input_name}"
+                problems.append(
+                    (where, f"{source!r} is not a source of {settings_path.name}: {known}")
                 )
+        if change.scheme is not None and change.scheme not in settings.signal_schemes:
+            known = sorted(settings.signal_schemes)
+            problems.append((f"hazards.{name}.scheme", f"{change.scheme!r} is not one of {known}"))
+        options = {**configured.options, **change.options}
+        try:
+            get_model(configured.model).Options.model_validate(options)
+        except ValidationError as err:
+            for e in err.errors():
+                key = f"hazards.{name}.options.{'.'.join(map(str, e['loc']))}"
+                problems.append((key, str(e["msg"])))
         hazards[name] = configured.model_copy(
             update={
                 "inputs": {**configured.inputs, **change.inputs},
                 "scheme": change.scheme or configured.scheme,
-                "options": {**configured.options, **change.options},
+                "options": options,
             }
         )
+    if problems:
+        raise ConfigError(path, problems)
     return event, settings.model_copy(update={"hazards": hazards})
 
 

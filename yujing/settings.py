@@ -28,7 +28,7 @@ from hazard_models.config import (
     RegionConfig,
     RiskConfig,
     SignalScheme,
-    resolve_path,
+    resolve_option_paths,
 )
 from ingest.http import FetchOptions
 from ingest.qc import QcConfig
@@ -93,17 +93,7 @@ class SourceConfig(Frozen):
     @classmethod
     def _option_paths(cls, data: Any, info: ValidationInfo) -> Any:
         """Resolve the reader's path options like every other path of the file."""
-        if not isinstance(data, dict) or not isinstance(data.get("options"), dict):
-            return data
-        try:
-            fields = get_reader(str(data.get("reader"))).Options.model_fields
-        except ValueError:
-            return data  # the unknown reader is reported by the field check
-        options = dict(data["options"])
-        for key, field in fields.items():
-            if options.get(key) is not None and "Path" in str(field.annotation):
-                options[key] = resolve_path(options[key], info)
-        return {**data, "options": options}
+        return resolve_option_paths(data, "reader", lambda name: get_reader(name).Options, info)
 
     @model_validator(mode="after")
     def _reader_and_options(self) -> SourceConfig:

@@ -317,10 +317,10 @@ def holland2010(
     Choices of ours, stated: beyond ``r_n`` x stays at ``x_n`` (the paper fits only out to
     the observation; extrapolating the ramp would drive x to 0 or below and the wind back
     up), but the wind is capped by ``v_n (r_n/r)^0.5``, the outer decay ``V r^0.5 = const``
-    of the modified Rankine vortex (Riehl 1963; Gray's and Depperman's observations give
-    exponents 0.4-0.6): a small ``x_n`` would otherwise decay as slowly as ``r^(-b x_n)``
-    and carry gales 1000 km from a weak storm; when the observation cannot be met (``v_n >= v_ms`` or ``r_n <= R_m``) x stays
-    0.5, i.e. the Holland (2008) cyclostrophic shape. ``V(R_m) = v_ms`` exactly. With a small
+    of the modified Rankine vortex (Riehl 1963): a small ``x_n`` would otherwise decay as
+    slowly as ``r^(-b x_n)`` and carry gales 1000 km from a weak storm. When the observation
+    cannot be met (``v_n >= v_ms`` or ``r_n <= R_m``) x stays 0.5, i.e. the Holland (2008)
+    cyclostrophic shape. ``V(R_m) = v_ms`` exactly. With a small
     ``x_n`` the profile can rise slightly just inside ``r_n``: that is the model's form.
 
     References
