@@ -200,3 +200,20 @@ def test_rainstorm_models_refuse_wind_criteria(shenzhen_settings, shenzhen_regio
 
     with pytest.raises(ModelError, match="a rainstorm scheme tests rainfall"):
         scheme_windows(scheme, np.timedelta64(1, "h").astype(object), "rainstorm-observed")
+
+
+def test_a_storm_over_land_far_away_decays_to_no_warning(  # type: ignore[no-untyped-def]
+    shenzhen_settings, shenzhen_region, data_root
+) -> None:
+    # Mangkhut's last JMA fixes lie over Guangxi, 500-800 km west of the city, as a
+    # weakening depression: the cycle runs and warrants no warning level in the city.
+    track = read_jma_best_tracks(data_root / "tc" / "jma_rsmc_bst_2015_2021jul.txt")["1822"]
+    known = track.sel(time=slice(None, "2018-09-17T12:00"))
+    assert float(known["lon"][-1]) < 108.0
+    result = _model(shenzhen_settings).run(
+        {"track": known}, shenzhen_region, datetime(2018, 9, 17, 13, tzinfo=UTC)
+    )
+    assert int(result["hazard_level"].isel(lead_time=0).max()) == 0
+    # The baseline forecast fills the low to the ambient pressure within a day: those fixes
+    # are named, and they carry no wind.
+    assert "is not below the ambient 1010 hPa" in result.attrs["track_problems"]
