@@ -1,0 +1,121 @@
+"""The warning lifecycle on real hazard results: Typhoon Mangkhut 2018 over Shenzhen.
+
+Hazard results come from the ``typhoon-ensemble`` model on the JMA best track of Mangkhut
+1822 (SOURCES.md §1.2) with the baseline forecaster, 10 members, the Shenzhen signal scheme
+(district partition), as ``yujing replay mangkhut-2018`` makes them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import xarray as xr
+
+from alerting.lifecycle import ActiveWarning, LifecyclePolicy, area_levels, decide
+from hazard_models import get_model
+from ingest.readers.jma_besttrack import read_jma_best_tracks
+
+FUTIAN = "440304"
+ISSUES = [datetime(2018, 9, d, h, tzinfo=UTC) for d, h in ((15, 13), (15, 19), (16, 1), (16, 7),
+                                                          (16, 13), (16, 19), (17, 1))]  # fmt: skip
+POLICY = LifecyclePolicy(
+    look_ahead=timedelta(0),  # the typhoon windows already look ahead
+    min_duration=timedelta(hours=3),
+    downgrade_after=timedelta(hours=5),
+    validity=timedelta(hours=12),
+    confirm_levels=("red",),
+)
+
+
+@pytest.fixture(scope="module")
+def mangkhut_results(shenzhen_settings, shenzhen_region, data_root) -> dict[datetime, Any]:  # type: ignore[no-untyped-def]
+    track = read_jma_best_tracks(data_root / "tc" / "jma_rsmc_bst_2015_2021jul.txt")["1822"]
+    options = {**shenzhen_settings.hazards["typhoon"].options, "members": 10}
+    scheme = shenzhen_settings.signal_schemes["shenzhen-typhoon"]
+    model = get_model("typhoon-ensemble")(scheme, options, shenzhen_settings.risk)
+    results = {}
+    for issue in [*ISSUES, datetime(2018, 9, 25, tzinfo=UTC)]:
+        known = track.sel(time=slice(None, issue.replace(tzinfo=None) - timedelta(hours=1)))
+        results[issue] = model.run({"track": known}, shenzhen_region, issue)
+    return results
+
+
+def _run(results: dict[datetime, xr.Dataset], times: list[datetime]) -> list[Any]:
+    active: dict[str, ActiveWarning] = {}
+    log = []
+    for issue in times:
+        decisions, active = decide(results[issue], active, POLICY, "district", issue)
+        log.append((issue, decisions, dict(active)))
+    return log
+
+
+def test_areas_are_districts_with_their_communities(mangkhut_results) -> None:  # type: ignore[no-untyped-def]
+    result = mangkhut_results[ISSUES[3]]  # 16 Sep 07 UTC, the storm closest
+    areas = area_levels(result, "district", timedelta(0))
+    assert len(areas) == 9  # Shenzhen's nine districts in the community layer
+    futian = next(a for a in areas if a.area == FUTIAN)
+    assert futian.area_name == "福田区"
+    assert result["level"].values[futian.index - 1] == "red"
+    in_futian = (result["district_code"].values == FUTIAN).sum()
+    assert 0 < len(futian.communities) <= in_futian
+
+
+def test_mangkhut_warnings_escalate_then_step_down_without_flapping(mangkhut_results) -> None:  # type: ignore[no-untyped-def]
+    log = _run(mangkhut_results, ISSUES)
+    futian = [
+        (issue, d.action, d.level)
+        for issue, decisions, _ in log
+        for d in decisions
+        if d.area == FUTIAN
+    ]
+    actions = [action for _, action, _ in futian if action != "update"]
+    levels = [level for _, action, level in futian if action != "update"]
+    assert actions[0] == "issue"
+    # Upgrades come at once, one cycle after another, up to red on the 16th.
+    first_red = next(i for i, (_, _, level) in enumerate(futian) if level == "red")
+    assert futian[first_red][0] <= datetime(2018, 9, 16, 7, tzinfo=UTC)
+    assert set(actions[1 : actions.index("downgrade")]) <= {"upgrade", "extend"}
+    # Downgrades wait for the lower proposal to persist 5 h: not at 13 UTC, at 19 UTC.
+    down = [issue for issue, action, _ in futian if action == "downgrade"]
+    assert down and down[0] >= datetime(2018, 9, 16, 19, tzinfo=UTC)
+    assert levels.index("red") < len(levels) - 1
+    # The red warning needed a forecaster's confirmation, the others went automatically.
+    for _, decisions, _ in log:
+        for decision in decisions:
+            assert decision.needs_confirmation == (decision.level == "red")
+            assert decision.sequence >= 1
+            assert decision.evidence["model"].startswith("typhoon-ensemble")
+
+
+def test_alternating_proposals_do_not_flap(mangkhut_results) -> None:  # type: ignore[no-untyped-def]
+    red, yellow = mangkhut_results[ISSUES[3]], mangkhut_results[ISSUES[4]]
+    active: dict[str, ActiveWarning] = {}
+    actions = []
+    start = datetime(2018, 9, 16, 7, tzinfo=UTC)
+    for k in range(8):  # every 30 minutes, red and yellow proposals alternate
+        result = red if k % 2 == 0 else yellow
+        decisions, active = decide(
+            result, active, POLICY, "district", start + k * timedelta(minutes=30)
+        )
+        actions += [d.action for d in decisions if d.area == FUTIAN]
+    assert actions.count("issue") == 1
+    assert "downgrade" not in actions and "cancel" not in actions
+    assert active[FUTIAN].level == "red"
+
+
+def test_a_storm_gone_cancels_after_the_hysteresis(mangkhut_results) -> None:  # type: ignore[no-untyped-def]
+    gone = mangkhut_results[datetime(2018, 9, 25, tzinfo=UTC)]
+    assert gone.attrs["no_storm"]
+    log = _run(mangkhut_results, ISSUES[2:4])
+    active = log[-1][2]
+    assert active[FUTIAN].level == "red"
+    later = ISSUES[3] + timedelta(hours=1)
+    decisions, active = decide(gone, active, POLICY, "district", later)
+    assert decisions == [] and active[FUTIAN].lower_index == 0  # pending, not yet cancelled
+    decisions, active = decide(gone, active, POLICY, "district", later + timedelta(hours=5))
+    cancels = {d.area: d for d in decisions if d.action == "cancel"}
+    assert FUTIAN in cancels and FUTIAN not in active
+    assert cancels[FUTIAN].previous_level == "red"
+    assert cancels[FUTIAN].sequence == log[-1][2][FUTIAN].sequence + 1
