@@ -119,3 +119,32 @@ def test_a_storm_gone_cancels_after_the_hysteresis(mangkhut_results) -> None:  #
     assert FUTIAN in cancels and FUTIAN not in active
     assert cancels[FUTIAN].previous_level == "red"
     assert cancels[FUTIAN].sequence == log[-1][2][FUTIAN].sequence + 1
+
+
+def test_forecaster_review_of_the_red_warning(mangkhut_results) -> None:  # type: ignore[no-untyped-def]
+    from alerting.review import ReviewError, cancel, confirm, edit, hold, propose
+
+    log = _run(mangkhut_results, ISSUES[:3])
+    issue, decisions, _ = log[-1]
+    red = next(d for d in decisions if d.area == FUTIAN)
+    assert red.level == "red" and red.needs_confirmation
+    proposal = propose(red, issue)
+    assert proposal.state == "proposed"
+    assert propose(red, issue).id == proposal.id  # deterministic
+    levels = tuple(str(v) for v in mangkhut_results[issue]["level"].values)
+    with pytest.raises(ReviewError, match="'purple' is not a level of the scheme"):
+        edit(proposal, "duty-1", issue, levels=levels, level="purple")
+    with pytest.raises(ReviewError, match="holding needs a reason"):
+        hold(proposal, "duty-1", issue, " ")
+    held = hold(proposal, "duty-1", issue, "waiting for the 02 UTC fix")
+    edited = edit(held, "duty-1", issue, levels=levels, level="orange", text="橙色预警")
+    assert edited.state == "proposed" and edited.decision.level == "orange"
+    done = confirm(edited, "duty-1", issue + timedelta(minutes=3))
+    assert done.state == "confirmed"
+    assert [e.action for e in done.audit] == ["proposed", "held", "edited", "confirmed"]
+    with pytest.raises(ReviewError, match="cannot cancel a confirmed proposal"):
+        cancel(done, "duty-1", issue, "too late")
+    # Lower levels go out by policy, recorded as such.
+    orange = next(d for d in log[1][1] if d.area == FUTIAN)
+    automatic = propose(orange, log[1][0])
+    assert automatic.state == "confirmed" and automatic.audit[-1].by == "policy"
