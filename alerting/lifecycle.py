@@ -102,6 +102,10 @@ class Decision:
     communities: tuple[str, ...]
     needs_confirmation: bool
     evidence: dict[str, str] = field(default_factory=dict)
+    rank: int = 0
+    """Rank of ``level`` in the scheme (0 advisory ... 4 red)."""
+    previous_issue_time: datetime | None = None
+    """Issue time of the message this one follows (Update/Cancel reference it)."""
 
     @property
     def lead_time(self) -> timedelta | None:
@@ -242,6 +246,8 @@ class _Cycle:
             communities=communities,
             needs_confirmation=level in self.policy.confirm_levels and action != "cancel",
             evidence=_evidence(self.result, index or base.index, note),  # type: ignore[union-attr]
+            previous_issue_time=base.changed if base else None,
+            rank=self.ranks[index - 1] if index else base.rank,  # type: ignore[union-attr]
         )
         if action == "cancel":
             return decision, None

@@ -19,12 +19,13 @@ warning can always be told; a step that is not allowed in the current state rais
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
+from alerting.errors import ReviewError
 from alerting.lifecycle import Decision
-from ingest.errors import YujingError
 
 __all__ = [
     "AuditEntry",
@@ -38,10 +39,6 @@ __all__ = [
 ]
 
 State = Literal["proposed", "held", "confirmed", "cancelled"]
-
-
-class ReviewError(YujingError):
-    """A review step that is not allowed (wrong state, unknown level, empty area)."""
 
 
 @dataclass(frozen=True)
@@ -127,14 +124,14 @@ def edit(
     by: str,
     at: datetime,
     *,
-    levels: tuple[str, ...],
+    levels: Mapping[str, int],
     level: str | None = None,
     communities: tuple[str, ...] | None = None,
     text: str | None = None,
 ) -> Proposal:
     """The forecaster changes the level, the communities or the text; it stays to confirm.
 
-    ``levels`` are the scheme's level names (an edited level must be one of them).
+    ``levels`` maps the scheme's level names to their ranks (an edited level must be one).
     """
     _require(proposal, ("proposed", "held"), "edit")
     changes = []
@@ -146,7 +143,7 @@ def edit(
                 f"one of {list(levels)}"
             )
         changes.append(f"level {decision.level} -> {level}")
-        decision = replace(decision, level=level)
+        decision = replace(decision, level=level, rank=levels[level])
     if communities is not None:
         if not communities:
             raise ReviewError(

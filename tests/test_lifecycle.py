@@ -7,6 +7,7 @@ Hazard results come from the ``typhoon-ensemble`` model on the JMA best track of
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -131,7 +132,10 @@ def test_forecaster_review_of_the_red_warning(mangkhut_results) -> None:  # type
     proposal = propose(red, issue)
     assert proposal.state == "proposed"
     assert propose(red, issue).id == proposal.id  # deterministic
-    levels = tuple(str(v) for v in mangkhut_results[issue]["level"].values)
+    result = mangkhut_results[issue]
+    levels = dict(
+        zip(result["level"].values.tolist(), result["level_rank"].values.tolist(), strict=True)
+    )
     with pytest.raises(ReviewError, match="'purple' is not a level of the scheme"):
         edit(proposal, "duty-1", issue, levels=levels, level="purple")
     with pytest.raises(ReviewError, match="holding needs a reason"):
@@ -139,6 +143,7 @@ def test_forecaster_review_of_the_red_warning(mangkhut_results) -> None:  # type
     held = hold(proposal, "duty-1", issue, "waiting for the 02 UTC fix")
     edited = edit(held, "duty-1", issue, levels=levels, level="orange", text="橙色预警")
     assert edited.state == "proposed" and edited.decision.level == "orange"
+    assert edited.decision.rank == 3
     done = confirm(edited, "duty-1", issue + timedelta(minutes=3))
     assert done.state == "confirmed"
     assert [e.action for e in done.audit] == ["proposed", "held", "edited", "confirmed"]
@@ -148,3 +153,50 @@ def test_forecaster_review_of_the_red_warning(mangkhut_results) -> None:  # type
     orange = next(d for d in log[1][1] if d.area == FUTIAN)
     automatic = propose(orange, log[1][0])
     assert automatic.state == "confirmed" and automatic.audit[-1].by == "policy"
+
+
+def test_decisions_become_threaded_cap_messages(  # type: ignore[no-untyped-def]
+    mangkhut_results, shenzhen_region
+) -> None:
+    from alerting.cap import parse_cap, to_xml, validate_cap
+    from alerting.messages import MessageContext, decision_to_cap
+
+    context = MessageContext(
+        sender="yujing@440300.example",
+        sender_code="44030041600000",
+        sender_name="yujing 深圳 (test)",
+        region_name="深圳市",
+        timezone="Asia/Shanghai",
+        communities=shenzhen_region.communities,
+    )
+    log = _run(mangkhut_results, ISSUES)
+    futian = [d for _, decisions, _ in log for d in decisions if d.area == FUTIAN]
+    messages = [decision_to_cap(d, context) for d in futian]
+    for decision, alert in zip(futian, messages, strict=True):
+        xml = to_xml(alert, tz=__import__("zoneinfo").ZoneInfo("Asia/Shanghai"))
+        assert validate_cap(xml) == []
+        assert to_xml(decision_to_cap(decision, context)) == to_xml(alert)  # deterministic
+        assert parse_cap(xml).identifier == alert.identifier
+        assert [info.language for info in alert.infos] == ["zh-CN", "en-US"]
+        assert alert.infos[0].areas[0].geocodes == (("GB/T 2260", FUTIAN),)
+    assert messages[0].msg_type == "Alert" and messages[0].identifier.startswith("44030041600000_")
+    assert messages[0].infos[0].areas[0].polygons  # the communities' outline
+    for previous, alert in itertools.pairwise(messages):
+        assert alert.msg_type == "Update"
+        assert alert.references[0].identifier == previous.identifier
+    severities = [m.infos[1].severity for m in messages]
+    assert "Extreme" in severities  # the red warning
+    # Once the storm is gone (and the lower proposal has lasted 5 h) the warning is
+    # cancelled, referring to the last message of the thread.
+    gone = mangkhut_results[datetime(2018, 9, 25, tzinfo=UTC)]
+    active, thread = log[-1][2], messages
+    for step in range(1, 4):  # each lower proposal must last 5 h: white first, then cancel
+        decisions, active = decide(
+            gone, active, POLICY, "district", ISSUES[-1] + step * timedelta(hours=6)
+        )
+        thread += [decision_to_cap(d, context) for d in decisions if d.area == FUTIAN]
+        if FUTIAN not in active:
+            break
+    assert [m.msg_type for m in thread[-2:]] == ["Update", "Cancel"]
+    assert thread[-1].references[0].identifier == thread[-2].identifier
+    assert validate_cap(to_xml(thread[-1])) == []

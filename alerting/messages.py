@@ -1,0 +1,188 @@
+"""From a lifecycle decision to its CAP 1.2 message, in Simplified Chinese and English.
+
+:func:`decision_to_cap` writes one :class:`~alerting.cap.CapAlert` per decision: ``Alert``
+for a first issue, ``Update`` (referencing the previous message of the same area) for an
+upgrade, downgrade, extension or change of area, ``Cancel`` for a cancellation. The area is
+the union of the communities at the warned level (their polygons from the community layer),
+simplified and written as closed rings with at most 6 decimals, with the area's
+administrative code (GB/T 2260) as geocode. Identifiers come from
+:func:`~alerting.cap.cap_identifier`, so re-running a cycle re-creates the same message.
+
+Severity by the level's rank (1 blue Minor, 2 yellow Moderate, 3 orange Severe, 4 red
+Extreme; an advisory, rank 0, Minor); urgency Immediate when the expected onset is within
+the hour, else Expected; certainty Likely (the level's probability reached the model's
+warning threshold, at least 0.3 by default, and the forecaster or the policy confirmed it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import shapely
+import xarray as xr
+
+from alerting.cap import CapAlert, CapArea, CapInfo, CapReference, cap_identifier
+from alerting.lifecycle import Decision
+
+__all__ = ["MessageContext", "decision_to_cap"]
+
+_SEVERITY = {0: "Minor", 1: "Minor", 2: "Moderate", 3: "Severe", 4: "Extreme"}
+_HAZARD_NAMES = {
+    "typhoon": ("台风", "Typhoon"),
+    "rainstorm": ("暴雨", "Rainstorm"),
+    "heatwave": ("高温", "Heat"),
+    "waterlogging": ("内涝", "Waterlogging"),
+}
+_LEVEL_NAMES = {
+    "white": "白色",
+    "blue": "蓝色",
+    "yellow": "黄色",
+    "orange": "橙色",
+    "red": "红色",
+}
+_ACTIONS_EN = {
+    "issue": "issued",
+    "upgrade": "upgraded",
+    "downgrade": "downgraded",
+    "extend": "extended",
+    "update": "updated",
+    "cancel": "cancelled",
+}
+_ACTIONS_ZH = {
+    "issue": "发布",
+    "upgrade": "升级",
+    "downgrade": "降级",
+    "extend": "延续",
+    "update": "更新",
+    "cancel": "解除",
+}
+
+
+@dataclass(frozen=True)
+class MessageContext:
+    """What every message of a deployment shares."""
+
+    sender: str
+    """CAP sender, e.g. ``yujing@440300.example``."""
+    sender_code: str
+    """National identifier prefix: admin code + agency code, 14 digits."""
+    sender_name: str
+    region_name: str
+    timezone: str
+    communities: xr.Dataset
+    """The community layer (``community_id``, ``geometry_wkt``)."""
+    status: str = "Actual"
+
+
+def _area_polygons(
+    context: MessageContext, communities: tuple[str, ...]
+) -> tuple[tuple[tuple[float, float], ...], ...]:
+    """Closed (lat, lon) rings of the union of ``communities``, simplified, ≤ 6 decimals."""
+    if not communities:
+        return ()
+    layer = context.communities
+    chosen = np.isin(layer["community_id"].values.astype(str), np.array(communities))
+    shapes = shapely.from_wkt(layer["geometry_wkt"].values[chosen])
+    union = shapely.unary_union(shapes).simplify(0.001, preserve_topology=True)
+    rings = []
+    for polygon in getattr(union, "geoms", [union]):
+        if polygon.geom_type != "Polygon" or polygon.is_empty:
+            continue
+        exterior = shapely.set_precision(polygon, 1e-6).exterior
+        points = tuple((round(lat, 6), round(lon, 6)) for lon, lat in exterior.coords)
+        if len(points) >= 4 and shapely.Polygon([(b, a) for a, b in points]).is_valid:
+            rings.append(points)
+    return tuple(rings)
+
+
+def decision_to_cap(decision: Decision, context: MessageContext) -> CapAlert:
+    """The CAP 1.2 message of ``decision`` (see the module docstring)."""
+    zone = ZoneInfo(context.timezone)
+    hazard_zh, hazard_en = _HAZARD_NAMES.get(decision.hazard, (decision.hazard,) * 2)
+    level_zh = _LEVEL_NAMES.get(decision.level, decision.level)
+    rank = decision.rank
+    identifier = cap_identifier(
+        context.sender_code, decision.hazard, decision.area, decision.issue_time, 0
+    )
+    references: tuple[CapReference, ...] = ()
+    msg_type = "Alert"
+    if decision.action != "issue" and decision.previous_issue_time is not None:
+        msg_type = "Cancel" if decision.action == "cancel" else "Update"
+        previous = cap_identifier(
+            context.sender_code, decision.hazard, decision.area, decision.previous_issue_time, 0
+        )
+        references = (CapReference(context.sender, previous, decision.previous_issue_time),)
+    onset = decision.onset
+    urgency = (
+        "Immediate" if onset is None or onset - decision.issue_time <= timedelta(hours=1)
+        else "Expected"
+    )  # fmt: skip
+    expires = decision.expires
+    if expires <= decision.issue_time:
+        expires = decision.issue_time + timedelta(minutes=30)  # a Cancel stays 30 min
+    polygons = _area_polygons(context, decision.communities)
+    geocodes = (("GB/T 2260", decision.area),)
+    area_zh = CapArea(f"{context.region_name}{decision.area_name}", polygons, (), geocodes)
+    area_en = CapArea(f"{decision.area_name} ({decision.area}), {context.region_name}",
+                      polygons, (), geocodes)  # fmt: skip
+    local_onset = onset.astimezone(zone).strftime("%m-%d %H:%M") if onset else "—"
+    criterion = decision.evidence.get("criterion", "")
+    action_zh, action_en = _ACTIONS_ZH[decision.action], _ACTIONS_EN[decision.action]
+    common = {
+        "categories": ("Met",),
+        "urgency": urgency,
+        "severity": _SEVERITY.get(rank, "Unknown"),
+        "certainty": "Likely",
+        "expires": expires,
+        "effective": decision.issue_time,
+        "onset": onset,
+        "sender_name": context.sender_name,
+        "parameters": (
+            ("yujing:level", decision.level),
+            ("yujing:communities", str(len(decision.communities))),
+            ("yujing:model", decision.evidence.get("model", "")),
+        ),
+    }
+    zh = CapInfo(
+        language="zh-CN",
+        event=f"{hazard_zh}{level_zh}预警",
+        headline=f"{context.region_name}{decision.area_name}{hazard_zh}{level_zh}预警{action_zh}",
+        description=(
+            f"{decision.area_name}{len(decision.communities)}个社区达到{hazard_zh}{level_zh}"
+            f"预警标准（{criterion}），预计开始时间 {local_onset}（北京时间）。"
+            if decision.action != "cancel"
+            else f"{decision.area_name}{hazard_zh}预警解除。"
+        ),
+        instruction="请按照预警信号防御指引做好防御。",
+        areas=(area_zh,),
+        **common,  # type: ignore[arg-type]
+    )
+    en = CapInfo(
+        language="en-US",
+        event=f"{hazard_en} {decision.level} warning",
+        headline=f"{hazard_en} {decision.level} warning {action_en} for {decision.area_name}",
+        description=(
+            f"{len(decision.communities)} communities of {decision.area_name} are expected to "
+            f"meet the {decision.level} criterion ({criterion}); expected onset "
+            f"{local_onset} local time."
+            if decision.action != "cancel"
+            else f"The {hazard_en.lower()} warning for {decision.area_name} is cancelled."
+        ),
+        instruction="Follow the defence guidelines of the warning signal.",
+        areas=(area_en,),
+        **common,  # type: ignore[arg-type]
+    )
+    return CapAlert(
+        identifier=identifier,
+        sender=context.sender,
+        sent=decision.issue_time.replace(microsecond=0),
+        status=context.status,  # type: ignore[arg-type]
+        msg_type=msg_type,  # type: ignore[arg-type]
+        scope="Public",
+        infos=(zh, en),
+        references=references,
+        note=f"yujing decision {decision.action}, sequence {decision.sequence}",
+    )

@@ -1,0 +1,492 @@
+"""The subscription store: subscribers' whole sets in SQLite or PostgreSQL.
+
+Build one :class:`SubscriptionStore` per database URL and reuse it (it owns a connection
+pool; :meth:`SubscriptionStore.close` releases it)::
+
+    store = SubscriptionStore("sqlite:///subscriptions.db")   # embedded default
+    store.upgrade()                                          # Alembic migrations to head
+    subscriber_id = store.register_json(body)                # validate, then replace the set
+    matches = store.assets_matching("typhoon", (114.2, 22.5, 114.35, 22.66))
+
+Registering replaces a subscriber's assets, rules and channels in one transaction and
+increments its ``version``; if anything fails the previous set stays. Registering exactly
+the stored set again changes nothing (same version), so a retried request is harmless.
+Concurrent registrations of the *same new* subscriber may fail with
+:class:`SubscriptionStoreError`; retrying is safe.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import shapely
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from pydantic import ValidationError
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Select, create_engine, delete, event, insert, select
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.orm import Session, sessionmaker
+
+from alerting.subscriptions.errors import Problem, SubscriptionError, SubscriptionStoreError
+from alerting.subscriptions.geometry import EARTH, RegionBounds, envelope, within_distance
+from alerting.subscriptions.request import (
+    HAZARDS,
+    VARIABLES,
+    Asset,
+    Rule,
+    SubscriptionRequest,
+    parse_request_json,
+)
+from alerting.subscriptions.tables import AssetRow, ChannelRow, RuleRow, SubscriberRow
+
+__all__ = ["MIGRATIONS", "AssetMatch", "Subscription", "SubscriptionStore"]
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+"""The Alembic script directory of the subscription schema."""
+
+_TARGET_FIELD = {"webhook": "url", "mqtt": "topic_prefix", "email": "address"}
+_CHILDREN: tuple[type[AssetRow] | type[RuleRow] | type[ChannelRow], ...] = (
+    AssetRow,
+    RuleRow,
+    ChannelRow,
+)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A stored subscriber's set, its version and when it was first and last registered."""
+
+    request: SubscriptionRequest
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def subscriber_id(self) -> str:
+        """The subscriber's id."""
+        return self.request.subscriber.id
+
+
+@dataclass(frozen=True)
+class AssetMatch:
+    """An asset that an area reaches, with its subscriber's rules for the hazard."""
+
+    subscriber_id: str
+    asset: Asset
+    rules: tuple[Rule, ...]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _check_hazard(hazard: str) -> str:
+    if hazard not in HAZARDS:
+        raise ValueError(f"unknown hazard {hazard!r}; choose one of {list(HAZARDS)}")
+    return hazard
+
+
+def _area(area: tuple[float, float, float, float] | BaseGeometry) -> BaseGeometry:
+    if isinstance(area, BaseGeometry):
+        if area.is_empty or not area.is_valid:
+            raise ValueError("area is empty or invalid; give a valid lon/lat geometry or a box")
+        return area
+    if len(area) != 4 or not all(isinstance(v, int | float) and math.isfinite(v) for v in area):
+        raise ValueError(f"bbox {area!r} is not four finite numbers (min_lon, min_lat, ...)")
+    min_lon, min_lat, max_lon, max_lat = area
+    if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
+        raise ValueError(
+            f"bbox {area!r} is not (min_lon, min_lat, max_lon, max_lat) in WGS84 degrees "
+            "with min <= max"
+        )
+    return shapely.box(min_lon, min_lat, max_lon, max_lat)
+
+
+class SubscriptionStore:
+    """Subscribers, their assets, rules and channels in a SQL database.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy URL: ``sqlite:///path.db`` (embedded) or
+        ``postgresql+psycopg://user@host:5432/db``.
+    region
+        Assets must lie inside it (default: anywhere on Earth).
+    clock
+        Returns the current time (aware, UTC); injectable for tests.
+
+    Notes
+    -----
+    The schema comes from the Alembic migrations (:meth:`upgrade`); any other call on a
+    database that is not at the newest revision raises :class:`SubscriptionStoreError`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        region: RegionBounds = EARTH,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        try:
+            parsed = make_url(url)
+            self._engine: Engine = create_engine(parsed)
+        except (ArgumentError, NoSuchModuleError, ValueError) as err:
+            raise SubscriptionStoreError(
+                f"subscription store URL {url!r} is not usable ({err}); give e.g. "
+                "'sqlite:///subscriptions.db' or 'postgresql+psycopg://user@host:5432/db'"
+            ) from None
+        if self._engine.dialect.name == "sqlite":
+            event.listen(self._engine, "connect", _enable_sqlite_foreign_keys)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._where = parsed.render_as_string(hide_password=True)
+        self._region = region
+        self._clock = clock
+        self._schema_checked = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._engine.dispose()
+
+    def __enter__(self) -> SubscriptionStore:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _alembic_config(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+        return config
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision`` with the Alembic migrations (idempotent)."""
+        config = self._alembic_config()
+        with self._engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+        self._schema_checked = False
+
+    def current_revision(self) -> str | None:
+        """Return the schema revision of the database (None when never migrated)."""
+        with self._engine.connect() as connection:
+            revision: str | None = MigrationContext.configure(connection).get_current_revision()
+            return revision
+
+    def _check_schema(self) -> None:
+        if self._schema_checked:
+            return
+        head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+        current = self.current_revision()
+        if current != head:
+            raise SubscriptionStoreError(
+                f"subscription database {self._where} is at schema revision {current}, this "
+                f"code needs {head}; run SubscriptionStore.upgrade() (alembic upgrade head)"
+            )
+        self._schema_checked = True
+
+    # -- writing -----------------------------------------------------------------------
+
+    def register_json(self, body: bytes | str) -> str:
+        """Validate a raw JSON request and register it; return the subscriber id.
+
+        Raises
+        ------
+        SubscriptionError
+            If the body is not a valid request; the database is not touched.
+        """
+        return self.register(parse_request_json(body, region=self._region))
+
+    def register(self, request: SubscriptionRequest) -> str:
+        """Insert or replace one subscriber's whole set atomically; return its id.
+
+        Raises
+        ------
+        SubscriptionError
+            If an asset lies outside the store's region.
+        SubscriptionStoreError
+            If the database refuses the write; the previous set is kept.
+        """
+        problems = [
+            Problem(f"assets[{index}].geometry", problem)
+            for index, asset in enumerate(request.assets)
+            if (problem := self._region.problem(asset.geometry.to_shapely())) is not None
+        ]
+        if problems:
+            raise SubscriptionError(problems)
+        self._check_schema()
+        subscriber = request.subscriber
+        now = self._clock()
+        try:
+            with self._sessions.begin() as session:
+                row = session.get(SubscriberRow, subscriber.id, with_for_update=True)
+                if row is None:
+                    row = SubscriberRow(id=subscriber.id, version=1, created_at=now)
+                    session.add(row)
+                else:
+                    stored = self._read(session, _only(subscriber.id))
+                    if stored and stored[0].request == request:
+                        return subscriber.id
+                    row.version = SubscriberRow.version + 1  # in SQL: safe under concurrency
+                row.name, row.organisation = subscriber.name, subscriber.organisation
+                row.sector, row.updated_at = subscriber.sector, now
+                for table in _CHILDREN:
+                    session.execute(delete(table).where(table.subscriber_id == subscriber.id))
+                session.flush()
+                session.execute(insert(AssetRow), _asset_rows(request))
+                session.execute(insert(RuleRow), _rule_rows(request))
+                session.execute(insert(ChannelRow), _channel_rows(request))
+        except DBAPIError as err:
+            raise SubscriptionStoreError(
+                f"subscriber {subscriber.id!r}: the database {self._where} refused the new set "
+                f"({type(err.orig).__name__}: {err.orig}); nothing was changed and the stored "
+                "version is kept; fix the request or retry"
+            ) from err
+        return subscriber.id
+
+    def remove(self, subscriber_id: str) -> bool:
+        """Remove a subscriber and its whole set; return whether it existed."""
+        self._check_schema()
+        with self._sessions.begin() as session:
+            for table in _CHILDREN:
+                session.execute(delete(table).where(table.subscriber_id == subscriber_id))
+            result = session.execute(delete(SubscriberRow).where(SubscriberRow.id == subscriber_id))
+            return bool(getattr(result, "rowcount", 0))
+
+    # -- reading -----------------------------------------------------------------------
+
+    def get(self, subscriber_id: str) -> Subscription | None:
+        """Return a subscriber's stored set, or None when it is not registered."""
+        self._check_schema()
+        with self._sessions() as session:
+            found = self._read(session, _only(subscriber_id))
+        return found[0] if found else None
+
+    def subscriber_ids(self) -> list[str]:
+        """Return the ids of all registered subscribers, sorted."""
+        self._check_schema()
+        with self._sessions() as session:
+            return list(session.scalars(select(SubscriberRow.id).order_by(SubscriberRow.id)))
+
+    def list_for(self, hazard: str) -> list[Subscription]:
+        """Return the subscriptions with at least one rule for ``hazard``, by subscriber id."""
+        self._check_schema()
+        with self._sessions() as session:
+            return self._read(session, _with_hazard(_check_hazard(hazard)))
+
+    def assets_matching(
+        self, hazard: str, area: tuple[float, float, float, float] | BaseGeometry
+    ) -> list[AssetMatch]:
+        """Return the assets that ``area`` reaches, for subscribers with ``hazard`` rules.
+
+        Parameters
+        ----------
+        hazard
+            One of :data:`~alerting.subscriptions.request.HAZARDS`.
+        area
+            A WGS84 box (min_lon, min_lat, max_lon, max_lat) or a shapely geometry.
+
+        Notes
+        -----
+        The stored boxes (geometry grown by its buffer) prefilter in SQL; each candidate is
+        then tested exactly: the area intersects the asset, or comes within its buffer
+        (:func:`~alerting.subscriptions.geometry.within_distance`).
+        """
+        self._check_schema()
+        shape = _area(area)
+        min_lon, min_lat, max_lon, max_lat = (float(value) for value in shape.bounds)
+        subscribers = _with_hazard(_check_hazard(hazard))
+        with self._sessions() as session:
+            candidates = session.scalars(
+                select(AssetRow)
+                .where(
+                    AssetRow.subscriber_id.in_(subscribers),
+                    AssetRow.min_lon <= max_lon,
+                    AssetRow.max_lon >= min_lon,
+                    AssetRow.min_lat <= max_lat,
+                    AssetRow.max_lat >= min_lat,
+                )
+                .order_by(AssetRow.subscriber_id, AssetRow.position)
+            ).all()
+            hits = [
+                row
+                for row in candidates
+                if within_distance(shapely.from_geojson(row.geometry_geojson), row.buffer_m, shape)
+            ]
+            rules: dict[str, list[Rule]] = defaultdict(list)
+            for rule_row in session.scalars(
+                select(RuleRow)
+                .where(
+                    RuleRow.hazard == hazard,
+                    RuleRow.subscriber_id.in_({row.subscriber_id for row in hits}),
+                )
+                .order_by(RuleRow.subscriber_id, RuleRow.position)
+            ):
+                rules[rule_row.subscriber_id].append(Rule.model_validate(_rule_data(rule_row)))
+        return [
+            AssetMatch(
+                row.subscriber_id,
+                Asset.model_validate(_asset_data(row)),
+                tuple(rules[row.subscriber_id]),
+            )
+            for row in hits
+        ]
+
+    def _read(self, session: Session, subscriber_ids: Select[str]) -> list[Subscription]:
+        """Read the sets of the subscribers ``subscriber_ids`` selects, in four queries."""
+        subscribers = session.scalars(
+            select(SubscriberRow)
+            .where(SubscriberRow.id.in_(subscriber_ids))
+            .order_by(SubscriberRow.id)
+        ).all()
+        children: dict[type, dict[str, list[Any]]] = {}
+        for table in _CHILDREN:
+            grouped: dict[str, list[Any]] = defaultdict(list)
+            rows: Sequence[Any] = session.scalars(
+                select(table)
+                .where(table.subscriber_id.in_(subscriber_ids))
+                .order_by(table.subscriber_id, table.position)
+            ).all()
+            for child in rows:
+                grouped[child.subscriber_id].append(child)
+            children[table] = grouped
+        result = []
+        for row in subscribers:
+            data = {
+                "subscriber": {
+                    "id": row.id,
+                    "name": row.name,
+                    "organisation": row.organisation,
+                    "sector": row.sector,
+                },
+                "assets": [_asset_data(asset) for asset in children[AssetRow][row.id]],
+                "rules": [_rule_data(rule) for rule in children[RuleRow][row.id]],
+                "channels": [_channel_data(channel) for channel in children[ChannelRow][row.id]],
+            }
+            try:
+                request = SubscriptionRequest.model_validate(data)
+            except ValidationError as err:
+                raise SubscriptionStoreError(
+                    f"subscriber {row.id!r} in {self._where} no longer validates ({err}); "
+                    "register it again"
+                ) from None
+            result.append(Subscription(request, row.version, row.created_at, row.updated_at))
+        return result
+
+
+def _only(subscriber_id: str) -> Select[str]:
+    return select(SubscriberRow.id).where(SubscriberRow.id == subscriber_id)
+
+
+def _with_hazard(hazard: str) -> Select[str]:
+    return select(RuleRow.subscriber_id).where(RuleRow.hazard == hazard).distinct()
+
+
+def _asset_rows(request: SubscriptionRequest) -> list[dict[str, Any]]:
+    rows = []
+    for position, asset in enumerate(request.assets):
+        buffer_m = asset.buffer_m
+        min_lon, min_lat, max_lon, max_lat = envelope(asset.geometry.to_shapely(), buffer_m)
+        geojson = json.dumps(asset.geometry.model_dump(mode="json"), separators=(",", ":"))
+        rows.append(
+            {
+                "subscriber_id": request.subscriber.id,
+                "asset_id": asset.id,
+                "position": position,
+                "name": asset.name,
+                "geometry_type": asset.geometry.type,
+                "geometry_geojson": geojson,
+                "buffer": asset.buffer,
+                "buffer_m": buffer_m,
+                "min_lon": min_lon,
+                "min_lat": min_lat,
+                "max_lon": max_lon,
+                "max_lat": max_lat,
+            }
+        )
+    return rows
+
+
+def _rule_rows(request: SubscriptionRequest) -> list[dict[str, Any]]:
+    return [
+        {
+            "subscriber_id": request.subscriber.id,
+            "position": position,
+            "hazard": rule.hazard,
+            "variable": rule.variable,
+            "comparison": rule.comparison,
+            "threshold": rule.threshold,
+            "threshold_value": rule.threshold_value,
+            "threshold_units": VARIABLES[rule.variable].units,
+            "within": rule.within,
+            "within_seconds": int(rule.within_duration.total_seconds()),
+            "min_probability": rule.min_probability,
+        }
+        for position, rule in enumerate(request.rules)
+    ]
+
+
+def _channel_rows(request: SubscriptionRequest) -> list[dict[str, Any]]:
+    return [
+        {
+            "subscriber_id": request.subscriber.id,
+            "position": position,
+            "kind": channel.kind,
+            "target": channel.target,
+            "languages": ",".join(channel.languages),
+        }
+        for position, channel in enumerate(request.channels)
+    ]
+
+
+def _asset_data(row: AssetRow) -> dict[str, Any]:
+    return {
+        "id": row.asset_id,
+        "name": row.name,
+        "geometry": json.loads(row.geometry_geojson),
+        "buffer": row.buffer,
+    }
+
+
+def _rule_data(row: RuleRow) -> dict[str, Any]:
+    return {
+        "hazard": row.hazard,
+        "variable": row.variable,
+        "comparison": row.comparison,
+        "threshold": row.threshold,
+        "within": row.within,
+        "min_probability": row.min_probability,
+    }
+
+
+def _channel_data(row: ChannelRow) -> dict[str, Any]:
+    return {
+        "kind": row.kind,
+        _TARGET_FIELD[row.kind]: row.target,
+        "languages": row.languages.split(","),
+    }
