@@ -30,11 +30,11 @@ import xarray as xr
 from pydantic import Field, model_validator
 
 from hazard_models.config import Duration, Frozen
+from hazard_models.typhoon.track import translation_velocity
 
 __all__ = ["TrackErrors", "perturb_parameters"]
 
 _KM_PER_DEGREE = 6371.0 * np.pi / 180.0
-_EARTH_RADIUS_M = 6_371_000.0
 
 
 class TrackErrors(Frozen):
@@ -142,13 +142,7 @@ def perturb_parameters(
         ratio = np.where(delta_p0 > 0.0, np.sqrt(delta_p / delta_p0), 0.0)
     size = np.exp(z_size * errors.size_log_sd)
     if times.size > 1:
-        seconds = (times - times[0]) / np.timedelta64(1, "s")
-        u = (
-            np.gradient(np.radians(lon), seconds, axis=1)
-            * _EARTH_RADIUS_M
-            * np.cos(np.radians(lat))
-        )
-        v = np.gradient(np.radians(lat), seconds, axis=1) * _EARTH_RADIUS_M
+        u, v = translation_velocity(times, lat, lon)
     else:
         u = np.broadcast_to(parameters["translation_u"].values, lat.shape)
         v = np.broadcast_to(parameters["translation_v"].values, lat.shape)

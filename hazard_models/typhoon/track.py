@@ -52,6 +52,7 @@ __all__ = [
     "outer_point",
     "pressure_from_wind",
     "storm_parameters",
+    "translation_velocity",
     "wind_from_pressure",
 ]
 
@@ -151,6 +152,17 @@ def outer_point(track: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
     return np.where(np.isfinite(values), wind, np.nan), values
 
 
+def translation_velocity(
+    times: np.ndarray, lat: np.ndarray, lon: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Eastward and northward motion (m s-1) of a centre at ``lat``/``lon`` (degrees, time on
+    the last axis): centred differences, one-sided at the ends; needs at least two times."""
+    seconds = (times - times[0]) / np.timedelta64(1, "s")
+    u = np.gradient(np.radians(lon), seconds, axis=-1) * _EARTH_RADIUS_M * np.cos(np.radians(lat))
+    v = np.gradient(np.radians(lat), seconds, axis=-1) * _EARTH_RADIUS_M
+    return np.asarray(u), np.asarray(v)
+
+
 def _motion(
     times: np.ndarray, lat: np.ndarray, lon: np.ndarray, psl: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -158,9 +170,8 @@ def _motion(
     if times.size < 2:
         zero = np.zeros(times.size)
         return zero, zero.copy(), zero.copy()
+    u, v = translation_velocity(times, lat, lon)
     seconds = (times - times[0]) / np.timedelta64(1, "s")
-    u = np.gradient(np.radians(lon), seconds) * _EARTH_RADIUS_M * np.cos(np.radians(lat))
-    v = np.gradient(np.radians(lat), seconds) * _EARTH_RADIUS_M
     tendency = np.gradient(psl, seconds / 3600.0)
     return np.asarray(u), np.asarray(v), np.asarray(np.nan_to_num(tendency))
 
