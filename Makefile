@@ -41,12 +41,13 @@ lint: $(VENV)
 typecheck: $(VENV)
 	$(BIN)/mypy
 
-# The PostgreSQL tests run in their own process: libpq's bundled libldap and the libldap
-# that GDAL/netCDF bring crash in their exit destructors when both are loaded (exit 139
-# after every test passed; gdb: _dl_fini -> libldap free). Every test still runs.
+# The tests that talk to servers (PostgreSQL, Mosquitto, SMTP and HTTP receivers) live in
+# tests/services and run in their own process: libpq's bundled libldap and the libldap that
+# GDAL/netCDF bring crash in their exit destructors when both are loaded (exit 139 after
+# every test passed; gdb: _dl_fini -> libldap free). Every test still runs.
 pytest: $(VENV)
-	$(BIN)/python -m pytest --ignore=tests/test_subscriptions.py
-	$(BIN)/python -m pytest tests/test_subscriptions.py
+	$(BIN)/python -m pytest --ignore=tests/services
+	$(BIN)/python -m pytest tests/services
 
 test: lint typecheck pytest
 

@@ -8,6 +8,9 @@ every other yujing error::
         ├── CapError                 a CAP message is invalid: ``problems`` lists each one,
         │                            naming the element or field and the fix
         ├── ReviewError              a forecaster's review step is not allowed now
+        ├── DeliveryError            one delivery failed: ``permanent`` says whether a retry
+        │                            can help (the dispatcher retries, then dead-letters)
+        ├── OutboxError              the alert store refused a change (nothing changed)
         ├── SubscriptionError        a subscription request is invalid (field by field)
         └── SubscriptionStoreError   the subscription store refused a change (nothing changed)
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 from ingest.errors import YujingError
 
-__all__ = ["AlertingError", "CapError", "ReviewError"]
+__all__ = ["AlertingError", "CapError", "DeliveryError", "OutboxError", "ReviewError"]
 
 
 class AlertingError(YujingError):
@@ -49,3 +52,25 @@ class CapError(AlertingError):
 
 class ReviewError(AlertingError):
     """A review step that is not allowed (wrong state, unknown level, empty area)."""
+
+
+class DeliveryError(AlertingError):
+    """One delivery did not reach its receiver.
+
+    Parameters
+    ----------
+    reason
+        What happened, naming the channel target (``HTTP 503 from https://...``).
+    permanent
+        True when sending the same message again cannot succeed (the receiver refused the
+        payload, the address does not exist); the dispatcher then dead-letters at once.
+    """
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        self.reason = reason
+        self.permanent = permanent
+        super().__init__(reason)
+
+
+class OutboxError(AlertingError):
+    """The alert store (warnings, messages, outbox, audit) refused a change."""

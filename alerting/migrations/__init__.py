@@ -7,5 +7,5 @@ the database URL is then given as ``alembic -x url=sqlite:///subscriptions.db up
 
 New revisions go in ``versions/`` as ``NNNN_<what>.py`` (template: ``script.py.mako``) and
 must leave the schema equal to :mod:`alerting.subscriptions.tables`;
-``tests/test_subscriptions.py`` compares the two with Alembic's autogenerate.
+``tests/services/test_subscriptions.py`` compares the two with Alembic's autogenerate.
 """

@@ -23,14 +23,12 @@ import csv
 import json
 import math
 import random
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import shapely
 from alembic.autogenerate import compare_metadata
@@ -51,7 +49,6 @@ from alerting.subscriptions.errors import BODY
 from alerting.subscriptions.request import Asset, Rule
 from alerting.subscriptions.tables import Base
 
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 YANTIAN_PORT = (114.27, 22.57)  # Yantian International Container Terminals
 BAOAN_AIRPORT = (113.81, 22.64)  # Shenzhen Bao'an International Airport
 # SOURCES.md §2.3: bounds of the WGS84 Shenzhen city outline, widened by about 5 km.
@@ -182,37 +179,6 @@ def roads_body(points: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # -- stores on both backends -------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def postgres_problem() -> str | None:
-    """Why PostgreSQL cannot be used (None when it can), checked once per session."""
-    try:
-        with psycopg.connect(POSTGRES_URL.replace("+psycopg", ""), connect_timeout=3):
-            return None
-    except psycopg.Error as err:
-        return f"{type(err).__name__}: {' '.join(str(err).split())}"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_problem: str | None
-) -> Iterator[str]:
-    """An empty database: a new SQLite file, or a new PostgreSQL schema dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'subscriptions.db'}"
-        return
-    if postgres_problem is not None:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {postgres_problem}")
-    schema = f"yujing_test_{uuid.uuid4().hex[:16]}"
-    admin_url = POSTGRES_URL.replace("+psycopg", "")
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def ticking_clock() -> Callable[[], datetime]:

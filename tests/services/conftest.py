@@ -1,0 +1,48 @@
+"""Fixtures of the tests that talk to real servers: databases on both backends.
+
+PostgreSQL is the one at ``POSTGRES_URL`` (this machine's, trust authentication); each test
+gets its own schema, dropped afterwards. Where no server answers, the PostgreSQL half of a
+test is skipped with the reason; the SQLite half always runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def postgres_problem() -> str | None:
+    """Why PostgreSQL cannot be used (None when it can), checked once per session."""
+    try:
+        with psycopg.connect(POSTGRES_URL.replace("+psycopg", ""), connect_timeout=3):
+            return None
+    except psycopg.Error as err:
+        return f"{type(err).__name__}: {' '.join(str(err).split())}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_problem: str | None
+) -> Iterator[str]:
+    """An empty database: a new SQLite file, or a new PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'subscriptions.db'}"
+        return
+    if postgres_problem is not None:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {postgres_problem}")
+    schema = f"yujing_test_{uuid.uuid4().hex[:16]}"
+    admin_url = POSTGRES_URL.replace("+psycopg", "")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
