@@ -11,7 +11,9 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.pool import NullPool
 
-from alerting.subscriptions.tables import Base
+import alerting.outbox.tables
+import alerting.subscriptions.tables  # noqa: F401  (registers the tables on Base)
+from alerting.database import Base
 
 target_metadata = Base.metadata
 

@@ -22,23 +22,19 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 import shapely
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from pydantic import ValidationError
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Select, create_engine, delete, event, insert, select
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy import Select, delete, insert, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from alerting import database
+from alerting.database import MIGRATIONS, utc_now
 from alerting.subscriptions.errors import Problem, SubscriptionError, SubscriptionStoreError
 from alerting.subscriptions.geometry import EARTH, RegionBounds, envelope, within_distance
 from alerting.subscriptions.request import (
@@ -52,9 +48,6 @@ from alerting.subscriptions.request import (
 from alerting.subscriptions.tables import AssetRow, ChannelRow, RuleRow, SubscriberRow
 
 __all__ = ["MIGRATIONS", "AssetMatch", "Subscription", "SubscriptionStore"]
-
-MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
-"""The Alembic script directory of the subscription schema."""
 
 _TARGET_FIELD = {"webhook": "url", "mqtt": "topic_prefix", "email": "address"}
 _CHILDREN: tuple[type[AssetRow] | type[RuleRow] | type[ChannelRow], ...] = (
@@ -86,16 +79,6 @@ class AssetMatch:
     subscriber_id: str
     asset: Asset
     rules: tuple[Rule, ...]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _enable_sqlite_foreign_keys(dbapi_connection: Any, connection_record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
 
 
 def _check_hazard(hazard: str) -> str:
@@ -144,20 +127,11 @@ class SubscriptionStore:
         url: str,
         *,
         region: RegionBounds = EARTH,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        try:
-            parsed = make_url(url)
-            self._engine: Engine = create_engine(parsed)
-        except (ArgumentError, NoSuchModuleError, ValueError) as err:
-            raise SubscriptionStoreError(
-                f"subscription store URL {url!r} is not usable ({err}); give e.g. "
-                "'sqlite:///subscriptions.db' or 'postgresql+psycopg://user@host:5432/db'"
-            ) from None
-        if self._engine.dialect.name == "sqlite":
-            event.listen(self._engine, "connect", _enable_sqlite_foreign_keys)
+        self._engine = database.make_engine(url, "subscription store", SubscriptionStoreError)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
-        self._where = parsed.render_as_string(hide_password=True)
+        self._where = database.public_url(self._engine)
         self._region = region
         self._clock = clock
         self._schema_checked = False
@@ -179,29 +153,19 @@ class SubscriptionStore:
     ) -> None:
         self.close()
 
-    def _alembic_config(self) -> Config:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
-        return config
-
     def upgrade(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` with the Alembic migrations (idempotent)."""
-        config = self._alembic_config()
-        with self._engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+        database.upgrade(self._engine, revision)
         self._schema_checked = False
 
     def current_revision(self) -> str | None:
         """Return the schema revision of the database (None when never migrated)."""
-        with self._engine.connect() as connection:
-            revision: str | None = MigrationContext.configure(connection).get_current_revision()
-            return revision
+        return database.current_revision(self._engine)
 
     def _check_schema(self) -> None:
         if self._schema_checked:
             return
-        head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+        head = database.head_revision()
         current = self.current_revision()
         if current != head:
             raise SubscriptionStoreError(

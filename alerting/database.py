@@ -1,0 +1,138 @@
+"""The alerting database: one SQL database for subscriptions, warnings, messages, outbox, audit.
+
+SQLite by default (a file, nothing to run), PostgreSQL by configuration; the schema comes from
+the Alembic migrations in ``alerting/migrations`` only. The stores of this package
+(:class:`~alerting.subscriptions.SubscriptionStore`, :class:`~alerting.outbox.AlertStore`)
+share what is here: the declarative base with its naming convention, an aware-UTC column
+type, engine creation with an error that names the URL, and schema checks.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy.engine import Dialect, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+from alerting.errors import AlertingError
+
+__all__ = [
+    "MIGRATIONS",
+    "Base",
+    "UTCDateTime",
+    "current_revision",
+    "head_revision",
+    "make_engine",
+    "public_url",
+    "upgrade",
+    "utc_now",
+]
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+"""The Alembic script directory of the alerting schema."""
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC (the stores' default clock)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC instant on every backend (SQLite stores it naive, in UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes; store UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"{value!r} is naive; give a timezone-aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return an aware UTC datetime."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every alerting table."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str, what: str, error: type[AlertingError]) -> Engine:
+    """An engine for ``url``; a URL SQLAlchemy cannot use raises ``error`` naming it.
+
+    SQLite connections get foreign keys on and a 30 s busy timeout (a second writer, such as
+    a dispatcher beside the cycle, waits instead of failing at once).
+    """
+    try:
+        engine = create_engine(make_url(url))
+    except (ArgumentError, NoSuchModuleError, ValueError) as err:
+        raise error(
+            f"{what} URL {url!r} is not usable ({err}); give e.g. 'sqlite:///alerts.db' or "
+            "'postgresql+psycopg://user@host:5432/db'"
+        ) from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def public_url(engine: Engine) -> str:
+    """The engine's URL with any password hidden (for messages)."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` with the Alembic migrations (idempotent)."""
+    config = _alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision of the database (None when never migrated)."""
+    with engine.connect() as connection:
+        revision: str | None = MigrationContext.configure(connection).get_current_revision()
+        return revision
+
+
+def head_revision() -> str | None:
+    """The newest revision of the migrations."""
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
