@@ -6,10 +6,16 @@ missing folder fails the run loudly instead of skipping tests.
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
+import xarray as xr
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,3 +89,39 @@ def knmi_crop(data_root: Path):  # type: ignore[no-untyped-def]
         CommunityLayerConfig.model_validate({"kind": "grid_blocks", "block_size": 10}),
     )
     return crop, region
+
+
+# -- real hazard results without netCDF: the Mangkhut fixture -------------------------------
+
+MANGKHUT = REPO / "tests" / "fixtures" / "alerting" / "mangkhut_results.json.gz"
+_TIMES = ("valid_time", "onset_time", "arrival_time")
+
+
+def _decode(data: dict[str, Any]) -> xr.Dataset:
+    dataset = xr.Dataset.from_dict(data)
+    if "lead_time" in dataset.coords:
+        lead = [str(value).replace(", ", " ") for value in dataset["lead_time"].values]
+        dataset = dataset.assign_coords(
+            lead_time=pd.to_timedelta(lead).astype("timedelta64[ns]").to_numpy()
+        )
+    for name in _TIMES:
+        if name in dataset.variables:
+            values = pd.to_datetime(dataset[name].values.ravel(), errors="raise")
+            dataset[name] = (
+                dataset[name].dims,
+                values.astype("datetime64[ns]").to_numpy().reshape(dataset[name].shape),
+                dataset[name].attrs,
+            )
+    return dataset
+
+
+@pytest.fixture(scope="session")
+def mangkhut() -> tuple[dict[datetime, xr.Dataset], xr.Dataset]:
+    """Typhoon-ensemble results for Mangkhut 2018 over three Shenzhen districts, by issue
+    time, and their community layer (fixture cut by make_mangkhut_results.py)."""
+    with gzip.open(MANGKHUT, "rt", encoding="utf-8") as handle:
+        payload = json.load(handle)
+    results = {
+        datetime.fromisoformat(issue): _decode(data) for issue, data in payload["results"].items()
+    }
+    return results, xr.Dataset.from_dict(payload["communities"])

@@ -79,6 +79,8 @@ class AssetMatch:
     subscriber_id: str
     asset: Asset
     rules: tuple[Rule, ...]
+    rule_positions: tuple[int, ...] = ()
+    """Each rule's position among all the subscriber's rules (as stored)."""
 
 
 def _check_hazard(hazard: str) -> str:
@@ -303,6 +305,7 @@ class SubscriptionStore:
                 if within_distance(shapely.from_geojson(row.geometry_geojson), row.buffer_m, shape)
             ]
             rules: dict[str, list[Rule]] = defaultdict(list)
+            positions: dict[str, list[int]] = defaultdict(list)
             for rule_row in session.scalars(
                 select(RuleRow)
                 .where(
@@ -312,11 +315,13 @@ class SubscriptionStore:
                 .order_by(RuleRow.subscriber_id, RuleRow.position)
             ):
                 rules[rule_row.subscriber_id].append(Rule.model_validate(_rule_data(rule_row)))
+                positions[rule_row.subscriber_id].append(rule_row.position)
         return [
             AssetMatch(
                 row.subscriber_id,
                 Asset.model_validate(_asset_data(row)),
                 tuple(rules[row.subscriber_id]),
+                tuple(positions[row.subscriber_id]),
             )
             for row in hits
         ]

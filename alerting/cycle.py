@@ -1,0 +1,279 @@
+"""One alerting cycle: hazard result → decisions → proposals → CAP → outbox, in one transaction.
+
+::
+
+    result ─► lifecycle.decide ─► review.propose ─┬─ confirmed ─► CAP ─► deliveries ─┐
+     (this cycle)   ▲ state from the store        └─ awaiting a forecaster (held)     │
+                    │                                                                 ▼
+    impact.assess ─► per subscriber asset and rule ─► deliveries (when changed) ─► AlertStore
+                                                                         .record_cycle (one commit)
+
+Who receives a warning message: every subscriber with a rule for the hazard whose asset the
+warning's area reaches, **plus** everyone who received an earlier message of the same thread
+(so an upgrade, downgrade or all-clear reaches whoever got the first warning, even when the
+area shrank). Each gets the CAP XML on each of its channels, with the headline and
+description in the channel's languages for people. A proposal that waits for a forecaster
+sends nothing until :func:`review_proposal` confirms it.
+
+Idempotency keys are SHA-256 of the message identifier (or the impact's state), the
+subscriber and the channel: re-running a cycle re-creates the same keys, and the store keeps
+the first of each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import shapely
+import xarray as xr
+
+from alerting.cap import CapAlert, CapReference, to_xml
+from alerting.delivery.envelope import Envelope
+from alerting.lifecycle import Decision, LifecyclePolicy, decide
+from alerting.messages import MessageContext, decision_to_cap
+from alerting.outbox.records import CycleReceipt, MessageRecord, NewDelivery, OutgoingMessage
+from alerting.outbox.store import AlertStore
+from alerting.review import Proposal, propose
+from alerting.subscriptions import SubscriptionStore
+from alerting.subscriptions.request import SubscriptionRequest
+
+__all__ = [
+    "AlertingSetup",
+    "alerting_cycle",
+    "idempotency_key",
+    "needs_message",
+    "review_proposal",
+    "thread_alert",
+    "warning_message",
+]
+
+
+@dataclass(frozen=True)
+class AlertingSetup:
+    """What a deployment's alerting of one hazard needs besides the stores."""
+
+    context: MessageContext
+    policy: LifecyclePolicy
+    partition: str
+    """The scheme's warning areas: ``community``, ``subdistrict`` or ``district``."""
+    levels: Mapping[str, int]
+    """The scheme's level names and their ranks (for edits)."""
+
+
+def idempotency_key(*parts: str) -> str:
+    """SHA-256 (hex) of the parts: the same delivery always gets the same key."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def thread_alert(
+    proposal: Proposal, context: MessageContext, previous: MessageRecord | None
+) -> CapAlert:
+    """The CAP alert of a confirmed proposal, threaded on the last message *sent* for its area.
+
+    The lifecycle's own reference is to the previous decision, which may never have been
+    sent (a red upgrade a forecaster held or withdrew). The thread follows what went out:
+    an Update or Cancel references the area's last recorded message; with none in force
+    (never one, or the last was a Cancel) the message is a new Alert, and a Cancel of a
+    warning that never went out is not sent at all (callers check :func:`needs_message`).
+    An edited text replaces the description in every language.
+    """
+    alert = decision_to_cap(proposal.decision, context)
+    in_force = previous is not None and previous.msg_type != "Cancel"
+    if proposal.decision.action == "issue" or not in_force:
+        alert = replace(alert, msg_type="Alert", references=())
+    else:
+        assert previous is not None
+        reference = CapReference(context.sender, previous.identifier, previous.sent)
+        alert = replace(alert, references=(reference,))
+    if proposal.text:
+        alert = replace(
+            alert,
+            infos=tuple(replace(info, description=proposal.text) for info in alert.infos),
+        )
+    return alert
+
+
+def needs_message(proposal: Proposal, previous: MessageRecord | None) -> bool:
+    """Whether a confirmed proposal sends a message (a Cancel of nothing sent does not)."""
+    in_force = previous is not None and previous.msg_type != "Cancel"
+    return proposal.decision.action != "cancel" or in_force
+
+
+def warning_message(
+    proposal: Proposal, alert: CapAlert, context: MessageContext
+) -> OutgoingMessage:
+    """The message to record for a confirmed proposal's CAP alert."""
+    xml = to_xml(alert, tz=ZoneInfo(context.timezone))
+    first = alert.infos[0]
+    return OutgoingMessage(
+        proposal_id=proposal.id,
+        identifier=alert.identifier,
+        hazard=proposal.decision.hazard,
+        area=proposal.decision.area,
+        msg_type=alert.msg_type,
+        level=proposal.decision.level,
+        sent=alert.sent,
+        expires=first.expires or alert.sent,
+        headline=first.headline or first.event,
+        xml=xml,
+    )
+
+
+def _area_shape(context: MessageContext, communities: Sequence[str]) -> shapely.Geometry | None:
+    layer = context.communities
+    ids = layer["community_id"].values.astype(str)
+    chosen = [i for i, community in enumerate(ids) if community in set(communities)]
+    if not chosen:
+        return None
+    return shapely.unary_union(shapely.from_wkt(layer["geometry_wkt"].values[chosen]))
+
+
+def _texts(alert: CapAlert, languages: Sequence[str]) -> tuple[str, str]:
+    infos = [info for info in alert.infos if info.language in languages] or list(alert.infos)
+    subject = " / ".join(info.headline or info.event for info in infos)
+    text = "\n\n".join(
+        "\n".join(part for part in (info.headline, info.description, info.instruction) if part)
+        for info in infos
+    )
+    return subject, text
+
+
+def _warning_deliveries(
+    message: OutgoingMessage,
+    alert: CapAlert,
+    decision: Decision,
+    context: MessageContext,
+    subscriptions: SubscriptionStore,
+    earlier: set[str],
+) -> list[NewDelivery]:
+    recipients = set(earlier)
+    shape = _area_shape(context, decision.communities)
+    if shape is not None:
+        recipients |= {
+            match.subscriber_id for match in subscriptions.assets_matching(decision.hazard, shape)
+        }
+    deliveries = []
+    for subscriber_id in sorted(recipients):
+        subscription = subscriptions.get(subscriber_id)
+        if subscription is None:
+            continue  # unsubscribed since the earlier message
+        deliveries += _to_channels(
+            subscription.request,
+            message.identifier,
+            f"{decision.hazard}/{decision.area}/cap",
+            "application/cap+xml",
+            message.xml,
+            lambda languages: _texts(alert, languages),
+            kind="warning",
+        )
+    return deliveries
+
+
+def _to_channels(
+    request: SubscriptionRequest,
+    what: str,
+    topic: str,
+    content_type: str,
+    body: bytes,
+    texts: Callable[[Sequence[str]], tuple[str, str]],
+    kind: str,
+) -> list[NewDelivery]:
+    deliveries = []
+    for channel in request.channels:
+        subject, text = texts(channel.languages)
+        envelope = Envelope(
+            idempotency_key=idempotency_key(
+                what, request.subscriber.id, channel.kind, channel.target
+            ),
+            channel=channel.kind,
+            target=channel.target,
+            subscriber_id=request.subscriber.id,
+            topic=topic,
+            subject=subject,
+            text=text,
+            content_type=content_type,
+            body=body,
+        )
+        deliveries.append(
+            NewDelivery(
+                envelope,
+                "warning" if kind == "warning" else "impact",
+                what if kind == "warning" else None,
+            )
+        )
+    return deliveries
+
+
+def _outgoing(
+    proposal: Proposal,
+    setup: AlertingSetup,
+    alerts: AlertStore,
+    subscriptions: SubscriptionStore,
+) -> tuple[list[OutgoingMessage], list[NewDelivery]]:
+    decision = proposal.decision
+    previous = alerts.last_message(decision.hazard, decision.area)
+    if not needs_message(proposal, previous):
+        return [], []
+    alert = thread_alert(proposal, setup.context, previous)
+    message = warning_message(proposal, alert, setup.context)
+    earlier: set[str] = set()
+    for reference in alert.references:
+        earlier |= alerts.recipients_of(reference.identifier)
+    deliveries = _warning_deliveries(
+        message, alert, decision, setup.context, subscriptions, earlier
+    )
+    return [message], deliveries
+
+
+def alerting_cycle(
+    result: xr.Dataset,
+    issue_time: datetime,
+    setup: AlertingSetup,
+    alerts: AlertStore,
+    subscriptions: SubscriptionStore,
+) -> CycleReceipt:
+    """Decide, propose and queue one cycle's warnings; record it all in one transaction.
+
+    Re-running a recorded cycle changes nothing and returns a receipt saying so.
+    """
+    hazard = str(result.attrs.get("hazard", "?"))
+    if alerts.is_recorded(hazard, issue_time):
+        return CycleReceipt(hazard, issue_time, True, 0, 0, 0, 0)
+    active = alerts.active_warnings(hazard)
+    decisions, state = decide(result, active, setup.policy, setup.partition, issue_time)
+    proposals = [propose(decision, issue_time) for decision in decisions]
+    messages: list[OutgoingMessage] = []
+    deliveries: list[NewDelivery] = []
+    for proposal in proposals:
+        if proposal.state == "confirmed":
+            new_messages, outgoing = _outgoing(proposal, setup, alerts, subscriptions)
+            messages += new_messages
+            deliveries += outgoing
+    return alerts.record_cycle(hazard, issue_time, state, proposals, messages, deliveries)
+
+
+def review_proposal(
+    proposal_id: str,
+    step: Callable[[Proposal], Proposal],
+    setup: AlertingSetup,
+    alerts: AlertStore,
+    subscriptions: SubscriptionStore,
+) -> Proposal:
+    """Apply a forecaster's review step (confirm, edit, hold, cancel) and store it.
+
+    ``step`` is one of :mod:`alerting.review`'s functions with its arguments bound, e.g.
+    ``lambda p: confirm(p, "duty-1", now)``. A step that confirms queues the message and
+    its deliveries in the same transaction as the new state.
+    """
+    before = alerts.proposal(proposal_id)
+    after = step(before)
+    if after.state == "confirmed" and before.state != "confirmed":
+        messages, deliveries = _outgoing(after, setup, alerts, subscriptions)
+        alerts.save_review(before, after, messages, deliveries)
+    else:
+        alerts.save_review(before, after)
+    return after

@@ -1,0 +1,200 @@
+"""The dispatcher: sends what the outbox holds, with retries, backoff and dead letters.
+
+::
+
+    store.claim ──► group by channel ──► Sender.send_batch ──► store.settle
+        ▲  lease per batch                                       │ sent / retry at t / dead
+        └──────────────── next batch while any is due ◄──────────┘
+
+At-least-once, made exactly-once by the receiver: a delivery is marked sent only after its
+receiver accepted it, so a dispatcher killed at any point leaves its batch ``sending``
+under a lease; the next dispatcher (or the same one restarted, :meth:`Dispatcher.start`)
+sends it again with the same idempotency key, and a receiver that honours the key
+processes it once. A failure waits ``first_delay · 2^(attempt-1)`` (capped, with ±jitter
+drawn from the key so that a replay is reproducible) before the next attempt; a permanent
+failure or ``max_attempts`` failures make a dead letter with the reason, and the other
+deliveries go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import Field
+
+from alerting.database import utc_now
+from alerting.delivery.envelope import Envelope, Outcome, Sender
+from alerting.errors import DeliveryError
+from alerting.outbox.store import AlertStore
+from hazard_models.config import Duration, Frozen
+
+__all__ = ["DispatchReport", "Dispatcher", "RetryPolicy"]
+
+
+class RetryPolicy(Frozen):
+    """How often and how long a failing delivery is tried again."""
+
+    max_attempts: int = Field(default=10, ge=1)
+    first_delay: Duration = timedelta(seconds=30)
+    max_delay: Duration = timedelta(minutes=30)
+    jitter: float = Field(default=0.2, ge=0, lt=1)
+    lease: Duration = timedelta(minutes=2)
+    """How long a claimed batch is reserved; longer than the slowest batch takes to send."""
+
+    def delay(self, idempotency_key: str, attempt: int) -> timedelta:
+        """Wait before the attempt after ``attempt`` (1-based) failed."""
+        base = min(
+            self.max_delay.total_seconds(),
+            self.first_delay.total_seconds() * 2 ** (attempt - 1),
+        )
+        digest = hashlib.sha256(f"{idempotency_key}:{attempt}".encode()).digest()
+        spread = int.from_bytes(digest[:8], "big") / 2**64 * 2 - 1  # in [-1, 1)
+        return timedelta(seconds=base * (1 + self.jitter * spread))
+
+
+@dataclass(frozen=True)
+class DispatchReport:
+    """What one or more batches did."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    seconds: float = 0.0
+
+    def __add__(self, other: DispatchReport) -> DispatchReport:
+        return DispatchReport(
+            self.claimed + other.claimed,
+            self.sent + other.sent,
+            self.retried + other.retried,
+            self.dead + other.dead,
+            self.seconds + other.seconds,
+        )
+
+
+class Dispatcher:
+    """Works the outbox of ``store`` with one :class:`Sender` per channel kind.
+
+    Parameters
+    ----------
+    store
+        The alert store.
+    senders
+        By channel kind (``webhook``, ``mqtt``, ``email``). A delivery for a kind with no
+        sender is retried later with a message saying so (configure the channel).
+    owner
+        Stable name of this dispatcher (host and role); a restart with the same name takes
+        back its own leases at once (:meth:`start`).
+    policy
+        Retries, backoff and lease.
+    batch_size
+        Deliveries claimed per batch.
+    clock
+        Current time for backoff (aware UTC); the store's clock decides what is due.
+    """
+
+    def __init__(
+        self,
+        store: AlertStore,
+        senders: Mapping[str, Sender],
+        *,
+        owner: str = "dispatcher",
+        policy: RetryPolicy | None = None,
+        batch_size: int = 500,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        if "/" in owner or not owner.strip():
+            raise ValueError(f"dispatcher owner {owner!r} must be a non-empty name without '/'")
+        self._store = store
+        self._senders = dict(senders)
+        self._owner = owner
+        self._policy = policy or RetryPolicy()
+        self._batch_size = batch_size
+        self._clock = clock
+
+    def start(self) -> int:
+        """Take back the leases an earlier run of this owner left; return how many."""
+        return self._store.release(self._owner)
+
+    def run_once(self) -> DispatchReport:
+        """Claim one batch, send it, record the outcomes."""
+        started = time.perf_counter()
+        claimed = self._store.claim(self._owner, self._batch_size, self._policy.lease)
+        if not claimed:
+            return DispatchReport(seconds=time.perf_counter() - started)
+        token = claimed[0].token
+        by_channel: dict[str, list[tuple[int, Envelope, int]]] = defaultdict(list)
+        for item in claimed:
+            by_channel[item.envelope.channel].append((item.id, item.envelope, item.attempt))
+        sent: list[int] = []
+        retry: list[tuple[int, datetime, str]] = []
+        dead: list[tuple[int, str]] = []
+        for channel, items in by_channel.items():
+            outcomes = self._send(channel, [envelope for _, envelope, _ in items])
+            now = self._clock()
+            for (row_id, envelope, attempt), outcome in zip(items, outcomes, strict=True):
+                if outcome is None:
+                    sent.append(row_id)
+                elif outcome.permanent:
+                    dead.append((row_id, f"refused on attempt {attempt}: {outcome.reason}"))
+                elif attempt >= self._policy.max_attempts:
+                    dead.append((row_id, f"gave up after {attempt} attempts: {outcome.reason}"))
+                else:
+                    wait = self._policy.delay(envelope.idempotency_key, attempt)
+                    retry.append((row_id, now + wait, f"attempt {attempt}: {outcome.reason}"))
+        self._store.settle(token, self._owner, sent, retry, dead)
+        return DispatchReport(
+            len(claimed), len(sent), len(retry), len(dead), time.perf_counter() - started
+        )
+
+    def _send(self, channel: str, envelopes: list[Envelope]) -> list[Outcome]:
+        sender = self._senders.get(channel)
+        if sender is None:
+            error = DeliveryError(
+                f"no {channel} sender is configured for this dispatcher; configure the "
+                f"{channel} channel (deliveries wait and are retried)"
+            )
+            return [error] * len(envelopes)
+        try:
+            outcomes = sender.send_batch(envelopes)
+        except DeliveryError as err:  # the sender cannot work at all: every one waits
+            return [err] * len(envelopes)
+        if len(outcomes) != len(envelopes):
+            raise RuntimeError(
+                f"{channel} sender returned {len(outcomes)} outcomes for {len(envelopes)} "
+                "envelopes; a sender must return one outcome per envelope"
+            )
+        return outcomes
+
+    def run_until_idle(self, max_batches: int | None = None) -> DispatchReport:
+        """Send batch after batch until nothing is due now; return the sum."""
+        total = DispatchReport()
+        batches = 0
+        while max_batches is None or batches < max_batches:
+            report = self.run_once()
+            total += report
+            batches += 1
+            if report.claimed == 0:
+                break
+        return total
+
+    def run_forever(self, stop: threading.Event, poll: float = 1.0) -> DispatchReport:
+        """Dispatch until ``stop`` is set, waiting ``poll`` seconds when idle."""
+        total = DispatchReport()
+        while not stop.is_set():
+            report = self.run_until_idle()
+            total += report
+            if report.claimed == 0:
+                stop.wait(poll)
+        return total
+
+    def close(self) -> None:
+        """Close every sender."""
+        for sender in self._senders.values():
+            sender.close()

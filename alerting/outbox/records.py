@@ -1,0 +1,163 @@
+"""What the alert store takes in and gives back, and the JSON of lifecycle state.
+
+:class:`ActiveWarning` and :class:`Decision` are stored as JSON text (times as ISO 8601
+UTC), so a warning's whole state reads back equal after a restart.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from alerting.delivery.envelope import Envelope
+from alerting.lifecycle import ActiveWarning, Decision
+
+__all__ = [
+    "AuditRecord",
+    "CycleReceipt",
+    "DeliveryRecord",
+    "ImpactUpdate",
+    "MessageRecord",
+    "NewDelivery",
+    "OutgoingMessage",
+    "from_json",
+    "to_json",
+]
+
+_Lifecycle = TypeVar("_Lifecycle", ActiveWarning, Decision)
+_TIMES = {
+    "issued",
+    "changed",
+    "expires",
+    "onset",
+    "lower_since",
+    "issue_time",
+    "previous_issue_time",
+}
+
+
+def to_json(value: ActiveWarning | Decision) -> str:
+    """The JSON text of a warning state or a decision (keys sorted, times ISO 8601)."""
+    data: dict[str, Any] = {}
+    for item in fields(value):
+        field_value = getattr(value, item.name)
+        if isinstance(field_value, datetime):
+            field_value = field_value.isoformat()
+        elif isinstance(field_value, tuple):
+            field_value = list(field_value)
+        data[item.name] = field_value
+    return json.dumps(data, sort_keys=True, ensure_ascii=False)
+
+
+def from_json(kind: type[_Lifecycle], text: str) -> _Lifecycle:
+    """Read back what :func:`to_json` wrote."""
+    data = json.loads(text)
+    for name in _TIMES & set(data):
+        if data[name] is not None:
+            data[name] = datetime.fromisoformat(data[name])
+    if "communities" in data:
+        data["communities"] = tuple(data["communities"])
+    return kind(**data)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A CAP message to record for a confirmed proposal."""
+
+    proposal_id: str
+    identifier: str
+    hazard: str
+    area: str
+    msg_type: str
+    level: str
+    sent: datetime
+    expires: datetime
+    headline: str
+    xml: bytes
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """An outbox entry to write: an envelope and what it carries."""
+
+    envelope: Envelope
+    kind: Literal["warning", "impact"]
+    message_identifier: str | None = None
+
+
+@dataclass(frozen=True)
+class ImpactUpdate:
+    """The impact forecast of one asset and rule this cycle, with its deliveries.
+
+    The deliveries are written only when ``state_key`` differs from the one last recorded
+    for the same hazard, subscriber, asset and rule.
+    """
+
+    hazard: str
+    subscriber_id: str
+    asset_id: str
+    rule_position: int
+    state_key: str
+    deliveries: tuple[NewDelivery, ...]
+
+
+@dataclass(frozen=True)
+class CycleReceipt:
+    """What one recorded cycle wrote (all zero when the cycle had been recorded before)."""
+
+    hazard: str
+    issue_time: datetime
+    already_recorded: bool
+    proposals: int
+    messages: int
+    deliveries: int
+    impacts_unchanged: int
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """An outbox entry as stored."""
+
+    id: int
+    idempotency_key: str
+    kind: str
+    subscriber_id: str
+    channel: str
+    target: str
+    status: Literal["pending", "sending", "sent", "dead"]
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    message_identifier: str | None
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    """A recorded CAP message."""
+
+    identifier: str
+    proposal_id: str
+    hazard: str
+    area: str
+    msg_type: str
+    level: str
+    sent: datetime
+    expires: datetime
+    headline: str
+    xml: bytes
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One line of the audit log."""
+
+    at: datetime
+    actor: str
+    entity: str
+    entity_id: str
+    action: str
+    detail: str

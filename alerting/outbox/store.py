@@ -1,0 +1,862 @@
+"""The alert store: warning state, proposals, CAP messages, the outbox and the audit log.
+
+One :class:`AlertStore` per database URL (SQLite file by default, PostgreSQL by
+configuration; the same database as the subscriptions). Everything a cycle decides is
+written in **one transaction** by :meth:`AlertStore.record_cycle`: the new warning state,
+the proposals, the CAP messages of the confirmed ones, and one outbox delivery per message
+per subscriber channel. Either all of it is there, or none of it — so a crash before the
+commit loses nothing that was promised and a crash after it sends everything.
+
+The dispatcher then works the outbox with :meth:`claim` (a lease per batch) and
+:meth:`settle` (sent, retry later, dead letter). A delivery's idempotency key is unique:
+writing the same delivery twice (a re-run cycle) keeps the first.
+
+Every state change lands in ``audit_log`` in the same transaction as the change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from alerting import database
+from alerting.database import utc_now
+from alerting.delivery.envelope import Envelope
+from alerting.errors import OutboxError, ReviewError
+from alerting.lifecycle import ActiveWarning, Decision
+from alerting.outbox.records import (
+    AuditRecord,
+    CycleReceipt,
+    DeliveryRecord,
+    ImpactUpdate,
+    MessageRecord,
+    NewDelivery,
+    OutgoingMessage,
+    from_json,
+    to_json,
+)
+from alerting.outbox.tables import (
+    AuditRow,
+    CycleRow,
+    DeliveryRow,
+    ImpactStateRow,
+    MessageRow,
+    ProposalRow,
+    WarningStateRow,
+)
+from alerting.review import AuditEntry, Proposal
+
+__all__ = ["AlertStore", "Claimed"]
+
+_CHUNK = 2_000
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery leased to a dispatcher: its id, the lease token, the attempt, the envelope."""
+
+    id: int
+    token: str
+    attempt: int
+    envelope: Envelope
+
+
+def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class AlertStore:
+    """Warnings, messages, deliveries and their audit in a SQL database.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy URL: ``sqlite:///alerts.db`` or ``postgresql+psycopg://user@host/db``.
+    clock
+        Returns the current time (aware, UTC); injectable for tests and replays.
+    """
+
+    def __init__(self, url: str, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self._engine = database.make_engine(url, "alert store", OutboxError)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._where = database.public_url(self._engine)
+        self._clock = clock
+        self._schema_checked = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def where(self) -> str:
+        """The database URL, password hidden."""
+        return self._where
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._engine.dispose()
+
+    def __enter__(self) -> AlertStore:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision`` with the Alembic migrations (idempotent)."""
+        database.upgrade(self._engine, revision)
+        self._schema_checked = False
+
+    def _check_schema(self) -> None:
+        if self._schema_checked:
+            return
+        current, head = database.current_revision(self._engine), database.head_revision()
+        if current != head:
+            raise OutboxError(
+                f"alert database {self._where} is at schema revision {current}, this code "
+                f"needs {head}; run AlertStore.upgrade() (alembic upgrade head)"
+            )
+        self._schema_checked = True
+
+    def _begin(self) -> Any:
+        self._check_schema()
+        return self._sessions.begin()
+
+    # -- the cycle -----------------------------------------------------------------------
+
+    def active_warnings(self, hazard: str) -> dict[str, ActiveWarning]:
+        """The warnings in force for ``hazard``, by area."""
+        self._check_schema()
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(WarningStateRow).where(WarningStateRow.hazard == hazard)
+            ).all()
+        return {row.area: from_json(ActiveWarning, row.state_json) for row in rows}
+
+    def last_cycle(self, hazard: str) -> datetime | None:
+        """Issue time of the newest recorded cycle of ``hazard`` (None when none)."""
+        self._check_schema()
+        with self._sessions() as session:
+            newest: datetime | None = session.scalar(
+                select(func.max(CycleRow.issue_time)).where(CycleRow.hazard == hazard)
+            )
+        return (
+            None
+            if newest is None
+            else CycleRow.issue_time.type.process_result_value(newest, self._engine.dialect)
+        )
+
+    def is_recorded(self, hazard: str, issue_time: datetime) -> bool:
+        """Whether the cycle of ``hazard`` at ``issue_time`` is recorded."""
+        self._check_schema()
+        with self._sessions() as session:
+            return session.get(CycleRow, (hazard, issue_time)) is not None
+
+    def last_message(self, hazard: str, area: str) -> MessageRecord | None:
+        """The newest message recorded for ``hazard`` in ``area`` (None when none)."""
+        self._check_schema()
+        with self._sessions() as session:
+            row = session.scalars(
+                select(MessageRow)
+                .where(MessageRow.hazard == hazard, MessageRow.area == area)
+                .order_by(MessageRow.sent.desc())
+                .limit(1)
+            ).first()
+        return None if row is None else _message_record(row)
+
+    def recipients_of(self, message_identifier: str) -> set[str]:
+        """The subscribers a message was queued for (threads reach them again)."""
+        self._check_schema()
+        with self._sessions() as session:
+            return set(
+                session.scalars(
+                    select(DeliveryRow.subscriber_id).where(
+                        DeliveryRow.message_identifier == message_identifier
+                    )
+                )
+            )
+
+    def record_cycle(
+        self,
+        hazard: str,
+        issue_time: datetime,
+        state: Mapping[str, ActiveWarning],
+        proposals: Sequence[Proposal],
+        messages: Sequence[OutgoingMessage],
+        deliveries: Sequence[NewDelivery],
+        impacts: Sequence[ImpactUpdate] = (),
+    ) -> CycleReceipt:
+        """Write one cycle's outcome in one transaction (or nothing, if it was recorded).
+
+        ``state`` is the whole new warning state of ``hazard`` (areas missing from it have
+        no warning any more). A cycle older than the newest recorded one is refused: its
+        state would overwrite a newer one.
+
+        Raises
+        ------
+        OutboxError
+            If the cycle is older than the newest one, or the database refuses the write;
+            then nothing was written.
+        """
+        now = self._clock()
+        newest = self.last_cycle(hazard)
+        if newest is not None and issue_time < newest:
+            raise OutboxError(
+                f"{hazard} cycle {issue_time.isoformat()}: a newer cycle "
+                f"({newest.isoformat()}) is already recorded in {self._where}; replay old "
+                "cycles into a fresh database"
+            )
+        unchanged = 0
+        try:
+            with self._begin() as session:
+                if session.get(CycleRow, (hazard, issue_time)) is not None:
+                    return CycleReceipt(hazard, issue_time, True, 0, 0, 0, 0)
+                previous = {
+                    row.area: row
+                    for row in session.scalars(
+                        select(WarningStateRow).where(WarningStateRow.hazard == hazard)
+                    )
+                }
+                session.execute(delete(WarningStateRow).where(WarningStateRow.hazard == hazard))
+                session.flush()
+                if state:
+                    session.execute(
+                        insert(WarningStateRow),
+                        [
+                            {
+                                "hazard": hazard,
+                                "area": area,
+                                "state_json": to_json(warning),
+                                "updated_at": now,
+                            }
+                            for area, warning in state.items()
+                        ],
+                    )
+                for proposal in proposals:
+                    before = previous.get(proposal.decision.area)
+                    self._add_proposal(session, proposal, before.state_json if before else None)
+                self._add_messages(session, messages, now)
+                written = self._add_deliveries(session, deliveries, now)
+                for impact in impacts:
+                    if self._impact_changed(session, impact, issue_time):
+                        written += self._add_deliveries(session, impact.deliveries, now)
+                    else:
+                        unchanged += 1
+                session.add(
+                    CycleRow(
+                        hazard=hazard,
+                        issue_time=issue_time,
+                        recorded_at=now,
+                        proposals=len(proposals),
+                        deliveries=written,
+                    )
+                )
+        except IntegrityError as err:
+            raise OutboxError(
+                f"{hazard} cycle {issue_time.isoformat()}: {self._where} refused the write "
+                f"({err.orig}); nothing was written. If another process recorded the same "
+                "cycle at the same moment, this is expected: the cycle is recorded once"
+            ) from err
+        except DBAPIError as err:
+            raise OutboxError(
+                f"{hazard} cycle {issue_time.isoformat()}: {self._where} refused the write "
+                f"({type(err.orig).__name__}: {err.orig}); nothing was written; retry the cycle"
+            ) from err
+        return CycleReceipt(
+            hazard, issue_time, False, len(proposals), len(messages), written, unchanged
+        )
+
+    def _add_proposal(self, session: Session, proposal: Proposal, previous: str | None) -> None:
+        decision = proposal.decision
+        if session.get(ProposalRow, proposal.id) is not None:
+            return
+        session.add(
+            ProposalRow(
+                id=proposal.id,
+                hazard=decision.hazard,
+                area=decision.area,
+                action=decision.action,
+                level=decision.level,
+                issue_time=decision.issue_time,
+                state=proposal.state,
+                decision_json=to_json(decision),
+                text=proposal.text,
+                previous_state_json=previous,
+                created_at=self._clock(),
+                updated_at=self._clock(),
+            )
+        )
+        session.flush()
+        _audit_proposal(session, proposal, proposal.audit)
+        stale = session.scalars(
+            select(ProposalRow).where(
+                ProposalRow.hazard == decision.hazard,
+                ProposalRow.area == decision.area,
+                ProposalRow.state.in_(("proposed", "held")),
+                ProposalRow.issue_time < decision.issue_time,
+            )
+        ).all()
+        for row in stale:  # a newer decision replaces what was never confirmed
+            row.state, row.updated_at = "cancelled", self._clock()
+            session.add(
+                AuditRow(
+                    at=self._clock(),
+                    actor="lifecycle",
+                    entity="proposal",
+                    entity_id=row.id,
+                    action="cancelled",
+                    detail=f"superseded by {proposal.id}",
+                )
+            )
+
+    def _add_messages(
+        self, session: Session, messages: Sequence[OutgoingMessage], now: datetime
+    ) -> None:
+        for message in messages:
+            if session.get(MessageRow, message.identifier) is not None:
+                continue
+            session.add(
+                MessageRow(
+                    identifier=message.identifier,
+                    proposal_id=message.proposal_id,
+                    hazard=message.hazard,
+                    area=message.area,
+                    msg_type=message.msg_type,
+                    level=message.level,
+                    sent=message.sent,
+                    expires=message.expires,
+                    headline=message.headline,
+                    cap_xml=message.xml,
+                    created_at=now,
+                )
+            )
+            session.add(
+                AuditRow(
+                    at=now,
+                    actor="alerting",
+                    entity="message",
+                    entity_id=message.identifier,
+                    action="recorded",
+                    detail=f"{message.msg_type} {message.level}",
+                )
+            )
+        session.flush()
+
+    def _add_deliveries(
+        self, session: Session, deliveries: Sequence[NewDelivery], now: datetime
+    ) -> int:
+        keys = [delivery.envelope.idempotency_key for delivery in deliveries]
+        if len(set(keys)) != len(keys):
+            raise OutboxError("two deliveries of one cycle share an idempotency key; a bug")
+        existing: set[str] = set()
+        for chunk in _chunks(keys):
+            existing.update(
+                session.scalars(
+                    select(DeliveryRow.idempotency_key).where(
+                        DeliveryRow.idempotency_key.in_(chunk)
+                    )
+                )
+            )
+        new = [
+            delivery for delivery in deliveries if delivery.envelope.idempotency_key not in existing
+        ]
+        if not new:
+            return 0
+        session.execute(insert(DeliveryRow), [_delivery_row(delivery, now) for delivery in new])
+        session.execute(
+            insert(AuditRow),
+            [
+                {
+                    "at": now,
+                    "actor": "alerting",
+                    "entity": "delivery",
+                    "entity_id": delivery.envelope.idempotency_key,
+                    "action": "pending",
+                    "detail": f"{delivery.kind} to {delivery.envelope.subscriber_id} by "
+                    f"{delivery.envelope.channel}",
+                }
+                for delivery in new
+            ],
+        )
+        return len(new)
+
+    def _impact_changed(self, session: Session, impact: ImpactUpdate, issue_time: datetime) -> bool:
+        key = (impact.hazard, impact.subscriber_id, impact.asset_id, impact.rule_position)
+        row = session.get(ImpactStateRow, key)
+        if row is not None and row.state_key == impact.state_key:
+            return False
+        if row is None:
+            session.add(
+                ImpactStateRow(
+                    hazard=impact.hazard,
+                    subscriber_id=impact.subscriber_id,
+                    asset_id=impact.asset_id,
+                    rule_position=impact.rule_position,
+                    state_key=impact.state_key,
+                    issue_time=issue_time,
+                )
+            )
+        else:
+            row.state_key, row.issue_time = impact.state_key, issue_time
+        return True
+
+    def forget_impacts(self, hazard: str, keep: Iterable[tuple[str, str, int]]) -> int:
+        """Forget the impact states of ``hazard`` not in ``keep`` (ended impacts).
+
+        An impact that ends and later comes back is then sent again.
+        """
+        keep_set = set(keep)
+        with self._begin() as session:
+            rows = session.scalars(
+                select(ImpactStateRow).where(ImpactStateRow.hazard == hazard)
+            ).all()
+            gone = [
+                r for r in rows if (r.subscriber_id, r.asset_id, r.rule_position) not in keep_set
+            ]
+            for row in gone:
+                session.delete(row)
+        return len(gone)
+
+    # -- review --------------------------------------------------------------------------
+
+    def proposal(self, proposal_id: str) -> Proposal:
+        """The stored proposal ``proposal_id``.
+
+        Raises
+        ------
+        ReviewError
+            If there is no such proposal.
+        """
+        self._check_schema()
+        with self._sessions() as session:
+            row = session.get(ProposalRow, proposal_id)
+            if row is None:
+                raise ReviewError(
+                    f"no proposal {proposal_id!r} in {self._where}; list the open ones first"
+                )
+            return _proposal(session, row)
+
+    def proposals(
+        self, states: Sequence[str] = ("proposed", "held"), hazard: str | None = None
+    ) -> list[Proposal]:
+        """The proposals in ``states`` (oldest first), optionally of one hazard."""
+        self._check_schema()
+        query = select(ProposalRow).where(ProposalRow.state.in_(states))
+        if hazard is not None:
+            query = query.where(ProposalRow.hazard == hazard)
+        with self._sessions() as session:
+            rows = session.scalars(query.order_by(ProposalRow.issue_time, ProposalRow.id)).all()
+            return [_proposal(session, row) for row in rows]
+
+    def save_review(
+        self,
+        before: Proposal,
+        after: Proposal,
+        messages: Sequence[OutgoingMessage] = (),
+        deliveries: Sequence[NewDelivery] = (),
+    ) -> None:
+        """Store a review step, and what it sends, in one transaction.
+
+        A withdrawn proposal (``after.state == "cancelled"``) puts its area's warning state
+        back to what it was before the proposal, if no later cycle changed it since.
+
+        Raises
+        ------
+        ReviewError
+            If the stored proposal changed since ``before`` was read (another forecaster
+            acted): nothing is written; read it again and decide again.
+        """
+        now = self._clock()
+        with self._begin() as session:
+            row = session.get(ProposalRow, before.id, with_for_update=True)
+            if row is None:
+                raise ReviewError(f"no proposal {before.id!r} in {self._where}")
+            stored = _proposal(session, row)
+            if stored.state != before.state or len(stored.audit) != len(before.audit):
+                raise ReviewError(
+                    f"proposal {before.id} changed while you reviewed it (now {stored.state}, "
+                    f"last step by {stored.audit[-1].by}); reload it and decide again"
+                )
+            row.state, row.level = after.state, after.decision.level
+            row.decision_json, row.text, row.updated_at = to_json(after.decision), after.text, now
+            _audit_proposal(session, after, after.audit[len(before.audit) :])
+            if after.state == "cancelled":
+                self._restore(session, after.decision, row.previous_state_json, now)
+            self._add_messages(session, messages, now)
+            self._add_deliveries(session, deliveries, now)
+
+    def _restore(
+        self, session: Session, decision: Decision, previous: str | None, now: datetime
+    ) -> None:
+        key = (decision.hazard, decision.area)
+        current = session.get(WarningStateRow, key)
+        if current is not None:
+            state = from_json(ActiveWarning, current.state_json)
+            if state.changed > decision.issue_time:
+                return  # a later cycle decided anew; leave its state
+            session.delete(current)
+            session.flush()
+        if previous is not None:
+            session.add(
+                WarningStateRow(
+                    hazard=decision.hazard, area=decision.area, state_json=previous, updated_at=now
+                )
+            )
+        session.add(
+            AuditRow(
+                at=now,
+                actor="review",
+                entity="warning",
+                entity_id=":".join(key),
+                action="restored",
+                detail="state before the withdrawn proposal",
+            )
+        )
+
+    # -- the outbox ----------------------------------------------------------------------
+
+    def claim(self, owner: str, limit: int, lease: timedelta) -> list[Claimed]:
+        """Lease up to ``limit`` due deliveries to ``owner`` (oldest due first).
+
+        Due: pending with ``next_attempt_at`` reached, or sending under an expired lease (a
+        dispatcher died). Safe with several dispatchers: PostgreSQL skips rows another one
+        has locked, and the update re-checks that each row is still due.
+        """
+        now = self._clock()
+        token = f"{owner}/{uuid.uuid4().hex[:12]}"
+        due = or_(
+            and_(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now),
+            and_(DeliveryRow.status == "sending", DeliveryRow.lease_until < now),
+        )
+        with self._begin() as session:
+            found = session.execute(
+                select(DeliveryRow.id, DeliveryRow.status, DeliveryRow.lease_owner)
+                .where(due)
+                .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not found:
+                return []
+            session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id.in_([row.id for row in found]), due)
+                .values(
+                    status="sending",
+                    lease_owner=token,
+                    lease_until=now + lease,
+                    attempts=DeliveryRow.attempts + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            rows = session.scalars(
+                select(DeliveryRow).where(DeliveryRow.lease_owner == token).order_by(DeliveryRow.id)
+            ).all()
+            before = {row.id: row for row in found}
+            session.execute(
+                insert(AuditRow),
+                [
+                    {
+                        "at": now,
+                        "actor": owner,
+                        "entity": "delivery",
+                        "entity_id": row.idempotency_key,
+                        "action": "sending",
+                        "detail": f"attempt {row.attempts}"
+                        + (
+                            f"; lease of {before[row.id].lease_owner} expired"
+                            if before[row.id].status == "sending"
+                            else ""
+                        ),
+                    }
+                    for row in rows
+                ],
+            )
+            return [Claimed(row.id, token, row.attempts, _envelope(row)) for row in rows]
+
+    def settle(
+        self,
+        token: str,
+        actor: str,
+        sent: Sequence[int] = (),
+        retry: Sequence[tuple[int, datetime, str]] = (),
+        dead: Sequence[tuple[int, str]] = (),
+    ) -> int:
+        """Record the outcome of a claimed batch; return how many rows were still leased.
+
+        ``sent`` ids become sent; ``retry`` (id, next attempt, error) go back to pending;
+        ``dead`` (id, reason) become dead letters. Rows whose lease was taken over by another
+        dispatcher (this one was too slow) are left to it.
+        """
+        now = self._clock()
+        owned = DeliveryRow.lease_owner == token
+        changed = 0
+        with self._begin() as session:
+            keys = dict(
+                session.execute(
+                    select(DeliveryRow.id, DeliveryRow.idempotency_key).where(owned)
+                ).tuples()
+            )
+            audit: list[dict[str, Any]] = []
+            for chunk in _chunks(list(sent)):
+                result = session.execute(
+                    update(DeliveryRow)
+                    .where(DeliveryRow.id.in_(chunk), owned)
+                    .values(
+                        status="sent",
+                        sent_at=now,
+                        lease_owner=None,
+                        lease_until=None,
+                        last_error=None,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                changed += int(getattr(result, "rowcount", 0))
+            audit += [_audit(now, actor, keys[i], "sent", "") for i in sent if i in keys]
+            connection = session.connection()
+            if retry:
+                result = connection.execute(
+                    update(DeliveryRow)
+                    .where(DeliveryRow.id == bindparam("row_id"), owned)
+                    .values(
+                        status="pending",
+                        next_attempt_at=bindparam("next_at"),
+                        last_error=bindparam("error"),
+                        lease_owner=None,
+                        lease_until=None,
+                    ),
+                    [{"row_id": i, "next_at": at, "error": error} for i, at, error in retry],
+                )
+                changed += int(getattr(result, "rowcount", 0))
+                audit += [
+                    _audit(now, actor, keys[i], "retry", f"next attempt {at.isoformat()}: {error}")
+                    for i, at, error in retry
+                    if i in keys
+                ]
+            if dead:
+                result = connection.execute(
+                    update(DeliveryRow)
+                    .where(DeliveryRow.id == bindparam("row_id"), owned)
+                    .values(
+                        status="dead",
+                        last_error=bindparam("error"),
+                        lease_owner=None,
+                        lease_until=None,
+                    ),
+                    [{"row_id": i, "error": error} for i, error in dead],
+                )
+                changed += int(getattr(result, "rowcount", 0))
+                audit += [
+                    _audit(now, actor, keys[i], "dead", error) for i, error in dead if i in keys
+                ]
+            if audit:
+                session.execute(insert(AuditRow), audit)
+        return changed
+
+    def release(self, owner: str) -> int:
+        """Return the leases of an earlier run of ``owner`` (restarted after a crash).
+
+        Its deliveries become due at once; any it had sent before dying are sent again,
+        and receivers drop them by idempotency key.
+        """
+        now = self._clock()
+        mine = and_(DeliveryRow.status == "sending", DeliveryRow.lease_owner.like(f"{owner}/%"))
+        with self._begin() as session:
+            keys = session.scalars(select(DeliveryRow.idempotency_key).where(mine)).all()
+            if not keys:
+                return 0
+            session.execute(
+                update(DeliveryRow)
+                .where(mine)
+                .values(status="pending", next_attempt_at=now, lease_owner=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+            session.execute(
+                insert(AuditRow),
+                [_audit(now, owner, key, "released", "dispatcher restarted") for key in keys],
+            )
+        return len(keys)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def deliveries(
+        self, status: str | None = None, kind: str | None = None
+    ) -> list[DeliveryRecord]:
+        """The outbox entries, by id, optionally of one status and kind."""
+        self._check_schema()
+        query = select(DeliveryRow).order_by(DeliveryRow.id)
+        if status is not None:
+            query = query.where(DeliveryRow.status == status)
+        if kind is not None:
+            query = query.where(DeliveryRow.kind == kind)
+        with self._sessions() as session:
+            return [_delivery_record(row) for row in session.scalars(query)]
+
+    def delivery_counts(self) -> dict[str, int]:
+        """How many deliveries are in each status."""
+        self._check_schema()
+        with self._sessions() as session:
+            counted = session.execute(
+                select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status)
+            ).tuples()
+            return {status: int(count) for status, count in counted}
+
+    def next_due(self) -> datetime | None:
+        """When the earliest pending delivery is due (None when nothing is pending)."""
+        self._check_schema()
+        with self._sessions() as session:
+            row = session.scalars(
+                select(DeliveryRow)
+                .where(DeliveryRow.status.in_(("pending", "sending")))
+                .order_by(DeliveryRow.next_attempt_at)
+                .limit(1)
+            ).first()
+        if row is None:
+            return None
+        return (
+            row.lease_until if row.status == "sending" and row.lease_until else row.next_attempt_at
+        )
+
+    def messages(self, since: datetime | None = None) -> list[MessageRecord]:
+        """The CAP messages recorded, newest first, optionally sent at or after ``since``."""
+        self._check_schema()
+        query = select(MessageRow).order_by(MessageRow.sent.desc(), MessageRow.identifier)
+        if since is not None:
+            query = query.where(MessageRow.sent >= since)
+        with self._sessions() as session:
+            return [_message_record(row) for row in session.scalars(query)]
+
+    def audit(self, entity: str | None = None, entity_id: str | None = None) -> list[AuditRecord]:
+        """The audit log in order, optionally of one entity kind and id."""
+        self._check_schema()
+        query = select(AuditRow).order_by(AuditRow.id)
+        if entity is not None:
+            query = query.where(AuditRow.entity == entity)
+        if entity_id is not None:
+            query = query.where(AuditRow.entity_id == entity_id)
+        with self._sessions() as session:
+            return [
+                AuditRecord(row.at, row.actor, row.entity, row.entity_id, row.action, row.detail)
+                for row in session.scalars(query)
+            ]
+
+
+def _audit(at: datetime, actor: str, entity_id: str, action: str, detail: str) -> dict[str, Any]:
+    return {
+        "at": at,
+        "actor": actor,
+        "entity": "delivery",
+        "entity_id": entity_id,
+        "action": action,
+        "detail": detail,
+    }
+
+
+def _audit_proposal(session: Session, proposal: Proposal, entries: Sequence[AuditEntry]) -> None:
+    for entry in entries:
+        session.add(
+            AuditRow(
+                at=entry.at,
+                actor=entry.by,
+                entity="proposal",
+                entity_id=proposal.id,
+                action=entry.action,
+                detail=entry.detail,
+            )
+        )
+    session.flush()
+
+
+def _proposal(session: Session, row: ProposalRow) -> Proposal:
+    entries = session.scalars(
+        select(AuditRow)
+        .where(AuditRow.entity == "proposal", AuditRow.entity_id == row.id)
+        .order_by(AuditRow.id)
+    ).all()
+    return Proposal(
+        id=row.id,
+        decision=from_json(Decision, row.decision_json),
+        state=row.state,  # type: ignore[arg-type]
+        text=row.text,
+        audit=tuple(AuditEntry(e.at, e.actor, e.action, e.detail) for e in entries),
+    )
+
+
+def _message_record(row: MessageRow) -> MessageRecord:
+    return MessageRecord(
+        row.identifier,
+        row.proposal_id,
+        row.hazard,
+        row.area,
+        row.msg_type,
+        row.level,
+        row.sent,
+        row.expires,
+        row.headline,
+        row.cap_xml,
+    )
+
+
+def _delivery_row(delivery: NewDelivery, now: datetime) -> dict[str, Any]:
+    envelope = delivery.envelope
+    return {
+        "idempotency_key": envelope.idempotency_key,
+        "kind": delivery.kind,
+        "message_identifier": delivery.message_identifier,
+        "subscriber_id": envelope.subscriber_id,
+        "channel": envelope.channel,
+        "target": envelope.target,
+        "topic": envelope.topic,
+        "subject": envelope.subject,
+        "text": envelope.text,
+        "content_type": envelope.content_type,
+        "body": envelope.body,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+def _envelope(row: DeliveryRow) -> Envelope:
+    return Envelope(
+        idempotency_key=row.idempotency_key,
+        channel=row.channel,  # type: ignore[arg-type]
+        target=row.target,
+        subscriber_id=row.subscriber_id,
+        topic=row.topic,
+        subject=row.subject,
+        text=row.text,
+        content_type=row.content_type,
+        body=row.body,
+    )
+
+
+def _delivery_record(row: DeliveryRow) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=row.id,
+        idempotency_key=row.idempotency_key,
+        kind=row.kind,
+        subscriber_id=row.subscriber_id,
+        channel=row.channel,
+        target=row.target,
+        status=row.status,  # type: ignore[arg-type]
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+        message_identifier=row.message_identifier,
+    )
