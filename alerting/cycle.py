@@ -26,6 +26,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import shapely
@@ -33,13 +34,20 @@ import xarray as xr
 
 from alerting.cap import CapAlert, CapReference, to_xml
 from alerting.delivery.envelope import Envelope
+from alerting.impact import ImpactForecast, assess
 from alerting.lifecycle import Decision, LifecyclePolicy, decide
 from alerting.messages import MessageContext, decision_to_cap
-from alerting.outbox.records import CycleReceipt, MessageRecord, NewDelivery, OutgoingMessage
+from alerting.outbox.records import (
+    CycleReceipt,
+    ImpactUpdate,
+    MessageRecord,
+    NewDelivery,
+    OutgoingMessage,
+)
 from alerting.outbox.store import AlertStore
 from alerting.review import Proposal, propose
 from alerting.subscriptions import SubscriptionStore
-from alerting.subscriptions.request import SubscriptionRequest
+from alerting.subscriptions.request import HAZARDS, SubscriptionRequest
 
 __all__ = [
     "AlertingSetup",
@@ -132,7 +140,7 @@ def _area_shape(context: MessageContext, communities: Sequence[str]) -> shapely.
     return shapely.unary_union(shapely.from_wkt(layer["geometry_wkt"].values[chosen]))
 
 
-def _texts(alert: CapAlert, languages: Sequence[str]) -> tuple[str, str]:
+def _texts(alert: CapAlert, languages: tuple[str, ...]) -> tuple[str, str]:
     infos = [info for info in alert.infos if info.language in languages] or list(alert.infos)
     subject = " / ".join(info.headline or info.event for info in infos)
     text = "\n\n".join(
@@ -179,7 +187,7 @@ def _to_channels(
     topic: str,
     content_type: str,
     body: bytes,
-    texts: Callable[[Sequence[str]], tuple[str, str]],
+    texts: Callable[[tuple[str, ...]], tuple[str, str]],
     kind: str,
 ) -> list[NewDelivery]:
     deliveries = []
@@ -244,6 +252,7 @@ def alerting_cycle(
     if alerts.is_recorded(hazard, issue_time):
         return CycleReceipt(hazard, issue_time, True, 0, 0, 0, 0)
     active = alerts.active_warnings(hazard)
+    impacts, unassessed = _impacts(result, hazard, issue_time, setup.context, subscriptions)
     decisions, state = decide(result, active, setup.policy, setup.partition, issue_time)
     proposals = [propose(decision, issue_time) for decision in decisions]
     messages: list[OutgoingMessage] = []
@@ -253,7 +262,67 @@ def alerting_cycle(
             new_messages, outgoing = _outgoing(proposal, setup, alerts, subscriptions)
             messages += new_messages
             deliveries += outgoing
-    return alerts.record_cycle(hazard, issue_time, state, proposals, messages, deliveries)
+    receipt = alerts.record_cycle(
+        hazard, issue_time, state, proposals, messages, deliveries, impacts
+    )
+    return replace(receipt, unassessed=unassessed)
+
+
+def _impact_texts(
+    forecast: ImpactForecast, timezone: str, languages: tuple[str, ...]
+) -> tuple[str, str]:
+    subject = " / ".join(forecast.subject(language) for language in languages)
+    return subject, forecast.text(languages, timezone)
+
+
+def _impacts(
+    result: xr.Dataset,
+    hazard: str,
+    issue_time: datetime,
+    context: MessageContext,
+    subscriptions: SubscriptionStore,
+) -> tuple[list[ImpactUpdate], tuple[str, ...]]:
+    """Impact forecasts for every subscribed asset in the region, as outbox updates."""
+    if hazard not in HAZARDS:
+        return [], ()
+    layer = context.communities
+    bounds = shapely.from_wkt(layer["geometry_wkt"].values).tolist()
+    box = tuple(float(v) for v in shapely.total_bounds(bounds))
+    matches = subscriptions.assets_matching(hazard, (box[0], box[1], box[2], box[3]))
+    if not matches:
+        return [], ()
+    forecasts, unassessed = assess(result, layer, matches, issue_time)
+    requests = {m.subscriber_id: subscriptions.get(m.subscriber_id) for m in matches}
+    updates = []
+    for forecast in forecasts:
+        subscription = requests[forecast.subscriber_id]
+        if subscription is None:
+            continue
+        body = forecast.to_json()
+        what = f"impact\x1f{hazard}\x1f{issue_time.isoformat()}\x1f{forecast.state_key}"
+        deliveries = _to_channels(
+            subscription.request,
+            what,
+            f"{hazard}/impact/{forecast.asset_id}",
+            "application/json",
+            body,
+            partial(_impact_texts, forecast, context.timezone),
+            kind="impact",
+        )
+        updates.append(
+            ImpactUpdate(
+                hazard,
+                forecast.subscriber_id,
+                forecast.asset_id,
+                forecast.rule_position,
+                forecast.state_key,
+                tuple(deliveries),
+            )
+        )
+    notes = tuple(
+        f"{u.subscriber_id}/{u.asset_id} rule {u.rule_position}: {u.reason}" for u in unassessed
+    )
+    return updates, notes
 
 
 def review_proposal(

@@ -7,6 +7,7 @@
     yujing ingest --config configs/knmi-demo.yaml [--source knmi_radar] [--as-of T]
     yujing catalogue --config configs/knmi-demo.yaml --source knmi_radar --as-of T
     yujing replay mangkhut-2018          # an event of configs/events/, or a path
+    yujing dispatch --database sqlite:///out/alerts.db --mqtt 127.0.0.1:1883
 """
 
 from __future__ import annotations
@@ -312,6 +313,10 @@ def _parser() -> argparse.ArgumentParser:
     catalogue.add_argument("--store", type=Path, default=None, help="store folder")
     catalogue.add_argument("--data-root", type=Path, default=None, help="shared data folder")
     catalogue.set_defaults(handler=_catalogue)
+
+    from yujing.dispatch import add_dispatch_parser
+
+    add_dispatch_parser(commands)
     return parser
 
 

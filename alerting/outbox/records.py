@@ -114,6 +114,8 @@ class CycleReceipt:
     messages: int
     deliveries: int
     impacts_unchanged: int
+    unassessed: tuple[str, ...] = ()
+    """Subscribers' rules this hazard result cannot answer, each with the reason."""
 
 
 @dataclass(frozen=True)

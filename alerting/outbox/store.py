@@ -254,6 +254,12 @@ class AlertStore:
                         written += self._add_deliveries(session, impact.deliveries, now)
                     else:
                         unchanged += 1
+                current = {(i.subscriber_id, i.asset_id, i.rule_position) for i in impacts}
+                for row in session.scalars(
+                    select(ImpactStateRow).where(ImpactStateRow.hazard == hazard)
+                ).all():
+                    if (row.subscriber_id, row.asset_id, row.rule_position) not in current:
+                        session.delete(row)  # ended: sent again if it comes back
                 session.add(
                     CycleRow(
                         hazard=hazard,
@@ -411,23 +417,6 @@ class AlertStore:
         else:
             row.state_key, row.issue_time = impact.state_key, issue_time
         return True
-
-    def forget_impacts(self, hazard: str, keep: Iterable[tuple[str, str, int]]) -> int:
-        """Forget the impact states of ``hazard`` not in ``keep`` (ended impacts).
-
-        An impact that ends and later comes back is then sent again.
-        """
-        keep_set = set(keep)
-        with self._begin() as session:
-            rows = session.scalars(
-                select(ImpactStateRow).where(ImpactStateRow.hazard == hazard)
-            ).all()
-            gone = [
-                r for r in rows if (r.subscriber_id, r.asset_id, r.rule_position) not in keep_set
-            ]
-            for row in gone:
-                session.delete(row)
-        return len(gone)
 
     # -- review --------------------------------------------------------------------------
 
@@ -604,11 +593,12 @@ class AlertStore:
         owned = DeliveryRow.lease_owner == token
         changed = 0
         with self._begin() as session:
-            keys = dict(
-                session.execute(
+            keys = {
+                row_id: key
+                for row_id, key in session.execute(
                     select(DeliveryRow.id, DeliveryRow.idempotency_key).where(owned)
-                ).tuples()
-            )
+                ).all()
+            }
             audit: list[dict[str, Any]] = []
             for chunk in _chunks(list(sent)):
                 result = session.execute(
@@ -710,7 +700,7 @@ class AlertStore:
         with self._sessions() as session:
             counted = session.execute(
                 select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status)
-            ).tuples()
+            ).all()
             return {status: int(count) for status, count in counted}
 
     def next_due(self) -> datetime | None:

@@ -1,0 +1,611 @@
+"""The alert store, the outbox and the dispatcher, over real connections.
+
+Hazard results: the ``typhoon-ensemble`` model on Typhoon Mangkhut 2018 (JMA best track,
+SOURCES.md §1.2), cut to three Shenzhen districts (``tests/fixtures/alerting``). Databases:
+SQLite and this machine's PostgreSQL (``database_url``). Webhooks go to the reference
+:class:`~alerting.delivery.WebhookReceiver` over loopback HTTP; MQTT to Mosquitto at
+127.0.0.1:1883. Subscribers are placed at real places: Futian's district government
+(114.055 E, 22.54 N) and Yantian port's container terminal (114.27 E, 22.58 N).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import xarray as xr
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.pool import NullPool
+
+from alerting.cap import parse_cap, validate_cap
+from alerting.cycle import AlertingSetup, alerting_cycle, review_proposal
+from alerting.delivery import WebhookReceiver, WebhookSender
+from alerting.errors import OutboxError
+from alerting.lifecycle import LifecyclePolicy
+from alerting.messages import MessageContext
+from alerting.outbox import AlertStore, Dispatcher, ImpactUpdate, NewDelivery, RetryPolicy
+from alerting.outbox.tables import DeliveryRow
+from alerting.review import cancel, confirm, hold
+from alerting.subscriptions import SubscriptionStore
+
+REPO = Path(__file__).resolve().parents[2]
+KEY = bytes.fromhex("6b" * 32)  # the tests' webhook master key (32 bytes)
+POLICY = LifecyclePolicy(
+    look_ahead=timedelta(0),
+    min_duration=timedelta(hours=3),
+    downgrade_after=timedelta(hours=5),
+    validity=timedelta(hours=12),
+    confirm_levels=("red",),
+)
+LEVELS = {"white": 0, "blue": 1, "yellow": 2, "orange": 3, "red": 4}
+FUTIAN = "440304"
+
+
+class Clock:
+    """A settable clock (aware UTC)."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def subscriber(subscriber_id: str, lon: float, lat: float, channels: list[dict[str, Any]]) -> str:
+    """A subscription: one point asset, a typhoon gust rule at 30 %, the given channels."""
+    return json.dumps(
+        {
+            "subscriber": {
+                "id": subscriber_id,
+                "name": subscriber_id,
+                "organisation": "test",
+                "sector": "other",
+            },
+            "assets": [
+                {
+                    "id": "site",
+                    "name": "现场",
+                    "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                }
+            ],
+            "rules": [
+                {
+                    "hazard": "typhoon",
+                    "variable": "wsgsmax",
+                    "comparison": ">=",
+                    "threshold": "17.2 m s-1",
+                    "within": "12 h",
+                    "min_probability": 0.3,
+                }
+            ],
+            "channels": channels,
+        }
+    )
+
+
+@pytest.fixture
+def setup(mangkhut: tuple[dict[datetime, xr.Dataset], xr.Dataset]) -> AlertingSetup:
+    """Shenzhen's typhoon alerting, red confirmed by a forecaster."""
+    context = MessageContext(
+        sender="yujing@440300.example",
+        sender_code="44030041600000",
+        sender_name="yujing 深圳 (test)",
+        region_name="深圳市",
+        timezone="Asia/Shanghai",
+        communities=mangkhut[1],
+    )
+    return AlertingSetup(context, POLICY, "district", LEVELS)
+
+
+@pytest.fixture
+def stores(database_url: str) -> Iterator[tuple[AlertStore, SubscriptionStore, Clock]]:
+    """Both stores on one migrated database, with a settable clock."""
+    clock = Clock(datetime(2018, 9, 15, 13, 1, tzinfo=UTC))
+    with AlertStore(database_url, clock=clock) as alerts, SubscriptionStore(database_url) as subs:
+        alerts.upgrade()
+        yield alerts, subs, clock
+
+
+def run_cycles(
+    mangkhut: tuple[dict[datetime, xr.Dataset], xr.Dataset],
+    setup: AlertingSetup,
+    alerts: AlertStore,
+    subscriptions: SubscriptionStore,
+    clock: Clock,
+    until: datetime | None = None,
+) -> list[Any]:
+    receipts = []
+    for issue in sorted(mangkhut[0]):
+        if until is not None and issue > until:
+            break
+        clock.now = issue + timedelta(minutes=1)
+        receipts.append(alerting_cycle(mangkhut[0][issue], issue, setup, alerts, subscriptions))
+    return receipts
+
+
+def count_rows(url: str) -> dict[str, int]:
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            from alerting.database import Base
+
+            return {
+                name: int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+                for name, table in Base.metadata.tables.items()
+            }
+    finally:
+        engine.dispose()
+
+
+# -- one transaction per cycle -----------------------------------------------------------
+
+
+def test_a_cycle_records_warnings_messages_and_deliveries_once(
+    mangkhut, setup, stores, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    alerts, subs, clock = stores
+    subs.register_json(
+        subscriber(
+            "futian-em",
+            114.055,
+            22.54,
+            [
+                {
+                    "kind": "webhook",
+                    "url": "http://127.0.0.1:9/hooks/futian-em",
+                    "languages": ["zh-CN"],
+                },
+                {"kind": "mqtt", "topic_prefix": "yujing/futian", "languages": ["zh-CN", "en-US"]},
+            ],
+        )
+    )
+    receipts = run_cycles(mangkhut, setup, alerts, subs, clock)
+    assert not any(r.already_recorded for r in receipts)
+    futian = [m for m in reversed(alerts.messages()) if m.area == FUTIAN]
+    assert futian[0].msg_type == "Alert"
+    for previous, message in itertools.pairwise(futian):
+        assert validate_cap(message.xml) == []  # the OASIS XSD and Google's rules
+        alert = parse_cap(message.xml)
+        assert alert.references[0].identifier == previous.identifier  # one thread
+    # Each Futian message reached the subscriber on both channels; red waits unconfirmed.
+    warnings = alerts.deliveries(kind="warning")
+    assert {d.message_identifier for d in warnings} == {m.identifier for m in futian}
+    assert len(warnings) == 2 * len(futian)
+    # Red waited for a forecaster; nobody confirmed, and later decisions superseded it.
+    assert alerts.proposals() == []
+    stale = alerts.proposals(states=("cancelled",))
+    assert stale and {p.decision.level for p in stale} == {"red"}
+    assert all(p.audit[-1].detail.startswith("superseded by") for p in stale)
+    # Impact forecasts for the asset: sent when they change, not every cycle.
+    impacts = alerts.deliveries(kind="impact")
+    assert impacts and len(impacts) <= 2 * len(receipts)
+    # An impact whose state did not change is not queued again in the next cycle.
+    template = impacts[0]
+    envelope = alerts.claim("probe", 1, timedelta(minutes=1))[0].envelope
+    alerts.release("probe")
+    later = clock.now + timedelta(hours=1)
+    update = ImpactUpdate(
+        "typhoon",
+        template.subscriber_id,
+        "site",
+        0,
+        "same-state",
+        (NewDelivery(dataclasses.replace(envelope, idempotency_key="a" * 64), "impact"),),
+    )
+    first = alerts.record_cycle(
+        "typhoon", later, alerts.active_warnings("typhoon"), [], [], [], [update]
+    )
+    update = dataclasses.replace(
+        update,
+        deliveries=(
+            NewDelivery(dataclasses.replace(envelope, idempotency_key="b" * 64), "impact"),
+        ),
+    )
+    second = alerts.record_cycle(
+        "typhoon",
+        later + timedelta(minutes=6),
+        alerts.active_warnings("typhoon"),
+        [],
+        [],
+        [],
+        [update],
+    )
+    assert (first.deliveries, second.deliveries, second.impacts_unchanged) == (1, 0, 1)
+    # Re-running a cycle writes nothing.
+    before = count_rows(database_url)
+    issue = sorted(mangkhut[0])[-1]
+    again = alerting_cycle(mangkhut[0][issue], issue, setup, alerts, subs)
+    assert again.already_recorded and count_rows(database_url) == before
+    # An older cycle cannot overwrite a newer state.
+    with pytest.raises(OutboxError, match="newer cycle"):
+        alerts.record_cycle("typhoon", issue - timedelta(hours=1), {}, [], [], [])
+    assert count_rows(database_url) == before
+
+
+def test_a_refused_write_leaves_nothing_behind(mangkhut, setup, stores, database_url) -> None:  # type: ignore[no-untyped-def]
+    alerts, subs, clock = stores
+    subs.register_json(
+        subscriber(
+            "futian-em",
+            114.055,
+            22.54,
+            [
+                {
+                    "kind": "webhook",
+                    "url": "http://127.0.0.1:9/hooks/futian-em",
+                    "languages": ["zh-CN"],
+                },
+            ],
+        )
+    )
+    first = sorted(mangkhut[0])[0]
+    clock.now = first
+    decisions = alerting_cycle(mangkhut[0][first], first, setup, alerts, subs)
+    assert decisions.deliveries > 0
+    before, state = count_rows(database_url), alerts.active_warnings("typhoon")
+    good = alerts.deliveries()[0]
+    envelope = alerts.claim("probe", 1, timedelta(seconds=1))[0].envelope
+    broken = NewDelivery(
+        envelope.__class__(**{**envelope.__dict__, "idempotency_key": "x" * 64, "channel": "fax"}),
+        "warning",
+        good.message_identifier,
+    )
+    with pytest.raises(OutboxError, match="nothing was written"):
+        alerts.record_cycle("typhoon", first + timedelta(hours=6), {}, [], [], [broken])
+    after = count_rows(database_url)
+    assert after["cycles"] == before["cycles"] and after["deliveries"] == before["deliveries"]
+    assert alerts.active_warnings("typhoon") == state  # the cycle's state change rolled back
+
+
+def test_red_waits_for_a_forecaster_and_goes_out_on_the_thread(mangkhut, setup, stores) -> None:  # type: ignore[no-untyped-def]
+    alerts, subs, clock = stores
+    subs.register_json(
+        subscriber(
+            "futian-em",
+            114.055,
+            22.54,
+            [
+                {
+                    "kind": "webhook",
+                    "url": "http://127.0.0.1:9/hooks/futian-em",
+                    "languages": ["en-US"],
+                },
+            ],
+        )
+    )
+    run_cycles(mangkhut, setup, alerts, subs, clock, until=datetime(2018, 9, 16, 1, tzinfo=UTC))
+    red = [p for p in alerts.proposals() if p.decision.area == FUTIAN]
+    assert len(red) == 1 and red[0].decision.level == "red" and red[0].state == "proposed"
+    last = alerts.last_message("typhoon", FUTIAN)
+    assert last is not None and last.level == "orange"  # nothing red went out yet
+    now = clock.now
+    held = review_proposal(
+        red[0].id, lambda p: hold(p, "duty-1", now, "checking radar"), setup, alerts, subs
+    )
+    assert held.state == "held" and alerts.last_message("typhoon", FUTIAN) == last
+    sent = review_proposal(red[0].id, lambda p: confirm(p, "duty-1", now), setup, alerts, subs)
+    assert sent.state == "confirmed"
+    message = alerts.last_message("typhoon", FUTIAN)
+    assert message is not None and message.level == "red" and message.msg_type == "Update"
+    assert parse_cap(message.xml).references[0].identifier == last.identifier
+    assert [
+        d.subscriber_id
+        for d in alerts.deliveries(kind="warning")
+        if d.message_identifier == message.identifier
+    ] == ["futian-em"]
+    steps = [(a.actor, a.action) for a in alerts.audit("proposal", red[0].id)]
+    assert steps == [("lifecycle", "proposed"), ("duty-1", "held"), ("duty-1", "confirmed")]
+    # Another area's red is withdrawn: its warning state goes back to the one before.
+    other = next(p for p in alerts.proposals() if p.decision.area != FUTIAN)
+    before = other.decision.previous_level
+    review_proposal(
+        other.id, lambda p: cancel(p, "duty-1", now, "not convinced"), setup, alerts, subs
+    )
+    assert alerts.active_warnings("typhoon")[other.decision.area].level == before
+
+
+# -- delivery ------------------------------------------------------------------------------
+
+
+def _mqtt_available() -> str | None:
+    try:
+        with socket.create_connection(("127.0.0.1", 1883), timeout=2):
+            return None
+    except OSError as err:
+        return f"no MQTT broker at 127.0.0.1:1883 ({err})"
+
+
+def test_warnings_and_impacts_reach_a_webhook_and_an_mqtt_subscriber(
+    mangkhut, setup, stores
+) -> None:  # type: ignore[no-untyped-def]
+    problem = _mqtt_available()
+    if problem:
+        pytest.skip(problem)
+    import paho.mqtt.client as mqtt
+
+    alerts, subs, clock = stores
+    prefix = f"yujing-test/{uuid.uuid4().hex[:8]}"
+    received: list[tuple[str, bytes, dict[str, str]]] = []
+    listener = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    listener.on_message = lambda c, u, m: received.append(
+        (m.topic, m.payload, dict(getattr(m.properties, "UserProperty", [])))
+    )
+    listener.connect("127.0.0.1", 1883)
+    listener.subscribe(f"{prefix}/#", qos=1)
+    listener.loop_start()
+    time.sleep(0.3)
+    with WebhookReceiver(KEY) as receiver:
+        subs.register_json(
+            subscriber(
+                "futian-em",
+                114.055,
+                22.54,
+                [
+                    {
+                        "kind": "webhook",
+                        "url": receiver.url_for("futian-em"),
+                        "languages": ["zh-CN"],
+                    },
+                ],
+            )
+        )
+        subs.register_json(
+            subscriber(
+                "yantian-port",
+                114.27,
+                22.58,
+                [
+                    {"kind": "mqtt", "topic_prefix": prefix, "languages": ["zh-CN", "en-US"]},
+                ],
+            )
+        )
+        run_cycles(mangkhut, setup, alerts, subs, clock)
+        from alerting.delivery import MqttSender
+
+        senders = {"webhook": WebhookSender(KEY), "mqtt": MqttSender(client_id=prefix)}
+        dispatcher = Dispatcher(alerts, senders, owner="test")
+        report = dispatcher.run_until_idle()
+        dispatcher.close()
+        expected = alerts.deliveries()
+        assert report.sent == len(expected) and alerts.delivery_counts() == {"sent": len(expected)}
+        webhook = [d for d in expected if d.channel == "webhook"]
+        assert receiver.wait_for(len(webhook), timeout=10)
+        assert {d.key for d in receiver.deliveries} == {d.idempotency_key for d in webhook}
+        caps = [parse_cap(d.body) for d in receiver.deliveries if "cap" in d.content_type]
+        assert caps and all(c.infos[0].areas[0].geocodes[0][1] == FUTIAN for c in caps)
+    deadline = time.monotonic() + 10
+    mqtt_expected = {d.idempotency_key for d in expected if d.channel == "mqtt"}
+    while time.monotonic() < deadline and len(received) < len(mqtt_expected):
+        time.sleep(0.05)
+    listener.loop_stop()
+    listener.disconnect()
+    assert {props["idempotency-key"] for _, _, props in received} == mqtt_expected
+    topics = {topic.removeprefix(prefix + "/") for topic, _, _ in received}
+    assert "typhoon/440308/cap" in topics and "typhoon/impact/site" in topics
+    impact = next(json.loads(p) for t, p, _ in received if t.endswith("/impact/site"))
+    assert impact["threshold"] == "17.2 m s-1" and impact["probability"] >= 0.3
+    # Every delivery's history: pending, sending, sent.
+    some = next(iter(mqtt_expected))
+    assert [a.action for a in alerts.audit("delivery", some)] == ["pending", "sending", "sent"]
+
+
+def test_an_endpoint_down_for_minutes_is_retried_then_delivered_once(
+    mangkhut, setup, stores
+) -> None:  # type: ignore[no-untyped-def]
+    alerts, subs, clock = stores
+    with WebhookReceiver(KEY) as receiver:
+        subs.register_json(
+            subscriber(
+                "futian-em",
+                114.055,
+                22.54,
+                [
+                    {
+                        "kind": "webhook",
+                        "url": receiver.url_for("futian-em"),
+                        "languages": ["zh-CN"],
+                    },
+                ],
+            )
+        )
+        run_cycles(mangkhut, setup, alerts, subs, clock, until=sorted(mangkhut[0])[0])
+        total = len(alerts.deliveries())
+        receiver.stop()  # down: connections refused
+        policy = RetryPolicy(first_delay=timedelta(seconds=30), jitter=0.2)
+        dispatcher = Dispatcher(
+            alerts, {"webhook": WebhookSender(KEY)}, owner="t", policy=policy, clock=clock
+        )
+        start = clock.now
+        while clock.now - start < timedelta(minutes=5):  # five minutes of outage
+            dispatcher.run_until_idle()
+            clock.now += timedelta(seconds=10)
+        waiting = alerts.deliveries(status="pending")
+        assert len(waiting) == total and all(d.attempts >= 3 for d in waiting)
+        assert "refused" in (waiting[0].last_error or "").lower()
+        gaps = [
+            a for a in alerts.audit("delivery", waiting[0].idempotency_key) if a.action == "retry"
+        ]
+        assert len(gaps) == waiting[0].attempts  # each failure recorded with its next attempt
+        receiver.start()
+        clock.now += timedelta(minutes=30)
+        dispatcher.run_until_idle()
+        dispatcher.close()
+        assert alerts.delivery_counts() == {"sent": total}
+        assert len(receiver.deliveries) == total and not receiver.duplicates
+
+
+def test_a_refusing_endpoint_is_dead_lettered_without_blocking_others(
+    mangkhut, setup, stores
+) -> None:  # type: ignore[no-untyped-def]
+    alerts, subs, clock = stores
+    with WebhookReceiver(KEY) as good, WebhookReceiver(KEY) as gone:
+        gone.fail_with(410)
+        for name, receiver in (("futian-em", good), ("futian-school", gone)):
+            subs.register_json(
+                subscriber(
+                    name,
+                    114.055,
+                    22.54,
+                    [
+                        {"kind": "webhook", "url": receiver.url_for(name), "languages": ["zh-CN"]},
+                    ],
+                )
+            )
+        run_cycles(mangkhut, setup, alerts, subs, clock, until=sorted(mangkhut[0])[1])
+        dispatcher = Dispatcher(alerts, {"webhook": WebhookSender(KEY)}, owner="t", clock=clock)
+        dispatcher.run_until_idle()
+        dispatcher.close()
+        dead = alerts.deliveries(status="dead")
+        assert dead and {d.subscriber_id for d in dead} == {"futian-school"}
+        assert all("410" in (d.last_error or "") and d.attempts == 1 for d in dead)
+        sent = alerts.deliveries(status="sent")
+        assert {d.subscriber_id for d in sent} == {"futian-em"}
+        assert len(good.deliveries) == len(sent)
+
+
+def test_a_dead_dispatchers_lease_expires_and_another_sends(mangkhut, setup, stores) -> None:  # type: ignore[no-untyped-def]
+    alerts, subs, clock = stores
+    with WebhookReceiver(KEY) as receiver:
+        subs.register_json(
+            subscriber(
+                "futian-em",
+                114.055,
+                22.54,
+                [
+                    {
+                        "kind": "webhook",
+                        "url": receiver.url_for("futian-em"),
+                        "languages": ["zh-CN"],
+                    },
+                ],
+            )
+        )
+        run_cycles(mangkhut, setup, alerts, subs, clock, until=sorted(mangkhut[0])[0])
+        claimed = alerts.claim("host-a", 100, timedelta(minutes=2))  # then host-a dies
+        assert claimed
+        other = Dispatcher(alerts, {"webhook": WebhookSender(KEY)}, owner="host-b")
+        assert other.run_until_idle().claimed == 0  # leased: not due yet
+        clock.now += timedelta(minutes=3)
+        assert other.run_until_idle().sent == len(claimed)
+        other.close()
+        history = alerts.audit("delivery", claimed[0].envelope.idempotency_key)
+        assert "lease of host-a/" in history[-2].detail and history[-1].action == "sent"
+        assert len(receiver.deliveries) == len(claimed)
+
+
+# -- kill the dispatcher mid-batch ---------------------------------------------------------
+
+
+class SlowReceiver(WebhookReceiver):
+    """The reference receiver taking 2 ms per request (a remote endpoint's latency)."""
+
+    def _handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, str]:
+        time.sleep(0.002)
+        return super()._handle(path, headers, body)
+
+
+def _fan_out(alerts: AlertStore, receiver: WebhookReceiver, count: int) -> list[str]:
+    """``count`` deliveries of one real CAP message to ``count`` webhook subscribers."""
+    message = alerts.messages()[-1]
+    first = alerts.deliveries()[0]
+    keys = []
+    batch = []
+    for index in range(count):
+        name = f"sub-{index:05d}"
+        claimed_template = {
+            "idempotency_key": f"{index:064x}",
+            "channel": "webhook",
+            "target": receiver.url_for(name),
+            "subscriber_id": name,
+            "topic": f"typhoon/{message.area}/cap",
+            "subject": message.headline,
+            "text": message.headline,
+            "content_type": "application/cap+xml",
+            "body": message.xml,
+        }
+        from alerting.delivery import Envelope
+
+        batch.append(NewDelivery(Envelope(**claimed_template), "warning", message.identifier))
+        keys.append(claimed_template["idempotency_key"])
+    del first
+    issue = datetime(2018, 9, 30, tzinfo=UTC)
+    alerts.record_cycle("typhoon", issue, alerts.active_warnings("typhoon"), [], [], batch)
+    return keys
+
+
+def test_kill_the_dispatcher_mid_batch_and_restart_delivers_each_key_once(
+    mangkhut, setup, stores, database_url: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    alerts, subs, clock = stores
+    clock.now = datetime.now(UTC)  # the subprocess dispatcher uses the wall clock
+    subs.register_json(
+        subscriber(
+            "futian-em",
+            114.055,
+            22.54,
+            [
+                {"kind": "mqtt", "topic_prefix": "yujing-test/unused", "languages": ["zh-CN"]},
+            ],
+        )
+    )
+    first = sorted(mangkhut[0])[0]
+    alerting_cycle(mangkhut[0][first], first, setup, alerts, subs)
+    alerts.release("probe")
+    key_file = tmp_path / "webhook.key"
+    key_file.write_text(KEY.hex())
+    command = [
+        sys.executable,
+        "-m",
+        "yujing.cli",
+        "dispatch",
+        "--database",
+        database_url,
+        "--owner",
+        "killed",
+        "--webhook-key-file",
+        str(key_file),
+        "--batch",
+        "200",
+        "--workers",
+        "4",
+    ]
+    with SlowReceiver(KEY) as receiver:
+        keys = _fan_out(alerts, receiver, 2_000)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert receiver.wait_for(500, timeout=60), "the dispatcher did not start sending"
+        os.kill(process.pid, signal.SIGKILL)
+        process.communicate(timeout=30)
+        assert process.returncode == -signal.SIGKILL
+        engine = create_engine(database_url, poolclass=NullPool)
+        with engine.connect() as connection:
+            leased = connection.execute(
+                select(func.count()).where(DeliveryRow.status == "sending")
+            ).scalar_one()
+        engine.dispose()
+        assert leased > 0, "killed between batches; the test wants a batch in flight"
+        arrived_before = len(receiver.deliveries)
+        assert arrived_before < len(keys)
+        restart = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert restart.returncode == 0, restart.stderr
+        assert "took back" in restart.stdout
+        unique = [d.key for d in receiver.deliveries if d.key in set(keys)]
+        assert sorted(unique) == sorted(keys)  # every key arrived, each processed once
+        assert {d.status for d in alerts.deliveries() if d.idempotency_key in set(keys)} == {"sent"}
+        repeats = sum(receiver.duplicates.values())
+        print(
+            f"killed after {arrived_before} of {len(keys)}; {leased} leased; "
+            f"{repeats} repeats dropped by the receiver"
+        )
