@@ -1,0 +1,424 @@
+"""The HTTP API and the public Atom feed, on the real Mangkhut (2018) alerting state.
+
+State: the first three cycles of the Mangkhut typhoon-ensemble fixture
+(``tests/fixtures/alerting/mangkhut_results.json.gz``, cut by ``make_mangkhut_results.py``)
+run through :func:`alerting_cycle` into a SQLite database, with red needing a forecaster.
+They issue yellow (2018-09-15 13 UTC) and orange (19 UTC) for 罗湖, 福田 and 盐田 districts
+automatically, and at 2018-09-16 01 UTC propose red upgrades that wait for review (later
+cycles would supersede them, so the run stops there). The API's clock is fixed twenty
+minutes later. Only SQLite in ``tmp_path``: nothing here connects to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import defusedxml.ElementTree as SafeElementTree
+import pytest
+import xarray as xr
+from starlette.exceptions import StarletteDeprecationWarning
+
+from alerting.cap import parse_cap, validate_cap
+from alerting.cycle import AlertingSetup, alerting_cycle
+from alerting.feed import ATOM_NAMESPACE, atom_feed, messages_in_force
+from alerting.lifecycle import LifecyclePolicy
+from alerting.messages import MessageContext
+from alerting.outbox.store import AlertStore
+from alerting.subscriptions import SubscriptionStore
+from yujing.api import create_app
+
+with warnings.catch_warnings():
+    # Starlette 1.x asks for the httpx2 fork on import; the locked dev tools have httpx,
+    # which its TestClient still drives. Only that import-time notice is silenced.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
+
+NOW = datetime(2018, 9, 16, 1, 20, tzinfo=UTC)
+RED_CYCLE = datetime(2018, 9, 16, 1, tzinfo=UTC)
+LEVELS = {"white": 0, "blue": 1, "yellow": 2, "orange": 3, "red": 4}
+FUTIAN = "440304"  # GB/T 2260 code of 福田区, where the subscriber's office is
+BASE = "http://127.0.0.1:8000"
+ATOM = "{" + ATOM_NAMESPACE + "}"
+CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
+
+
+def subscription_body(subscriber_id: str = "futian-em") -> dict[str, Any]:
+    """A point asset in Futian with a typhoon gust rule and a webhook (as in
+    tests/services/test_subscriptions.py); the port 9 target is never contacted here."""
+    return {
+        "subscriber": {
+            "id": subscriber_id,
+            "name": "Futian EM",
+            "organisation": "Futian",
+            "sector": "other",
+        },
+        "assets": [
+            {
+                "id": "office",
+                "name": "office",
+                "geometry": {"type": "Point", "coordinates": [114.055, 22.54]},
+            }
+        ],
+        "rules": [
+            {
+                "hazard": "typhoon",
+                "variable": "wsgsmax",
+                "comparison": ">=",
+                "threshold": "17.2 m s-1",
+                "within": "12 h",
+            }
+        ],
+        "channels": [
+            {"kind": "webhook", "url": "http://127.0.0.1:9/hook", "languages": ["zh-CN", "en-US"]}
+        ],
+    }
+
+
+class World:
+    """The stores after the Mangkhut cycles, and a client of the API over them."""
+
+    def __init__(self, alerts: AlertStore, subscriptions: SubscriptionStore) -> None:
+        self.alerts = alerts
+        self.subscriptions = subscriptions
+        self.client: TestClient
+
+    def red(self, area: str = FUTIAN) -> str:
+        """Id of the open red proposal of ``area``."""
+        (found,) = [p.id for p in self.alerts.proposals() if p.decision.area == area]
+        return found
+
+
+@pytest.fixture
+def world(
+    mangkhut: tuple[dict[datetime, xr.Dataset], xr.Dataset], tmp_path: Path
+) -> Iterator[World]:
+    results, communities = mangkhut
+    policy = LifecyclePolicy(
+        look_ahead=timedelta(0),
+        min_duration=timedelta(hours=3),
+        downgrade_after=timedelta(hours=5),
+        validity=timedelta(hours=12),
+        confirm_levels=("red",),
+    )
+    context = MessageContext(
+        sender="yujing@440300.example",
+        sender_code="44030041600000",
+        sender_name="yujing",
+        region_name="深圳市",
+        timezone="Asia/Shanghai",
+        communities=communities,
+    )
+    setup = AlertingSetup(context, policy, "district", LEVELS)
+    url = f"sqlite:///{tmp_path / 'alerts.db'}"
+    subscriptions = SubscriptionStore(url)
+    subscriptions.upgrade()
+    subscriptions.register_json(json.dumps(subscription_body()))
+    alerts = AlertStore(url)
+    for issue_time in sorted(results):
+        if issue_time > RED_CYCLE:
+            break
+        alerting_cycle(results[issue_time], issue_time, setup, alerts, subscriptions)
+    state = World(alerts, subscriptions)
+    app = create_app(alerts, subscriptions, {"typhoon": setup}, clock=lambda: NOW)
+    with TestClient(app) as client:
+        state.client = client
+        yield state
+    alerts.close()
+    subscriptions.close()
+
+
+# -- proposals and review ------------------------------------------------------------------
+
+
+def test_open_proposals_are_the_red_upgrades_with_their_lead_time(world: World) -> None:
+    response = world.client.get("/proposals", params={"hazard": "typhoon"})
+    assert response.status_code == 200
+    listed = {p["area_name"]: p for p in response.json()}
+    assert set(listed) == {"罗湖区", "福田区", "盐田区"}
+    for proposal in listed.values():
+        assert (proposal["action"], proposal["level"], proposal["previous_level"]) == (
+            "upgrade",
+            "red",
+            "orange",
+        )
+        assert proposal["state"] == "proposed" and proposal["needs_confirmation"]
+        assert proposal["issue_time"] == "2018-09-16T01:00:00Z"
+        assert proposal["communities"] > 0 and "criterion" in proposal["evidence"]
+        assert [entry["action"] for entry in proposal["audit"]] == ["proposed"]
+    # fixture onsets: 05:30 UTC for 罗湖 and 福田, 05:00 for 盐田, issued at 01:00
+    assert [listed[name]["lead_time"] for name in ("罗湖区", "福田区", "盐田区")] == [
+        270.0,
+        270.0,
+        240.0,
+    ]
+    explicit = [("state", "proposed"), ("state", "held"), ("hazard", "typhoon")]
+    assert world.client.get("/proposals", params=explicit).json() == response.json()
+    confirmed = world.client.get("/proposals", params=[("state", "confirmed")]).json()
+    assert {p["level"] for p in confirmed} == {"yellow", "orange"} and len(confirmed) == 6
+    assert world.client.get("/proposals", params={"state": "sent"}).status_code == 422
+
+
+def test_one_proposal_and_an_unknown_one(world: World) -> None:
+    red = world.red()
+    assert world.client.get(f"/proposals/{red}").json()["id"] == red
+    missing = world.client.get("/proposals/typhoon-440304-000000000000")
+    assert missing.status_code == 404
+    assert "no proposal 'typhoon-440304-000000000000'" in missing.json()["detail"]
+    refused = world.client.post("/proposals/nope/confirm", json={"by": "duty-1"})
+    assert refused.status_code == 404
+    assert "/proposals/{proposal_id}/confirm" in world.client.get("/openapi.json").json()["paths"]
+
+
+def test_a_hazard_without_setup_is_refused_by_name(world: World) -> None:
+    app = create_app(world.alerts, world.subscriptions, {}, clock=lambda: NOW)
+    with TestClient(app) as client:
+        response = client.post(f"/proposals/{world.red()}/confirm", json={"by": "duty-1"})
+    assert response.status_code == 500
+    assert "no alerting setup for hazard 'typhoon'" in response.json()["detail"]
+    assert world.alerts.proposal(world.red()).state == "proposed"
+
+
+def test_confirming_queues_the_threaded_cap_message_and_its_deliveries(world: World) -> None:
+    messages_before = world.alerts.messages()
+    deliveries_before = world.alerts.deliveries()
+    previous = world.alerts.last_message("typhoon", FUTIAN)
+    assert previous is not None and previous.level == "orange"
+    red = world.red()
+
+    response = world.client.post(f"/proposals/{red}/confirm", json={"by": "duty-1"})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["state"] == "confirmed"
+    assert response.json()["audit"][-1] == {
+        "at": "2018-09-16T01:20:00Z",
+        "by": "duty-1",
+        "action": "confirmed",
+        "detail": "",
+    }
+    messages = world.alerts.messages()
+    assert len(messages) == len(messages_before) + 1
+    (new,) = [m for m in messages if m.proposal_id == red]
+    assert (new.msg_type, new.level, new.area) == ("Update", "red", FUTIAN)
+    assert validate_cap(new.xml) == []
+    alert = parse_cap(new.xml)
+    assert [ref.identifier for ref in alert.references] == [previous.identifier]
+    deliveries = world.alerts.deliveries()
+    assert len(deliveries) == len(deliveries_before) + 1
+    assert (deliveries[-1].subscriber_id, deliveries[-1].message_identifier) == (
+        "futian-em",
+        new.identifier,
+    )
+
+    again = world.client.post(f"/proposals/{red}/confirm", json={"by": "duty-2"})
+    assert again.status_code == 409
+    assert "cannot confirm a confirmed proposal" in again.json()["detail"]
+    assert len(world.alerts.messages()) == len(messages)
+
+
+def test_a_review_step_needs_a_forecaster_and_a_reason(world: World) -> None:
+    red = world.red()
+    no_reason = world.client.post(f"/proposals/{red}/hold", json={"by": "duty-1"})
+    assert no_reason.status_code == 422
+    assert no_reason.json()["detail"][0]["loc"] == ["body", "reason"]
+    blank = world.client.post(f"/proposals/{red}/hold", json={"by": "duty-1", "reason": "  "})
+    assert blank.status_code == 422 and blank.json()["detail"][0]["loc"] == ["body", "reason"]
+    nobody = world.client.post(f"/proposals/{red}/confirm", json={"by": " "})
+    assert nobody.status_code == 422 and nobody.json()["detail"][0]["loc"] == ["body", "by"]
+    extra = world.client.post(f"/proposals/{red}/confirm", json={"by": "duty-1", "force": 1})
+    assert extra.status_code == 422
+    assert world.client.get(f"/proposals/{red}").json()["state"] == "proposed"
+
+
+def test_a_held_proposal_can_be_cancelled_and_both_steps_are_audited(world: World) -> None:
+    red = world.red()
+    held = world.client.post(
+        f"/proposals/{red}/hold", json={"by": "duty-1", "reason": "awaiting HKO's 10 signal"}
+    )
+    assert held.status_code == 200 and held.json()["state"] == "held"
+    listed = world.client.get("/proposals", params=[("state", "held")]).json()
+    assert [p["id"] for p in listed] == [red]
+
+    cancelled = world.client.post(
+        f"/proposals/{red}/cancel", json={"by": "duty-2", "reason": "track moved south"}
+    )
+
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+    steps = [(e.actor, e.action, e.detail) for e in world.alerts.audit("proposal", red)]
+    assert steps[-2:] == [
+        ("duty-1", "held", "awaiting HKO's 10 signal"),
+        ("duty-2", "cancelled", "track moved south"),
+    ]
+    assert red not in {p["id"] for p in world.client.get("/proposals").json()}
+    assert not [m for m in world.alerts.messages() if m.proposal_id == red]
+
+
+def test_edits_take_the_scheme_levels(world: World) -> None:
+    red = world.red()
+    unknown = world.client.post(f"/proposals/{red}/edit", json={"by": "duty-1", "level": "purple"})
+    assert unknown.status_code == 409
+    detail = unknown.json()["detail"]
+    assert "'purple'" in detail and "['white', 'blue', 'yellow', 'orange', 'red']" in detail
+
+    edited = world.client.post(
+        f"/proposals/{red}/edit",
+        json={"by": "duty-1", "level": "orange", "text": "Gales expected; stay indoors."},
+    )
+
+    assert edited.status_code == 200, edited.text
+    view = edited.json()
+    assert (view["level"], view["state"], view["text"]) == (
+        "orange",
+        "proposed",
+        "Gales expected; stay indoors.",
+    )
+    assert view["audit"][-1]["detail"] == "level red -> orange; text edited"
+    nothing = world.client.post(f"/proposals/{red}/edit", json={"by": "duty-1"})
+    assert nothing.status_code == 409 and "must change" in nothing.json()["detail"]
+
+
+# -- the public feed ------------------------------------------------------------------------
+
+
+def test_the_feed_holds_each_message_in_force_with_its_cap(world: World) -> None:
+    world.client.post(f"/proposals/{world.red()}/confirm", json={"by": "duty-1"})
+    response = world.client.get("/feed.atom")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/atom+xml"
+    assert world.client.get("/feed.atom").content == response.content
+
+    feed = SafeElementTree.fromstring(response.content)
+    assert feed.tag == ATOM + "feed"
+    assert feed.find(ATOM + "link").attrib == {
+        "rel": "self",
+        "type": "application/atom+xml",
+        "href": f"{BASE}/feed.atom",
+    }
+    in_force = [m for m in world.alerts.messages() if m.expires > NOW]
+    # at 01:20 the yellow Alerts (13 UTC + 12 h) have expired; the red Update of 福田
+    # replaced its orange one; 罗湖 and 盐田 are still orange
+    assert [(m.level, m.area) for m in in_force] == [
+        ("red", FUTIAN),
+        ("orange", "440303"),
+        ("orange", FUTIAN),
+        ("orange", "440308"),
+    ]
+    expected = [in_force[0], in_force[1], in_force[3]]
+    entries = feed.findall(ATOM + "entry")
+    assert len(entries) == len(expected)
+    assert feed.findtext(ATOM + "updated") == "2018-09-16T01:00:00+00:00"
+    for entry, message in zip(entries, expected, strict=True):
+        assert entry.findtext(ATOM + "title") == message.headline
+        assert entry.findtext(ATOM + "updated") == message.sent.isoformat()
+        assert entry.findtext(ATOM + "id").startswith("tag:yujing@440300.example,2018-09-1")
+        assert entry.findtext(ATOM + "author/" + ATOM + "name") == "yujing"
+        link = entry.find(ATOM + "link")
+        assert link.attrib["href"] == f"{BASE}/cap/{message.identifier}.xml"
+        assert link.attrib["type"] == "application/cap+xml"
+        content = entry.find(ATOM + "content")
+        assert content.attrib == {"type": "application/cap+xml"} and len(content) == 1
+        embedded = parse_cap(ElementTree.tostring(content[0], encoding="UTF-8"))
+        assert embedded == parse_cap(message.xml)
+        cap = world.client.get(f"/cap/{message.identifier}.xml")
+        assert cap.status_code == 200 and cap.content == message.xml
+        assert cap.headers["content-type"] == "application/cap+xml"
+    # the embedded alert declares its own namespace, so it can be cut out as it stands
+    assert b'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">' in response.content
+    assert world.client.get("/cap/44030041600000_nothing.xml").status_code == 404
+
+
+def test_superseded_expired_and_cancelled_messages(world: World) -> None:
+    messages = world.alerts.messages()
+    evening = datetime(2018, 9, 15, 20, tzinfo=UTC)  # yellow not expired, orange issued
+    assert [m.level for m in messages_in_force(messages, evening)] == ["orange"] * 3
+    assert messages_in_force(messages, datetime(2018, 9, 15, 14, tzinfo=UTC)) == [
+        m for m in messages if m.level == "yellow"
+    ]
+    (orange,) = [m for m in messages if m.level == "orange" and m.area == FUTIAN]
+    sent = datetime(2018, 9, 16, 2, tzinfo=UTC)
+    all_clear = replace(
+        orange,
+        identifier="cancel-futian",
+        msg_type="Cancel",
+        sent=sent,
+        expires=sent + timedelta(minutes=30),
+    )
+    later = [all_clear, *messages]
+    assert "cancel-futian" in {m.identifier for m in messages_in_force(later, sent)}
+    assert orange not in messages_in_force(later, sent)
+    assert FUTIAN not in {m.area for m in messages_in_force(later, sent + timedelta(hours=1))}
+
+    empty = atom_feed(
+        [],
+        feed_id="urn:example:feed",
+        title="empty",
+        self_url=f"{BASE}/feed.atom",
+        cap_url=str,
+        now=NOW,
+    )
+    feed = SafeElementTree.fromstring(empty)
+    assert feed.findtext(ATOM + "updated") == "2018-09-16T01:20:00+00:00"
+    assert feed.findall(ATOM + "entry") == []
+    with pytest.raises(ValueError, match="no time zone"):
+        messages_in_force(messages, datetime(2018, 9, 16))
+
+
+# -- subscriptions, outbox, health ----------------------------------------------------------
+
+
+def test_subscriptions_register_read_and_remove(world: World) -> None:
+    created = world.client.post(
+        "/subscriptions", content=json.dumps(subscription_body("futian-metro"))
+    )
+    assert created.status_code == 201 and created.json() == {"subscriber_id": "futian-metro"}
+    stored = world.client.get("/subscriptions/futian-metro").json()
+    assert stored["subscriber"]["id"] == "futian-metro" and stored["version"] == 1
+    assert stored["rules"][0]["threshold"] == "17.2 m s-1"
+
+    wrong = subscription_body("futian-metro")
+    wrong["rules"][0]["threshold"] = "17.2 km"
+    refused = world.client.post("/subscriptions", content=json.dumps(wrong))
+    assert refused.status_code == 422
+    (problem,) = refused.json()["problems"]
+    assert problem["field"] == "rules[0].threshold" and "m s-1" in problem["message"]
+    garbage = world.client.post("/subscriptions", content=b"{not json")
+    assert garbage.status_code == 422 and garbage.json()["problems"][0]["field"] == "(body)"
+
+    assert world.client.delete("/subscriptions/futian-metro").status_code == 204
+    assert world.client.delete("/subscriptions/futian-metro").status_code == 404
+    assert world.client.get("/subscriptions/futian-metro").status_code == 404
+
+
+def test_outbox_shows_counts_and_dead_letters(world: World) -> None:
+    assert world.client.get("/outbox").json() == {"counts": {"pending": 2}, "dead_letters": []}
+    assert world.client.get("/health").json() == {
+        "database": world.alerts.where,
+        "pending": 2,
+    }
+    claimed = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5))
+    (first,) = claimed
+    world.alerts.settle(
+        first.token, "test-dispatcher", dead=[(first.id, "HTTP 410 from http://127.0.0.1:9/hook")]
+    )
+
+    outbox = world.client.get("/outbox").json()
+
+    assert outbox["counts"] == {"pending": 1, "dead": 1}
+    assert outbox["dead_letters"] == [
+        {
+            "id": first.id,
+            "subscriber": "futian-em",
+            "channel": "webhook",
+            "target": "http://127.0.0.1:9/hook",
+            "attempts": 1,
+            "last_error": "HTTP 410 from http://127.0.0.1:9/hook",
+            "message": world.alerts.deliveries(status="dead")[0].message_identifier,
+        }
+    ]
+    assert world.client.get("/health").json()["pending"] == 1

@@ -1,0 +1,341 @@
+"""The HTTP API: proposals for duty forecasters, the public feed, subscriptions, the outbox.
+
+::
+
+    GET    /proposals?state=proposed&state=held&hazard=typhoon   open proposals, oldest first
+    GET    /proposals/{id}                                       one proposal and its audit
+    POST   /proposals/{id}/confirm   {"by"}                      send it (queues CAP + outbox)
+    POST   /proposals/{id}/hold      {"by", "reason"}            keep it back
+    POST   /proposals/{id}/cancel    {"by", "reason"}            withdraw it
+    POST   /proposals/{id}/edit      {"by", "level"?, "communities"?, "text"?}
+    GET    /feed.atom                                           the public Atom feed (in force)
+    GET    /cap/{identifier}.xml                                one stored CAP message
+    POST   /subscriptions            subscription request JSON  201 {"subscriber_id"}
+    GET    /subscriptions/{id}       the stored set
+    DELETE /subscriptions/{id}
+    GET    /outbox                   delivery counts by status and the dead letters
+    GET    /health                   the database (password hidden) and pending deliveries
+
+Errors
+    An unknown proposal, message or subscriber is 404; a review step the proposal's state
+    does not allow (or an unknown level, an empty area) is 409 Conflict with the reason from
+    :mod:`alerting.review`; a malformed body is 422 (FastAPI's validation, naming the field);
+    an invalid subscription is 422 with ``{"problems": [{"field", "message"}]}``.
+
+Who is reviewing
+    Every review step names the forecaster in ``by`` (required, not blank); it is written to
+    the audit log. This API does **not** authenticate: put it behind a reverse proxy that
+    does (single sign-on for the duty forecasters' routes, nothing for ``/feed.atom`` and
+    ``/cap``), and have the proxy pass or check the forecaster's identity. Never expose the
+    review routes directly.
+
+Run it with ``uvicorn --factory`` around a function that builds the stores and calls
+:func:`create_app`; nothing is read or connected at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from starlette.concurrency import run_in_threadpool
+
+from alerting import review
+from alerting.cycle import AlertingSetup, review_proposal
+from alerting.database import utc_now
+from alerting.errors import ReviewError
+from alerting.feed import CAP_MEDIA_TYPE, atom_feed
+from alerting.outbox.store import AlertStore
+from alerting.review import Proposal
+from alerting.subscriptions import SubscriptionError, SubscriptionStore
+
+__all__ = [
+    "AuditView",
+    "CancelBody",
+    "ConfirmBody",
+    "EditBody",
+    "HoldBody",
+    "ProposalView",
+    "create_app",
+]
+
+State = Literal["proposed", "held", "confirmed", "cancelled"]
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConfirmBody(_Body):
+    """Confirm a proposal: who confirms."""
+
+    by: NonBlank = Field(description="The duty forecaster's name or id (written to the audit).")
+
+
+class HoldBody(ConfirmBody):
+    """Hold a proposal back: who, and why."""
+
+    reason: NonBlank
+
+
+class CancelBody(ConfirmBody):
+    """Withdraw a proposal: who, and why."""
+
+    reason: NonBlank
+
+
+class EditBody(ConfirmBody):
+    """Change a proposal's level, communities or text (at least one)."""
+
+    level: str | None = None
+    communities: list[str] | None = None
+    text: str | None = None
+
+
+class AuditView(BaseModel):
+    """One step in a proposal's history."""
+
+    at: datetime
+    by: str
+    action: str
+    detail: str
+
+
+class ProposalView(BaseModel):
+    """A proposal as a duty forecaster reviews it."""
+
+    id: str
+    hazard: str
+    area: str
+    area_name: str
+    action: str
+    level: str
+    previous_level: str | None
+    issue_time: datetime
+    onset: datetime | None
+    lead_time: float | None = Field(description="Expected onset minus issue time, minutes.")
+    expires: datetime
+    communities: int = Field(description="How many communities the warning covers.")
+    evidence: dict[str, str]
+    needs_confirmation: bool
+    state: State
+    text: str
+    audit: list[AuditView]
+
+    @classmethod
+    def of(cls, proposal: Proposal) -> ProposalView:
+        """The view of a stored proposal."""
+        decision = proposal.decision
+        lead = decision.lead_time
+        return cls(
+            id=proposal.id,
+            hazard=decision.hazard,
+            area=decision.area,
+            area_name=decision.area_name,
+            action=decision.action,
+            level=decision.level,
+            previous_level=decision.previous_level,
+            issue_time=decision.issue_time,
+            onset=decision.onset,
+            lead_time=None if lead is None else lead.total_seconds() / 60,
+            expires=decision.expires,
+            communities=len(decision.communities),
+            evidence=dict(decision.evidence),
+            needs_confirmation=decision.needs_confirmation,
+            state=proposal.state,
+            text=proposal.text,
+            audit=[
+                AuditView(at=entry.at, by=entry.by, action=entry.action, detail=entry.detail)
+                for entry in proposal.audit
+            ],
+        )
+
+
+def create_app(
+    alerts: AlertStore,
+    subscriptions: SubscriptionStore,
+    setups: Mapping[str, AlertingSetup],
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    public_base_url: str = "http://127.0.0.1:8000",
+    feed_title: str = "yujing warnings in force",
+) -> FastAPI:
+    """The HTTP API over the alert and subscription stores.
+
+    Parameters
+    ----------
+    alerts, subscriptions
+        The stores (upgraded to the newest schema); the app does not close them.
+    setups
+        The alerting setup of each hazard, by hazard name (a review step of a hazard with
+        no setup is refused with 500 naming it).
+    clock
+        Returns the current time (aware): review steps are stamped with it and the feed
+        shows what is in force at it.
+    public_base_url
+        Where the API is reached from outside (feed and CAP links), without trailing ``/``.
+    feed_title
+        The Atom feed's title.
+
+    Returns
+    -------
+    FastAPI
+        The application.
+    """
+    base = public_base_url.rstrip("/")
+    app = FastAPI(title="yujing", summary="Warnings review, public CAP feed, subscriptions")
+
+    def stored(proposal_id: str) -> Proposal:
+        try:
+            return alerts.proposal(proposal_id)
+        except ReviewError as error:
+            raise HTTPException(404, str(error)) from None
+
+    def apply(
+        proposal_id: str, step: Callable[[Proposal, AlertingSetup], Proposal]
+    ) -> ProposalView:
+        hazard = stored(proposal_id).decision.hazard
+        setup = setups.get(hazard)
+        if setup is None:
+            raise HTTPException(
+                500,
+                f"proposal {proposal_id}: this API has no alerting setup for hazard {hazard!r} "
+                f"(it has {sorted(setups)}); add it to create_app's setups",
+            )
+        try:
+            after = review_proposal(
+                proposal_id, lambda before: step(before, setup), setup, alerts, subscriptions
+            )
+        except ReviewError as error:
+            raise HTTPException(409, str(error)) from None
+        return ProposalView.of(after)
+
+    @app.get("/proposals")
+    def list_proposals(
+        state: Annotated[list[State] | None, Query()] = None,
+        hazard: str | None = None,
+    ) -> list[ProposalView]:
+        """Proposals in the given states (default: proposed and held), oldest first."""
+        states = state or ["proposed", "held"]
+        return [ProposalView.of(p) for p in alerts.proposals(states=states, hazard=hazard)]
+
+    @app.get("/proposals/{proposal_id}")
+    def get_proposal(proposal_id: str) -> ProposalView:
+        """One proposal with its audit trail."""
+        return ProposalView.of(stored(proposal_id))
+
+    @app.post("/proposals/{proposal_id}/confirm")
+    def confirm(proposal_id: str, body: ConfirmBody) -> ProposalView:
+        """Confirm: the CAP message and its deliveries are queued in the same transaction."""
+        return apply(proposal_id, lambda p, _: review.confirm(p, body.by, clock()))
+
+    @app.post("/proposals/{proposal_id}/hold")
+    def hold(proposal_id: str, body: HoldBody) -> ProposalView:
+        """Hold the proposal back (nothing is sent) with a reason."""
+        return apply(proposal_id, lambda p, _: review.hold(p, body.by, clock(), body.reason))
+
+    @app.post("/proposals/{proposal_id}/cancel")
+    def cancel(proposal_id: str, body: CancelBody) -> ProposalView:
+        """Withdraw the proposal (never sent); the area's earlier warning state comes back."""
+        return apply(proposal_id, lambda p, _: review.cancel(p, body.by, clock(), body.reason))
+
+    @app.post("/proposals/{proposal_id}/edit")
+    def edit(proposal_id: str, body: EditBody) -> ProposalView:
+        """Change level, communities or text; the proposal then waits for confirmation."""
+        communities = None if body.communities is None else tuple(body.communities)
+        return apply(
+            proposal_id,
+            lambda p, setup: review.edit(
+                p,
+                body.by,
+                clock(),
+                levels=setup.levels,
+                level=body.level,
+                communities=communities,
+                text=body.text,
+            ),
+        )
+
+    @app.get("/feed.atom", response_class=Response)
+    def feed() -> Response:
+        """The Atom feed of the CAP messages in force now, newest first."""
+        content = atom_feed(
+            alerts.messages(),
+            feed_id=f"{base}/feed.atom",
+            title=feed_title,
+            self_url=f"{base}/feed.atom",
+            cap_url=lambda identifier: f"{base}/cap/{quote(identifier, safe='')}.xml",
+            now=clock(),
+        )
+        return Response(content, media_type="application/atom+xml")
+
+    @app.get("/cap/{identifier}.xml", response_class=Response)
+    def cap_message(identifier: str) -> Response:
+        """The stored CAP XML of one message, byte for byte."""
+        for message in alerts.messages():
+            if message.identifier == identifier:
+                return Response(message.xml, media_type=CAP_MEDIA_TYPE)
+        raise HTTPException(404, f"no CAP message {identifier!r}; the feed lists those in force")
+
+    @app.post("/subscriptions", status_code=201, response_model=None)
+    async def register(request: Request) -> dict[str, str] | JSONResponse:
+        """Register or replace a subscriber's whole set (the request JSON as the body)."""
+        body = await request.body()
+        try:
+            subscriber_id = await run_in_threadpool(subscriptions.register_json, body)
+        except SubscriptionError as error:
+            problems = [{"field": p.field, "message": p.message} for p in error.problems]
+            return JSONResponse({"problems": problems}, status_code=422)
+        return {"subscriber_id": subscriber_id}
+
+    @app.get("/subscriptions/{subscriber_id}")
+    def get_subscription(subscriber_id: str) -> dict[str, Any]:
+        """A subscriber's stored set, its version and when it was registered."""
+        subscription = subscriptions.get(subscriber_id)
+        if subscription is None:
+            raise HTTPException(404, f"no subscriber {subscriber_id!r}; register it first")
+        return {
+            **subscription.request.model_dump(mode="json"),
+            "version": subscription.version,
+            "created_at": subscription.created_at,
+            "updated_at": subscription.updated_at,
+        }
+
+    @app.delete("/subscriptions/{subscriber_id}", status_code=204)
+    def remove_subscription(subscriber_id: str) -> Response:
+        """Remove a subscriber; deliveries already queued for it still go out."""
+        if not subscriptions.remove(subscriber_id):
+            raise HTTPException(404, f"no subscriber {subscriber_id!r}; nothing was removed")
+        return Response(status_code=204)
+
+    @app.get("/outbox")
+    def outbox() -> dict[str, Any]:
+        """Delivery counts by status, and the dead letters a duty officer must follow up."""
+        return {
+            "counts": alerts.delivery_counts(),
+            "dead_letters": [
+                {
+                    "id": delivery.id,
+                    "subscriber": delivery.subscriber_id,
+                    "channel": delivery.channel,
+                    "target": delivery.target,
+                    "attempts": delivery.attempts,
+                    "last_error": delivery.last_error,
+                    "message": delivery.message_identifier,
+                }
+                for delivery in alerts.deliveries(status="dead")
+            ],
+        }
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        """The alert database (password hidden) and how many deliveries wait."""
+        return {"database": alerts.where, "pending": alerts.delivery_counts().get("pending", 0)}
+
+    return app
