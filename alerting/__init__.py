@@ -10,8 +10,13 @@ module                 what it holds
                        XSD and Google Public Alerts rules
 ``messages``           a decision as a bilingual (zh-CN, en-US) CAP message, threaded
 ``subscriptions/``     sector operators' assets, rules and channels (SQLAlchemy, Alembic)
+``impact``             impact forecasts for subscribed assets and rules
+``cycle``              one cycle: result → decisions → proposals → CAP → outbox (one commit)
+``outbox/``            the alert store (state, proposals, messages, deliveries, audit) and
+                       the dispatcher (leases, retries with backoff, dead letters)
+``delivery/``          senders: signed webhooks (and a reference receiver), MQTT v5, SMTP
+``feed``               the public CAP Atom feed
+``database``           the shared SQL base, engine and Alembic migrations
 ``errors``             the exception tree
 =====================  =====================================================================
-
-Delivery (outbox, webhook, MQTT, e-mail, Atom feed) is the next part of the alerting issue.
 """

@@ -165,8 +165,9 @@ def _warning_deliveries(
             match.subscriber_id for match in subscriptions.assets_matching(decision.hazard, shape)
         }
     deliveries = []
+    stored = subscriptions.get_many(sorted(recipients))
     for subscriber_id in sorted(recipients):
-        subscription = subscriptions.get(subscriber_id)
+        subscription = stored.get(subscriber_id)
         if subscription is None:
             continue  # unsubscribed since the earlier message
         deliveries += _to_channels(
@@ -292,12 +293,12 @@ def _impacts(
     if not matches:
         return [], ()
     forecasts, unassessed = assess(result, layer, matches, issue_time)
-    requests = {m.subscriber_id: subscriptions.get(m.subscriber_id) for m in matches}
+    requests = subscriptions.get_many([m.subscriber_id for m in matches])
     updates = []
     for forecast in forecasts:
-        subscription = requests[forecast.subscriber_id]
+        subscription = requests.get(forecast.subscriber_id)
         if subscription is None:
-            continue
+            continue  # unsubscribed meanwhile
         body = forecast.to_json()
         what = f"impact\x1f{hazard}\x1f{issue_time.isoformat()}\x1f{forecast.state_key}"
         deliveries = _to_channels(

@@ -11,6 +11,8 @@ every other yujing error::
         ├── DeliveryError            one delivery failed: ``permanent`` says whether a retry
         │                            can help (the dispatcher retries, then dead-letters)
         ├── OutboxError              the alert store refused a change (nothing changed)
+        ├── SignatureError           a webhook's signature or timestamp does not verify
+        │                            (defined in :mod:`alerting.delivery.webhook`)
         ├── SubscriptionError        a subscription request is invalid (field by field)
         └── SubscriptionStoreError   the subscription store refused a change (nothing changed)
 

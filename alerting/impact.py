@@ -676,6 +676,7 @@ def assess(
     )
     forecasts: list[ImpactForecast] = []
     unassessed: list[Unassessed] = []
+    answers: dict[tuple[tuple[str, ...], Rule], _Answer] = {}  # assets share communities
     for match in matches:
         asset = match.asset
         reached = index.communities(asset)
@@ -691,10 +692,12 @@ def assess(
                 answer = _unanswered(
                     f"the rule is for {rule.hazard} but the result is a {hazard or '?'} result"
                 )
+            elif (reached, rule) in answers:
+                answer = answers[reached, rule]
             elif rule.min_probability is not None:
-                answer = _probability(result, rows, rule, start, horizon)
+                answer = answers[reached, rule] = _probability(result, rows, rule, start, horizon)
             else:
-                answer = _deterministic(result, rows, rule, start, horizon)
+                answer = answers[reached, rule] = _deterministic(result, rows, rule, start, horizon)
             if answer.reason is not None:
                 unassessed.append(
                     Unassessed(match.subscriber_id, asset.id, rule_position, answer.reason)

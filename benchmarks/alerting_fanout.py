@@ -36,7 +36,7 @@ import numpy as np
 import shapely
 from _report import REPO, report_main
 
-SUBSCRIBERS = 10_000
+SUBSCRIBERS = int(os.environ.get("FANOUT_SUBSCRIBERS", "10000"))
 KEY = bytes.fromhex("5a" * 32)
 
 RECEIVER = """

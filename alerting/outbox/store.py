@@ -218,7 +218,6 @@ class AlertStore:
                 f"({newest.isoformat()}) is already recorded in {self._where}; replay old "
                 "cycles into a fresh database"
             )
-        unchanged = 0
         try:
             with self._begin() as session:
                 if session.get(CycleRow, (hazard, issue_time)) is not None:
@@ -249,17 +248,10 @@ class AlertStore:
                     self._add_proposal(session, proposal, before.state_json if before else None)
                 self._add_messages(session, messages, now)
                 written = self._add_deliveries(session, deliveries, now)
-                for impact in impacts:
-                    if self._impact_changed(session, impact, issue_time):
-                        written += self._add_deliveries(session, impact.deliveries, now)
-                    else:
-                        unchanged += 1
-                current = {(i.subscriber_id, i.asset_id, i.rule_position) for i in impacts}
-                for row in session.scalars(
-                    select(ImpactStateRow).where(ImpactStateRow.hazard == hazard)
-                ).all():
-                    if (row.subscriber_id, row.asset_id, row.rule_position) not in current:
-                        session.delete(row)  # ended: sent again if it comes back
+                changed, unchanged = self._impact_states(session, hazard, impacts, issue_time)
+                written += self._add_deliveries(
+                    session, [d for impact in changed for d in impact.deliveries], now
+                )
                 session.add(
                     CycleRow(
                         hazard=hazard,
@@ -398,25 +390,51 @@ class AlertStore:
         )
         return len(new)
 
-    def _impact_changed(self, session: Session, impact: ImpactUpdate, issue_time: datetime) -> bool:
-        key = (impact.hazard, impact.subscriber_id, impact.asset_id, impact.rule_position)
-        row = session.get(ImpactStateRow, key)
-        if row is not None and row.state_key == impact.state_key:
-            return False
-        if row is None:
-            session.add(
-                ImpactStateRow(
-                    hazard=impact.hazard,
-                    subscriber_id=impact.subscriber_id,
-                    asset_id=impact.asset_id,
-                    rule_position=impact.rule_position,
-                    state_key=impact.state_key,
-                    issue_time=issue_time,
-                )
+    def _impact_states(
+        self,
+        session: Session,
+        hazard: str,
+        impacts: Sequence[ImpactUpdate],
+        issue_time: datetime,
+    ) -> tuple[list[ImpactUpdate], int]:
+        """Update the impact states; return the impacts that changed and how many did not.
+
+        States of impacts absent from this cycle are removed (the impact ended; if it comes
+        back it is sent again).
+        """
+        hazards = {hazard} | {impact.hazard for impact in impacts}
+        stored = {
+            (row.hazard, row.subscriber_id, row.asset_id, row.rule_position): row
+            for row in session.scalars(
+                select(ImpactStateRow).where(ImpactStateRow.hazard.in_(hazards))
             )
-        else:
-            row.state_key, row.issue_time = impact.state_key, issue_time
-        return True
+        }
+        changed, current = [], set()
+        for impact in impacts:
+            key = (impact.hazard, impact.subscriber_id, impact.asset_id, impact.rule_position)
+            current.add(key)
+            row = stored.get(key)
+            if row is not None and row.state_key == impact.state_key:
+                continue
+            if row is None:
+                session.add(
+                    ImpactStateRow(
+                        hazard=impact.hazard,
+                        subscriber_id=impact.subscriber_id,
+                        asset_id=impact.asset_id,
+                        rule_position=impact.rule_position,
+                        state_key=impact.state_key,
+                        issue_time=issue_time,
+                    )
+                )
+            else:
+                row.state_key, row.issue_time = impact.state_key, issue_time
+            changed.append(impact)
+        for key, row in stored.items():
+            if key not in current:
+                session.delete(row)
+        session.flush()
+        return changed, len(impacts) - len(changed)
 
     # -- review --------------------------------------------------------------------------
 

@@ -253,6 +253,18 @@ class SubscriptionStore:
             found = self._read(session, _only(subscriber_id))
         return found[0] if found else None
 
+    def get_many(self, subscriber_ids: Sequence[str]) -> dict[str, Subscription]:
+        """The stored sets of ``subscriber_ids`` (those registered), in few queries."""
+        self._check_schema()
+        wanted = sorted(set(subscriber_ids))
+        found: dict[str, Subscription] = {}
+        with self._sessions() as session:
+            for start in range(0, len(wanted), 2_000):
+                chunk = wanted[start : start + 2_000]
+                ids = select(SubscriberRow.id).where(SubscriberRow.id.in_(chunk))
+                found.update((s.subscriber_id, s) for s in self._read(session, ids))
+        return found
+
     def subscriber_ids(self) -> list[str]:
         """Return the ids of all registered subscribers, sorted."""
         self._check_schema()
@@ -299,10 +311,12 @@ class SubscriptionStore:
                 )
                 .order_by(AssetRow.subscriber_id, AssetRow.position)
             ).all()
+            geometries = shapely.from_geojson([row.geometry_geojson for row in candidates])
+            touching = shapely.intersects(geometries, shape) if candidates else []
             hits = [
                 row
-                for row in candidates
-                if within_distance(shapely.from_geojson(row.geometry_geojson), row.buffer_m, shape)
+                for row, geometry, touches in zip(candidates, geometries, touching, strict=True)
+                if touches or (row.buffer_m > 0 and within_distance(geometry, row.buffer_m, shape))
             ]
             rules: dict[str, list[Rule]] = defaultdict(list)
             positions: dict[str, list[int]] = defaultdict(list)
