@@ -44,10 +44,11 @@ typecheck: $(VENV)
 # The tests that talk to servers (PostgreSQL, Mosquitto, SMTP and HTTP receivers) live in
 # tests/services and run in their own process: libpq's bundled libldap and the libldap that
 # GDAL/netCDF bring crash in their exit destructors when both are loaded (exit 139 after
-# every test passed; gdb: _dl_fini -> libldap free). Every test still runs.
+# every test passed; gdb: _dl_fini -> libldap free). Every test still runs, and here a
+# missing server fails instead of skipping (YUJING_REQUIRE_SERVICES=1).
 pytest: $(VENV)
 	$(BIN)/python -m pytest --ignore=tests/services
-	$(BIN)/python -m pytest tests/services
+	YUJING_REQUIRE_SERVICES=1 $(BIN)/python -m pytest tests/services
 
 test: lint typecheck pytest
 

@@ -27,8 +27,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
+from typing import Literal
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import shapely
 import xarray as xr
 
@@ -42,7 +44,6 @@ from alerting.outbox.records import (
     ImpactUpdate,
     MessageRecord,
     NewDelivery,
-    OutgoingMessage,
 )
 from alerting.outbox.store import AlertStore
 from alerting.review import Proposal, propose
@@ -111,13 +112,11 @@ def needs_message(proposal: Proposal, previous: MessageRecord | None) -> bool:
     return proposal.decision.action != "cancel" or in_force
 
 
-def warning_message(
-    proposal: Proposal, alert: CapAlert, context: MessageContext
-) -> OutgoingMessage:
+def warning_message(proposal: Proposal, alert: CapAlert, context: MessageContext) -> MessageRecord:
     """The message to record for a confirmed proposal's CAP alert."""
     xml = to_xml(alert, tz=ZoneInfo(context.timezone))
     first = alert.infos[0]
-    return OutgoingMessage(
+    return MessageRecord(
         proposal_id=proposal.id,
         identifier=alert.identifier,
         hazard=proposal.decision.hazard,
@@ -133,9 +132,8 @@ def warning_message(
 
 def _area_shape(context: MessageContext, communities: Sequence[str]) -> shapely.Geometry | None:
     layer = context.communities
-    ids = layer["community_id"].values.astype(str)
-    chosen = [i for i, community in enumerate(ids) if community in set(communities)]
-    if not chosen:
+    chosen = np.isin(layer["community_id"].values.astype(str), list(communities))
+    if not chosen.any():
         return None
     return shapely.unary_union(shapely.from_wkt(layer["geometry_wkt"].values[chosen]))
 
@@ -151,7 +149,7 @@ def _texts(alert: CapAlert, languages: tuple[str, ...]) -> tuple[str, str]:
 
 
 def _warning_deliveries(
-    message: OutgoingMessage,
+    message: MessageRecord,
     alert: CapAlert,
     decision: Decision,
     context: MessageContext,
@@ -189,8 +187,10 @@ def _to_channels(
     content_type: str,
     body: bytes,
     texts: Callable[[tuple[str, ...]], tuple[str, str]],
-    kind: str,
+    kind: Literal["warning", "impact"],
 ) -> list[NewDelivery]:
+    """One delivery per channel of ``request``; ``what`` is the message identifier of a
+    warning, or what identifies an impact forecast (both feed the idempotency key)."""
     deliveries = []
     for channel in request.channels:
         subject, text = texts(channel.languages)
@@ -207,13 +207,7 @@ def _to_channels(
             content_type=content_type,
             body=body,
         )
-        deliveries.append(
-            NewDelivery(
-                envelope,
-                "warning" if kind == "warning" else "impact",
-                what if kind == "warning" else None,
-            )
-        )
+        deliveries.append(NewDelivery(envelope, kind, what if kind == "warning" else None))
     return deliveries
 
 
@@ -222,7 +216,7 @@ def _outgoing(
     setup: AlertingSetup,
     alerts: AlertStore,
     subscriptions: SubscriptionStore,
-) -> tuple[list[OutgoingMessage], list[NewDelivery]]:
+) -> tuple[list[MessageRecord], list[NewDelivery]]:
     decision = proposal.decision
     previous = alerts.last_message(decision.hazard, decision.area)
     if not needs_message(proposal, previous):
@@ -256,7 +250,7 @@ def alerting_cycle(
     impacts, unassessed = _impacts(result, hazard, issue_time, setup.context, subscriptions)
     decisions, state = decide(result, active, setup.policy, setup.partition, issue_time)
     proposals = [propose(decision, issue_time) for decision in decisions]
-    messages: list[OutgoingMessage] = []
+    messages: list[MessageRecord] = []
     deliveries: list[NewDelivery] = []
     for proposal in proposals:
         if proposal.state == "confirmed":

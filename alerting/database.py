@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from alembic import command
 from alembic.config import Config
@@ -20,7 +21,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from alerting.errors import AlertingError
@@ -28,6 +29,7 @@ from alerting.errors import AlertingError
 __all__ = [
     "MIGRATIONS",
     "Base",
+    "SqlStore",
     "UTCDateTime",
     "current_revision",
     "head_revision",
@@ -50,7 +52,12 @@ NAMING_CONVENTION = {
 
 
 def utc_now() -> datetime:
-    """The current time, aware, in UTC (the stores' default clock)."""
+    """The current time, aware, in UTC: the stores' default, injectable clock.
+
+    Stores read it only for bookkeeping (when a row was written, when a delivery is due);
+    every decision of a cycle is taken at the issue time the caller passes in, so a replay
+    decides the same whatever the wall clock says.
+    """
     return datetime.now(UTC)
 
 
@@ -136,3 +143,65 @@ def current_revision(engine: Engine) -> str | None:
 def head_revision() -> str | None:
     """The newest revision of the migrations."""
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+class SqlStore:
+    """What the alerting stores share: an engine and sessions, migrations, a schema check.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy URL of the alerting database.
+    what
+        The store's name in messages (``"alert store"``).
+    error
+        The store's exception class (raised for an unusable URL or an old schema).
+    """
+
+    def __init__(self, url: str, what: str, error: type[AlertingError]) -> None:
+        self._engine = make_engine(url, what, error)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._where = public_url(self._engine)
+        self._what = what
+        self._error = error
+        self._schema_checked = False
+
+    @property
+    def where(self) -> str:
+        """The database URL, password hidden."""
+        return self._where
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision`` with the Alembic migrations (idempotent)."""
+        upgrade(self._engine, revision)
+        self._schema_checked = False
+
+    def current_revision(self) -> str | None:
+        """Return the schema revision of the database (None when never migrated)."""
+        return current_revision(self._engine)
+
+    def _check_schema(self) -> None:
+        if self._schema_checked:
+            return
+        current, head = self.current_revision(), head_revision()
+        if current != head:
+            raise self._error(
+                f"{self._what} database {self._where} is at schema revision {current}, this "
+                f"code needs {head}; run {type(self).__name__}.upgrade() (alembic upgrade head)"
+            )
+        self._schema_checked = True

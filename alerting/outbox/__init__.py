@@ -19,7 +19,6 @@ from alerting.outbox.records import (
     ImpactUpdate,
     MessageRecord,
     NewDelivery,
-    OutgoingMessage,
 )
 from alerting.outbox.store import AlertStore, Claimed
 
@@ -34,6 +33,5 @@ __all__ = [
     "ImpactUpdate",
     "MessageRecord",
     "NewDelivery",
-    "OutgoingMessage",
     "RetryPolicy",
 ]

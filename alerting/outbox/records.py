@@ -21,7 +21,6 @@ __all__ = [
     "ImpactUpdate",
     "MessageRecord",
     "NewDelivery",
-    "OutgoingMessage",
     "from_json",
     "to_json",
 ]
@@ -60,22 +59,6 @@ def from_json(kind: type[_Lifecycle], text: str) -> _Lifecycle:
     if "communities" in data:
         data["communities"] = tuple(data["communities"])
     return kind(**data)
-
-
-@dataclass(frozen=True)
-class OutgoingMessage:
-    """A CAP message to record for a confirmed proposal."""
-
-    proposal_id: str
-    identifier: str
-    hazard: str
-    area: str
-    msg_type: str
-    level: str
-    sent: datetime
-    expires: datetime
-    headline: str
-    xml: bytes
 
 
 @dataclass(frozen=True)
@@ -139,7 +122,7 @@ class DeliveryRecord:
 
 @dataclass(frozen=True)
 class MessageRecord:
-    """A recorded CAP message."""
+    """A CAP message: as a cycle or a review records it, and as the store gives it back."""
 
     identifier: str
     proposal_id: str

@@ -20,12 +20,11 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from alerting import database
 from alerting.database import utc_now
@@ -39,7 +38,6 @@ from alerting.outbox.records import (
     ImpactUpdate,
     MessageRecord,
     NewDelivery,
-    OutgoingMessage,
     from_json,
     to_json,
 )
@@ -74,7 +72,7 @@ def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]
         yield values[start : start + size]
 
 
-class AlertStore:
+class AlertStore(database.SqlStore):
     """Warnings, messages, deliveries and their audit in a SQL database.
 
     Parameters
@@ -86,49 +84,8 @@ class AlertStore:
     """
 
     def __init__(self, url: str, *, clock: Callable[[], datetime] = utc_now) -> None:
-        self._engine = database.make_engine(url, "alert store", OutboxError)
-        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
-        self._where = database.public_url(self._engine)
+        super().__init__(url, "alert store", OutboxError)
         self._clock = clock
-        self._schema_checked = False
-
-    # -- lifecycle ---------------------------------------------------------------------
-
-    @property
-    def where(self) -> str:
-        """The database URL, password hidden."""
-        return self._where
-
-    def close(self) -> None:
-        """Release the connection pool."""
-        self._engine.dispose()
-
-    def __enter__(self) -> AlertStore:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def upgrade(self, revision: str = "head") -> None:
-        """Bring the schema to ``revision`` with the Alembic migrations (idempotent)."""
-        database.upgrade(self._engine, revision)
-        self._schema_checked = False
-
-    def _check_schema(self) -> None:
-        if self._schema_checked:
-            return
-        current, head = database.current_revision(self._engine), database.head_revision()
-        if current != head:
-            raise OutboxError(
-                f"alert database {self._where} is at schema revision {current}, this code "
-                f"needs {head}; run AlertStore.upgrade() (alembic upgrade head)"
-            )
-        self._schema_checked = True
 
     def _begin(self) -> Any:
         self._check_schema()
@@ -149,14 +106,12 @@ class AlertStore:
         """Issue time of the newest recorded cycle of ``hazard`` (None when none)."""
         self._check_schema()
         with self._sessions() as session:
-            newest: datetime | None = session.scalar(
-                select(func.max(CycleRow.issue_time)).where(CycleRow.hazard == hazard)
+            return session.scalar(
+                select(CycleRow.issue_time)
+                .where(CycleRow.hazard == hazard)
+                .order_by(CycleRow.issue_time.desc())
+                .limit(1)
             )
-        return (
-            None
-            if newest is None
-            else CycleRow.issue_time.type.process_result_value(newest, self._engine.dialect)
-        )
 
     def is_recorded(self, hazard: str, issue_time: datetime) -> bool:
         """Whether the cycle of ``hazard`` at ``issue_time`` is recorded."""
@@ -194,7 +149,7 @@ class AlertStore:
         issue_time: datetime,
         state: Mapping[str, ActiveWarning],
         proposals: Sequence[Proposal],
-        messages: Sequence[OutgoingMessage],
+        messages: Sequence[MessageRecord],
         deliveries: Sequence[NewDelivery],
         impacts: Sequence[ImpactUpdate] = (),
     ) -> CycleReceipt:
@@ -245,7 +200,9 @@ class AlertStore:
                     )
                 for proposal in proposals:
                     before = previous.get(proposal.decision.area)
-                    self._add_proposal(session, proposal, before.state_json if before else None)
+                    self._add_proposal(
+                        session, proposal, before.state_json if before else None, now
+                    )
                 self._add_messages(session, messages, now)
                 written = self._add_deliveries(session, deliveries, now)
                 changed, unchanged = self._impact_states(session, hazard, impacts, issue_time)
@@ -276,7 +233,9 @@ class AlertStore:
             hazard, issue_time, False, len(proposals), len(messages), written, unchanged
         )
 
-    def _add_proposal(self, session: Session, proposal: Proposal, previous: str | None) -> None:
+    def _add_proposal(
+        self, session: Session, proposal: Proposal, previous: str | None, now: datetime
+    ) -> None:
         decision = proposal.decision
         if session.get(ProposalRow, proposal.id) is not None:
             return
@@ -292,8 +251,8 @@ class AlertStore:
                 decision_json=to_json(decision),
                 text=proposal.text,
                 previous_state_json=previous,
-                created_at=self._clock(),
-                updated_at=self._clock(),
+                created_at=now,
+                updated_at=now,
             )
         )
         session.flush()
@@ -307,10 +266,10 @@ class AlertStore:
             )
         ).all()
         for row in stale:  # a newer decision replaces what was never confirmed
-            row.state, row.updated_at = "cancelled", self._clock()
+            row.state, row.updated_at = "cancelled", now
             session.add(
                 AuditRow(
-                    at=self._clock(),
+                    at=now,
                     actor="lifecycle",
                     entity="proposal",
                     entity_id=row.id,
@@ -320,7 +279,7 @@ class AlertStore:
             )
 
     def _add_messages(
-        self, session: Session, messages: Sequence[OutgoingMessage], now: datetime
+        self, session: Session, messages: Sequence[MessageRecord], now: datetime
     ) -> None:
         for message in messages:
             if session.get(MessageRow, message.identifier) is not None:
@@ -471,7 +430,7 @@ class AlertStore:
         self,
         before: Proposal,
         after: Proposal,
-        messages: Sequence[OutgoingMessage] = (),
+        messages: Sequence[MessageRecord] = (),
         deliveries: Sequence[NewDelivery] = (),
     ) -> None:
         """Store a review step, and what it sends, in one transaction.

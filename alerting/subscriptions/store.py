@@ -23,7 +23,6 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 
 import shapely
@@ -31,7 +30,7 @@ from pydantic import ValidationError
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Select, delete, insert, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from alerting import database
 from alerting.database import MIGRATIONS, utc_now
@@ -105,7 +104,7 @@ def _area(area: tuple[float, float, float, float] | BaseGeometry) -> BaseGeometr
     return shapely.box(min_lon, min_lat, max_lon, max_lat)
 
 
-class SubscriptionStore:
+class SubscriptionStore(database.SqlStore):
     """Subscribers, their assets, rules and channels in a SQL database.
 
     Parameters
@@ -131,50 +130,9 @@ class SubscriptionStore:
         region: RegionBounds = EARTH,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self._engine = database.make_engine(url, "subscription store", SubscriptionStoreError)
-        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
-        self._where = database.public_url(self._engine)
+        super().__init__(url, "subscription store", SubscriptionStoreError)
         self._region = region
         self._clock = clock
-        self._schema_checked = False
-
-    # -- lifecycle ---------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Release the connection pool."""
-        self._engine.dispose()
-
-    def __enter__(self) -> SubscriptionStore:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def upgrade(self, revision: str = "head") -> None:
-        """Bring the schema to ``revision`` with the Alembic migrations (idempotent)."""
-        database.upgrade(self._engine, revision)
-        self._schema_checked = False
-
-    def current_revision(self) -> str | None:
-        """Return the schema revision of the database (None when never migrated)."""
-        return database.current_revision(self._engine)
-
-    def _check_schema(self) -> None:
-        if self._schema_checked:
-            return
-        head = database.head_revision()
-        current = self.current_revision()
-        if current != head:
-            raise SubscriptionStoreError(
-                f"subscription database {self._where} is at schema revision {current}, this "
-                f"code needs {head}; run SubscriptionStore.upgrade() (alembic upgrade head)"
-            )
-        self._schema_checked = True
 
     # -- writing -----------------------------------------------------------------------
 

@@ -1,12 +1,18 @@
-"""Fixtures of the tests that talk to real servers: databases on both backends.
+"""Fixtures of the tests that talk to real servers: databases on both backends, the broker.
 
 PostgreSQL is the one at ``POSTGRES_URL`` (this machine's, trust authentication); each test
-gets its own schema, dropped afterwards. Where no server answers, the PostgreSQL half of a
-test is skipped with the reason; the SQLite half always runs.
+gets its own schema, dropped afterwards. MQTT is Mosquitto at ``BROKER``.
+
+Where a server does not answer, its tests are skipped with the reason (the SQLite half of a
+database test always runs) — so that a first try-out without servers still passes. On a
+machine that has the servers (CI: ``make test`` sets ``YUJING_REQUIRE_SERVICES=1``) a
+missing server is a **failure**, never a skip.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +21,25 @@ import psycopg
 import pytest
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+BROKER = ("127.0.0.1", 1883)
+
+
+def unavailable(reason: str) -> None:
+    """Skip for ``reason``, or fail where the servers are required (CI on this machine)."""
+    if os.environ.get("YUJING_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (YUJING_REQUIRE_SERVICES=1: this machine should run it)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def broker() -> tuple[str, int]:
+    """Mosquitto's address (checked once)."""
+    try:
+        with socket.create_connection(BROKER, timeout=2):
+            pass
+    except OSError as err:
+        unavailable(f"no MQTT broker at {BROKER[0]}:{BROKER[1]} ({err}); start mosquitto")
+    return BROKER
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +61,7 @@ def database_url(
         yield f"sqlite:///{tmp_path / 'subscriptions.db'}"
         return
     if postgres_problem is not None:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {postgres_problem}")
+        unavailable(f"PostgreSQL not reachable at {POSTGRES_URL}: {postgres_problem}")
     schema = f"yujing_test_{uuid.uuid4().hex[:16]}"
     admin_url = POSTGRES_URL.replace("+psycopg", "")
     with psycopg.connect(admin_url, autocommit=True) as admin:

@@ -62,7 +62,6 @@ TEXT = (
     "Typhoon red warning for Futian District, Shenzhen: stop outdoor work now."
 )
 CAP_FILE = "examples/taiwan.cap"
-BROKER = ("127.0.0.1", 1883)
 WAIT = 10.0  # seconds any wait may take before the test fails
 
 
@@ -318,17 +317,6 @@ def test_a_target_that_is_not_a_url_is_permanent(sender: WebhookSender, cap_body
 
 
 # -- MQTT against Mosquitto --------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def broker() -> tuple[str, int]:
-    """Mosquitto's address; skips the MQTT tests when nothing listens there."""
-    try:
-        with socket.create_connection(BROKER, timeout=2):
-            pass
-    except OSError as err:
-        pytest.skip(f"no MQTT broker at {BROKER[0]}:{BROKER[1]} ({err}); start mosquitto")
-    return BROKER
 
 
 @dataclass

@@ -15,7 +15,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -96,6 +95,11 @@ def subscriber(subscriber_id: str, lon: float, lat: float, channels: list[dict[s
     )
 
 
+def webhook(url: str, language: str = "zh-CN") -> dict[str, Any]:
+    """A webhook channel in one language."""
+    return {"kind": "webhook", "url": url, "languages": [language]}
+
+
 @pytest.fixture
 def setup(mangkhut: tuple[dict[datetime, xr.Dataset], xr.Dataset]) -> AlertingSetup:
     """Shenzhen's typhoon alerting, red confirmed by a forecaster."""
@@ -163,11 +167,7 @@ def test_a_cycle_records_warnings_messages_and_deliveries_once(
             114.055,
             22.54,
             [
-                {
-                    "kind": "webhook",
-                    "url": "http://127.0.0.1:9/hooks/futian-em",
-                    "languages": ["zh-CN"],
-                },
+                webhook("http://127.0.0.1:9/hooks/futian-em", "zh-CN"),
                 {"kind": "mqtt", "topic_prefix": "yujing/futian", "languages": ["zh-CN", "en-US"]},
             ],
         )
@@ -243,11 +243,7 @@ def test_a_refused_write_leaves_nothing_behind(mangkhut, setup, stores, database
             114.055,
             22.54,
             [
-                {
-                    "kind": "webhook",
-                    "url": "http://127.0.0.1:9/hooks/futian-em",
-                    "languages": ["zh-CN"],
-                },
+                webhook("http://127.0.0.1:9/hooks/futian-em", "zh-CN"),
             ],
         )
     )
@@ -278,11 +274,7 @@ def test_red_waits_for_a_forecaster_and_goes_out_on_the_thread(mangkhut, setup, 
             114.055,
             22.54,
             [
-                {
-                    "kind": "webhook",
-                    "url": "http://127.0.0.1:9/hooks/futian-em",
-                    "languages": ["en-US"],
-                },
+                webhook("http://127.0.0.1:9/hooks/futian-em", "en-US"),
             ],
         )
     )
@@ -320,20 +312,9 @@ def test_red_waits_for_a_forecaster_and_goes_out_on_the_thread(mangkhut, setup, 
 # -- delivery ------------------------------------------------------------------------------
 
 
-def _mqtt_available() -> str | None:
-    try:
-        with socket.create_connection(("127.0.0.1", 1883), timeout=2):
-            return None
-    except OSError as err:
-        return f"no MQTT broker at 127.0.0.1:1883 ({err})"
-
-
 def test_warnings_and_impacts_reach_a_webhook_and_an_mqtt_subscriber(
-    mangkhut, setup, stores
+    mangkhut, setup, stores, broker
 ) -> None:  # type: ignore[no-untyped-def]
-    problem = _mqtt_available()
-    if problem:
-        pytest.skip(problem)
     import paho.mqtt.client as mqtt
 
     alerts, subs, clock = stores
@@ -343,7 +324,7 @@ def test_warnings_and_impacts_reach_a_webhook_and_an_mqtt_subscriber(
     listener.on_message = lambda c, u, m: received.append(
         (m.topic, m.payload, dict(getattr(m.properties, "UserProperty", [])))
     )
-    listener.connect("127.0.0.1", 1883)
+    listener.connect(*broker)
     listener.subscribe(f"{prefix}/#", qos=1)
     listener.loop_start()
     time.sleep(0.3)
@@ -354,11 +335,7 @@ def test_warnings_and_impacts_reach_a_webhook_and_an_mqtt_subscriber(
                 114.055,
                 22.54,
                 [
-                    {
-                        "kind": "webhook",
-                        "url": receiver.url_for("futian-em"),
-                        "languages": ["zh-CN"],
-                    },
+                    webhook(receiver.url_for("futian-em"), "zh-CN"),
                 ],
             )
         )
@@ -375,15 +352,15 @@ def test_warnings_and_impacts_reach_a_webhook_and_an_mqtt_subscriber(
         run_cycles(mangkhut, setup, alerts, subs, clock)
         from alerting.delivery import MqttSender
 
-        senders = {"webhook": WebhookSender(KEY), "mqtt": MqttSender(client_id=prefix)}
+        senders = {"webhook": WebhookSender(KEY), "mqtt": MqttSender(*broker, client_id=prefix)}
         dispatcher = Dispatcher(alerts, senders, owner="test")
         report = dispatcher.run_until_idle()
         dispatcher.close()
         expected = alerts.deliveries()
         assert report.sent == len(expected) and alerts.delivery_counts() == {"sent": len(expected)}
-        webhook = [d for d in expected if d.channel == "webhook"]
-        assert receiver.wait_for(len(webhook), timeout=10)
-        assert {d.key for d in receiver.deliveries} == {d.idempotency_key for d in webhook}
+        to_webhooks = [d for d in expected if d.channel == "webhook"]
+        assert receiver.wait_for(len(to_webhooks), timeout=10)
+        assert {d.key for d in receiver.deliveries} == {d.idempotency_key for d in to_webhooks}
         caps = [parse_cap(d.body) for d in receiver.deliveries if "cap" in d.content_type]
         assert caps and all(c.infos[0].areas[0].geocodes[0][1] == FUTIAN for c in caps)
     deadline = time.monotonic() + 10
@@ -413,11 +390,7 @@ def test_an_endpoint_down_for_minutes_is_retried_then_delivered_once(
                 114.055,
                 22.54,
                 [
-                    {
-                        "kind": "webhook",
-                        "url": receiver.url_for("futian-em"),
-                        "languages": ["zh-CN"],
-                    },
+                    webhook(receiver.url_for("futian-em"), "zh-CN"),
                 ],
             )
         )
@@ -485,11 +458,7 @@ def test_a_dead_dispatchers_lease_expires_and_another_sends(mangkhut, setup, sto
                 114.055,
                 22.54,
                 [
-                    {
-                        "kind": "webhook",
-                        "url": receiver.url_for("futian-em"),
-                        "languages": ["zh-CN"],
-                    },
+                    webhook(receiver.url_for("futian-em"), "zh-CN"),
                 ],
             )
         )
