@@ -27,7 +27,15 @@ from yujing.settings import Settings
 
 _LOG = logging.getLogger(__name__)
 
-__all__ = ["CycleResult", "district_summary", "load_input", "run_cycle", "verify_nowcasts"]
+__all__ = [
+    "CycleResult",
+    "Loader",
+    "available_at",
+    "district_summary",
+    "load_input",
+    "run_cycle",
+    "verify_nowcasts",
+]
 
 
 @dataclass
@@ -39,6 +47,8 @@ class CycleResult:
     paths: dict[str, Path] = field(default_factory=dict)
     summaries: dict[str, pd.DataFrame] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, YujingError] = field(default_factory=dict)
+    """The exceptions behind ``failures`` (a replay stops on a look-ahead)."""
 
 
 def load_input(
@@ -59,12 +69,21 @@ def load_input(
             name, start=issue_time - source.history, end=issue_time, as_of=issue_time
         )
     dataset = read_source(source.reader, settings.source_path(name), source.options, name)
-    available = issue_time.astimezone(UTC) - source.latency
-    limit = np.datetime64(available.replace(tzinfo=None), "ns")
+    return available_at(dataset, issue_time.astimezone(UTC) - source.latency)
+
+
+def available_at(dataset: xr.Dataset, moment: datetime) -> xr.Dataset:
+    """The steps of ``dataset`` (along ``time`` and ``reference_time``) labelled at or
+    before ``moment``: what a source had delivered by then."""
+    limit = np.datetime64(moment.astimezone(UTC).replace(tzinfo=None), "ns")
     for dim in ("time", "reference_time"):
         if dim in dataset.dims:
             dataset = dataset.sel({dim: dataset[dim] <= limit})
     return dataset
+
+
+Loader = Callable[[str, datetime], xr.Dataset]
+"""What a cycle reads: ``loader(source_name, issue_time)`` gives the source as of then."""
 
 
 def _count_equal(level: int) -> Callable[[pd.Series], int]:
@@ -114,13 +133,16 @@ def run_cycle(
     output_dir: Path | None = None,
     region: Region | None = None,
     store: PartitionStore | None = None,
+    loader: Loader | None = None,
 ) -> CycleResult:
     """Run every configured hazard for ``issue_time`` and write NetCDF plus a summary.
 
     A hazard whose inputs or model fail (a :class:`~ingest.errors.YujingError`: bad or
     missing data, a grid that changed) is recorded in ``failures`` and the other hazards
-    still run. Inputs are read from ``store`` when given (what the ingest stored, as of
-    ``issue_time``), else from the sources directly. Outputs go to
+    still run. Inputs come from ``loader`` when given (a replay's cache of each source,
+    cut at the issue time), else from ``store`` (what the ingest stored, as of
+    ``issue_time``), else from the sources directly; whatever the route, the model refuses
+    data after the issue time. Outputs go to
     ``<output>/<region code>/<hazard>/<YYYYmmddTHHMMZ>.nc`` (and ``.txt``), written
     atomically; re-running the same cycle rewrites the same files.
     """
@@ -132,7 +154,11 @@ def run_cycle(
     for hazard_name, hazard in settings.hazards.items():
         try:
             inputs = {
-                input_name: load_input(settings, source, issue_time, store)
+                input_name: (
+                    loader(source, issue_time)
+                    if loader is not None
+                    else load_input(settings, source, issue_time, store)
+                )
                 for input_name, source in hazard.inputs.items()
             }
             model = get_model(hazard.model)(
@@ -143,6 +169,7 @@ def run_cycle(
             # One hazard's bad input must not cost the other hazards their cycle; the
             # failure is reported (CLI exit status 1), never replaced by a made-up result.
             cycle.failures[hazard_name] = str(err)
+            cycle.errors[hazard_name] = err
             _LOG.error("hazard %r failed at %s: %s", hazard_name, issue_time, err)
             continue
         target = folder / settings.region.code / hazard_name / f"{stamp}.nc"

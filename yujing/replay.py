@@ -21,8 +21,10 @@ and hazard to ``<output>/<event>/summary.csv`` (written atomically).
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,17 +35,32 @@ import xarray as xr
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from alerting.cycle import AlertingSetup
+from alerting.lifecycle import LifecyclePolicy
+from alerting.messages import MessageContext
 from hazard_models import get_model
 from hazard_models.config import Duration, Frozen
 from hazard_models.region import load_region
 from ingest.contracts import utc_instant
-from ingest.errors import ContractError
+from ingest.errors import ContractError, LookAheadError
+from ingest.readers import read_source
 from ingest.storage import write_bytes_atomic
 from yujing.errors import ConfigError
-from yujing.pipeline import run_cycle
+from yujing.pipeline import Loader, available_at, run_cycle
+from yujing.replay_alerting import HazardAlerting, ReplayAlerting
 from yujing.settings import Settings, load_settings
 
-__all__ = ["EventConfig", "EventHazard", "ReplayResult", "cycle_summary", "load_event", "replay"]
+__all__ = [
+    "EventAlerting",
+    "EventConfig",
+    "EventHazard",
+    "EventVerify",
+    "ReplayResult",
+    "SourceCache",
+    "cycle_summary",
+    "load_event",
+    "replay",
+]
 
 
 class EventHazard(Frozen):
@@ -52,6 +69,45 @@ class EventHazard(Frozen):
     inputs: dict[str, str] = Field(default_factory=dict)
     scheme: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventAlerting(Frozen):
+    """How a replay warns: which hazards, with which lifecycle, to whom.
+
+    A replay has no duty forecaster: ``policy.confirm_levels`` must stay empty (every
+    level is issued automatically), and the capture subscriber receives what the
+    dispatcher delivers (:mod:`yujing.replay_alerting`).
+    """
+
+    hazards: list[str] = Field(min_length=1)
+    """Configured hazards whose results become warnings."""
+    policy: dict[str, LifecyclePolicy] = Field(default_factory=dict)
+    """Per hazard; the defaults of :class:`~alerting.lifecycle.LifecyclePolicy` otherwise."""
+    sender: str = "yujing@replay.invalid"
+    sender_code: str = Field(pattern=r"^[0-9]{14}$")
+    """CAP identifier prefix (GB/T 35965.1: admin code + agency code, 14 digits)."""
+    capture_rules: list[dict[str, Any]] = Field(default_factory=list)
+    """Rules of the capture subscriber (as in a subscription request)."""
+
+    @model_validator(mode="after")
+    def _automatic(self) -> EventAlerting:
+        for name, policy in self.policy.items():
+            if policy.confirm_levels:
+                raise ValueError(
+                    f"policy.{name}.confirm_levels: a replay has no forecaster to confirm; "
+                    "leave it empty"
+                )
+        return self
+
+
+class EventVerify(Frozen):
+    """What a hazard's warnings are verified against."""
+
+    truth: str | None = None
+    """A hazard of the event whose results are the observation (an observed model on
+    data the warning model did not see at issue time), or none."""
+    note: str = ""
+    """Why there is no truth, or what it is; shown in the report."""
 
 
 class EventConfig(Frozen):
@@ -65,10 +121,16 @@ class EventConfig(Frozen):
     end: datetime
     every: Duration = timedelta(hours=6)
     notes: str = ""
+    alerting: EventAlerting | None = None
+    verify: dict[str, EventVerify] = Field(default_factory=dict)
+    short_end: datetime | None = None
+    """Last issue time of the shortened replay CI runs (``--short``)."""
 
-    @field_validator("start", "end", mode="before")
+    @field_validator("start", "end", "short_end", mode="before")
     @classmethod
-    def _aware(cls, value: Any) -> datetime:
+    def _aware(cls, value: Any) -> datetime | None:
+        if value is None:
+            return None
         try:
             return utc_instant(value, "time")
         except (ValueError, ContractError) as err:
@@ -80,12 +142,21 @@ class EventConfig(Frozen):
             raise ValueError(f"end {self.end:%Y-%m-%dT%H:%MZ} is before start")
         if self.every <= timedelta(0):
             raise ValueError("every must be positive")
+        if self.short_end is not None and not self.start <= self.short_end <= self.end:
+            raise ValueError("short_end must lie between start and end")
+        hazards = set(self.hazards)
+        named = [*(self.alerting.hazards if self.alerting else []), *self.verify]
+        named += [v.truth for v in self.verify.values() if v.truth]
+        unknown = sorted(set(named) - hazards)
+        if unknown:
+            raise ValueError(f"alerting/verify name {unknown}, not hazards of this event")
         return self
 
-    def issue_times(self) -> list[datetime]:
-        """Every issue time from ``start`` to ``end`` inclusive."""
+    def issue_times(self, short: bool = False) -> list[datetime]:
+        """Every issue time from ``start`` to ``end`` (or ``short_end``) inclusive."""
+        end = self.short_end if short and self.short_end is not None else self.end
         times, moment = [], self.start
-        while moment <= self.end:
+        while moment <= end:
             times.append(moment)
             moment += self.every
         return times
@@ -199,6 +270,27 @@ def cycle_summary(hazard: str, result: xr.Dataset) -> dict[str, Any]:
     return {"hazard": hazard, **row}
 
 
+class SourceCache:
+    """Each source read once per replay; each cycle gets what had arrived by its time.
+
+    ``cache(name, issue_time)`` is the source cut at ``issue_time`` minus the source's
+    ``latency`` (:func:`~yujing.pipeline.available_at`), exactly what
+    :func:`~yujing.pipeline.load_input` gives a live cycle, without reading the files
+    again. The models check the cut again (:func:`ingest.contracts.assert_no_lookahead`).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._read: dict[str, xr.Dataset] = {}
+
+    def __call__(self, name: str, issue_time: datetime) -> xr.Dataset:
+        source = self._settings.sources[name]
+        if name not in self._read:
+            path = self._settings.source_path(name)
+            self._read[name] = read_source(source.reader, path, source.options, name)
+        return available_at(self._read[name], issue_time - source.latency)
+
+
 @dataclass
 class ReplayResult:
     """What a replay produced: the per-cycle table, where it went, and any failures."""
@@ -207,6 +299,36 @@ class ReplayResult:
     summary: pd.DataFrame
     folder: Path
     failures: dict[str, str]
+    deliveries: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    cycles: int = 0
+
+
+def _alerting(
+    event: EventConfig, settings: Settings, folder: Path, communities: xr.Dataset
+) -> ReplayAlerting | None:
+    if event.alerting is None:
+        return None
+    config = event.alerting
+    context = MessageContext(
+        sender=config.sender,
+        sender_code=config.sender_code,
+        sender_name="yujing replay",
+        region_name=settings.region.name,
+        timezone=settings.region.timezone,
+        communities=communities,
+    )
+    hazards = {}
+    for name in config.hazards:
+        scheme = settings.signal_schemes[settings.hazards[name].scheme]
+        setup = AlertingSetup(
+            context,
+            config.policy.get(name, LifecyclePolicy()),
+            scheme.partition,
+            {level.name: level.rank for level in scheme.levels},
+        )
+        hazards[name] = HazardAlerting(setup, scheme.hazard)
+    return ReplayAlerting(folder, hazards, config.capture_rules, communities)
 
 
 def replay(
@@ -214,26 +336,81 @@ def replay(
     settings: Settings,
     output: Path | None = None,
     progress: Callable[[datetime], None] | None = None,
+    *,
+    short: bool = False,
+    loader: Loader | None = None,
 ) -> ReplayResult:
-    """Run every cycle of ``event`` and write the results and ``summary.csv``.
+    """Run every cycle of ``event``: hazards, then alerting; write results and tables.
 
-    A failed hazard at one cycle is recorded (``failures``, keyed ``"<stamp> <hazard>"``) and
-    the replay goes on, as the live system would.
+    Per cycle: :func:`~yujing.pipeline.run_cycle` with each source cut at the issue time
+    (``loader``, by default a :class:`SourceCache`), then for each warning hazard the
+    alerting cycle and the dispatcher (:mod:`yujing.replay_alerting`). A hazard whose
+    input is bad at one cycle is recorded (``failures``, keyed ``"<stamp> <hazard>"``)
+    and the replay goes on, as the live system would; data from after the issue time
+    (:class:`~ingest.errors.LookAheadError`) stops the replay, since every score after it
+    would be void. Writes ``summary.csv``, ``replay.json`` (provenance, timings) and, with
+    alerting, ``alerts.db``, ``warnings.csv`` and ``deliveries.jsonl``.
     """
+    started = time.perf_counter()
     folder = (output or settings.output_directory / "replay") / event.name
     region = load_region(settings.region, settings.communities, settings.cache_directory)
+    loader = loader or SourceCache(settings)
     rows: list[dict[str, Any]] = []
     failures: dict[str, str] = {}
-    for issue_time in event.issue_times():
-        cycle = run_cycle(settings, issue_time, output_dir=folder, region=region)
-        stamp = issue_time.strftime("%Y-%m-%dT%H:%MZ")
-        for hazard, problem in cycle.failures.items():
-            failures[f"{stamp} {hazard}"] = problem
-            rows.append({"issue_time": stamp, "hazard": hazard, "signal": "FAILED"})
-        for hazard, result in cycle.results.items():
-            rows.append({"issue_time": stamp, **cycle_summary(hazard, result)})
-        if progress is not None:
-            progress(issue_time)
+    models: dict[str, str] = {}
+    issue_times = event.issue_times(short)
+    alerting = _alerting(event, settings, folder, region.communities)
+    deliveries: dict[str, int] = {}
+    try:
+        for issue_time in issue_times:
+            cycle = run_cycle(settings, issue_time, output_dir=folder, region=region, loader=loader)
+            for error in cycle.errors.values():
+                if isinstance(error, LookAheadError):
+                    raise error
+            stamp = issue_time.strftime("%Y-%m-%dT%H:%MZ")
+            for hazard, problem in cycle.failures.items():
+                failures[f"{stamp} {hazard}"] = problem
+                rows.append({"issue_time": stamp, "hazard": hazard, "signal": "FAILED"})
+            for hazard, result in cycle.results.items():
+                rows.append({"issue_time": stamp, **cycle_summary(hazard, result)})
+                models[hazard] = f"{result.attrs.get('model')} {result.attrs.get('model_version')}"
+                if alerting is not None and hazard in alerting.hazards:
+                    alerting.cycle(hazard, result, issue_time)
+            if progress is not None:
+                progress(issue_time)
+        if alerting is not None:
+            deliveries = alerting.finish()
+    finally:
+        if alerting is not None:
+            alerting.close()
+    seconds = time.perf_counter() - started
     summary = pd.DataFrame(rows).fillna("")
     write_bytes_atomic(folder / "summary.csv", summary.to_csv(index=False).encode())
-    return ReplayResult(event=event, summary=summary, folder=folder, failures=failures)
+    record = {
+        "event": event.name,
+        "title": event.title,
+        "settings": str(settings.config_path),
+        "first_cycle": issue_times[0].isoformat(),
+        "last_cycle": issue_times[-1].isoformat(),
+        "every": str(event.every),
+        "cycles": len(issue_times),
+        "shortened": short and event.short_end is not None,
+        "sources": {
+            name: f"{settings.sources[name].reader}: {settings.source_path(name)}"
+            for name in sorted({s for h in settings.hazards.values() for s in h.inputs.values()})
+        },
+        "models": models,
+        "failures": failures,
+        "deliveries": deliveries,
+        "seconds": round(seconds, 2),
+    }
+    write_bytes_atomic(folder / "replay.json", json.dumps(record, indent=1).encode())
+    return ReplayResult(
+        event=event,
+        summary=summary,
+        folder=folder,
+        failures=failures,
+        deliveries=deliveries,
+        seconds=seconds,
+        cycles=len(issue_times),
+    )

@@ -1,0 +1,450 @@
+"""Score a replay: warnings against what was observed later, per hazard and level.
+
+``yujing verify EVENT`` reads what ``yujing replay EVENT`` wrote (the per-cycle results,
+``warnings.csv``, ``replay.json``) and writes, beside them:
+
+- ``skill.csv`` and ``verification.json``: per hazard and level, hits, misses, false alarms,
+  POD, FAR, CSI, frequency bias and the lead-time distribution (median, 10th and 90th
+  percentile, share at least 60 min), with the provenance of every number;
+- ``lead_times.csv``: every observed event, when it began and when a warning first
+  covered it;
+- ``reliability.csv``: the forecast probabilities against what happened;
+- ``report.html`` with its figures (:mod:`yujing.report`).
+
+Definitions (``DESIGN.md``): an *observed event* is a community reaching a level in the
+truth (the event's ``verify.<hazard>.truth`` hazard, an observed model) after not being at
+it in the previous cycle; its onset is the truth's ``onset_time`` (when the criterion was
+first met in the data). A community is *covered* at level L from a cycle whose warnings in
+force (``warnings.csv``) include it at L or higher until the next cycle. Lead time, hits,
+misses and false alarms follow :func:`hazard_models.verification.warning_lead_times`
+(an event warned up to one hour late is a hit with negative lead time; an event never
+warned a miss, counted as 0 min in the distribution). No score uses what a model saw at
+its issue time: the truth of a cycle comes from data up to that cycle, the reliability
+pairs a probability issued at T with the truth at later cycles (up to T plus the lead-time
+look-ahead), and only windows that lie inside the replay are scored.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from alerting.lifecycle import LifecyclePolicy
+from hazard_models.region import load_region
+from hazard_models.verification import lead_time_summary, warning_lead_times
+from hazard_models.verification.probabilistic import reliability_table
+from ingest.storage import write_bytes_atomic
+from yujing.errors import ConfigError
+from yujing.replay import EventConfig
+from yujing.settings import Settings
+
+__all__ = ["HazardResults", "Verification", "load_results", "verify"]
+
+SKILL_COLUMNS = [
+    "hazard",
+    "level",
+    "hits",
+    "misses",
+    "false_alarms",
+    "correct_negatives",
+    "pod",
+    "far",
+    "csi",
+    "bias",
+    "events",
+    "lead_median_min",
+    "lead_p10_min",
+    "lead_p90_min",
+    "share_ge_60",
+    "agency_median_min",
+    "truth",
+]
+
+
+@dataclass
+class HazardResults:
+    """One hazard's per-cycle results of a replay, stacked on ``time`` (the issue times)."""
+
+    name: str
+    levels: list[str]
+    ranks: list[int]
+    results: xr.Dataset
+
+
+@dataclass
+class Verification:
+    """Everything ``yujing verify`` computed for one replay."""
+
+    skill: pd.DataFrame
+    lead_times: pd.DataFrame
+    reliability: pd.DataFrame
+    observed: pd.DataFrame
+    warnings: pd.DataFrame
+    provenance: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    report: Path | None = None
+
+
+def load_results(folder: Path, settings: Settings, hazard: str) -> HazardResults | None:
+    """Read the replay's results of ``hazard`` (``<region>/<hazard>/*.nc``), or None."""
+    files = sorted((folder / settings.region.code / hazard).glob("*.nc"))
+    if not files:
+        return None
+    parts = []
+    for path in files:
+        with xr.open_dataset(path) as ds:
+            issue = np.datetime64(pd.Timestamp(ds.attrs["issue_time"]).tz_convert(None), "ns")
+            keep = ["hazard_level", "risk_level", "probability", "onset_time"]
+            parts.append(ds[keep].load().expand_dims(time=[issue]))
+    stacked = xr.concat(parts, dim="time", coords="minimal", compat="override")
+    levels = [str(v) for v in stacked["level"].values]
+    ranks = [int(v) for v in stacked["level_rank"].values]
+    return HazardResults(hazard, levels, ranks, stacked)
+
+
+def observed_onsets(truth: HazardResults) -> pd.DataFrame:
+    """Every observed event of the truth: a community reaching a level anew.
+
+    Columns ``community``, ``level``, ``rank``, ``onset`` (UTC).
+    """
+    level_now = truth.results["hazard_level"].isel(lead_time=0).values  # time, community
+    onsets = truth.results["onset_time"].values  # time, community, level
+    times = truth.results["time"].values
+    communities = truth.results["community_id"].values.astype(str)
+    rows = []
+    for k, (name, rank) in enumerate(zip(truth.levels, truth.ranks, strict=True)):
+        met = level_now >= rank
+        rising = met & ~np.vstack([np.zeros_like(met[:1]), met[:-1]])
+        for t, c in zip(*np.nonzero(rising), strict=True):
+            onset = onsets[t, c, k]
+            rows.append(
+                {
+                    "community": communities[c],
+                    "level": name,
+                    "rank": rank,
+                    "onset": pd.Timestamp(times[t] if np.isnat(onset) else onset, tz="UTC"),
+                }
+            )
+    return pd.DataFrame(rows, columns=["community", "level", "rank", "onset"])
+
+
+def warning_periods(warnings: pd.DataFrame, hazard: str, every: timedelta) -> pd.DataFrame:
+    """Per community, the periods it was covered: from each cycle it was in a warning in
+    force to the next cycle. Columns ``area`` (community), ``level``, ``start``, ``end``."""
+    rows = warnings[warnings["hazard"] == hazard]
+    if rows.empty:
+        return pd.DataFrame(columns=["area", "level", "start", "end"])
+    split = rows.assign(area=rows["communities"].fillna("").str.split()).explode("area")
+    split = split[split["area"].notna() & (split["area"] != "")]
+    start = pd.to_datetime(split["cycle"], utc=True)
+    return pd.DataFrame(
+        {
+            "area": split["area"].to_numpy(),
+            "level": split["level"].to_numpy(),
+            "start": start.to_numpy(),
+            "end": (start + pd.Timedelta(every)).to_numpy(),
+        }
+    ).assign(
+        start=lambda f: pd.to_datetime(f["start"], utc=True),
+        end=lambda f: pd.to_datetime(f["end"], utc=True),
+    )
+
+
+def reliability(
+    forecast: HazardResults, truth: HazardResults, look_ahead: timedelta
+) -> pd.DataFrame:
+    """Probability of each level within ``look_ahead`` against the truth at later cycles.
+
+    The forecast probability of a level for a community at issue time T is the largest
+    per-lead probability up to ``look_ahead`` (a lower bound of the probability of
+    meeting it at any time in the window); the outcome is whether the truth has the
+    community at that level or higher at any cycle in (T, T + look_ahead]. Only issue
+    times whose whole window lies inside the replay are used.
+    """
+    probability = forecast.results["probability"]
+    leads = probability["lead_time"] <= np.timedelta64(look_ahead)
+    probability = probability.where(leads, drop=True).max("lead_time")
+    truth_level = truth.results["hazard_level"].isel(lead_time=0)
+    truth_times = truth_level["time"].values
+    end = truth_times.max() if truth_times.size else None
+    frames = []
+    for level, rank in zip(forecast.levels, forecast.ranks, strict=True):
+        pairs_p, pairs_o = [], []
+        for time in probability["time"].values:
+            if end is None or time + np.timedelta64(look_ahead) > end:
+                continue
+            later = (truth_times > time) & (truth_times <= time + np.timedelta64(look_ahead))
+            if not later.any():
+                continue
+            happened = (truth_level.values[later] >= rank).any(axis=0)
+            p = probability.sel(time=time, level=level).values
+            pairs_p.append(p)
+            pairs_o.append(happened.astype(float))
+        if not pairs_p:
+            continue
+        table = reliability_table(np.concatenate(pairs_p), np.concatenate(pairs_o), bins=10)
+        frames.append(table.assign(hazard=forecast.name, level=level))
+    columns = ["hazard", "level", "bin_lower", "bin_upper", "forecast_mean"]
+    columns += ["observed_frequency", "count"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def _skill_rows(
+    hazard: str, table: pd.DataFrame, levels: Sequence[str], truth: str
+) -> list[dict[str, Any]]:
+    summary = lead_time_summary(table) if not table.empty else None
+    rows = []
+    for level in levels:
+        if summary is not None and level in summary.index:
+            s = summary.loc[level].to_dict()
+            hits, misses, false_alarms = int(s["hits"]), int(s["misses"]), int(s["false_alarms"])
+            rows.append(
+                {
+                    "hazard": hazard,
+                    "level": level,
+                    "hits": hits,
+                    "misses": misses,
+                    "false_alarms": false_alarms,
+                    "correct_negatives": np.nan,
+                    "pod": s["pod"],
+                    "far": s["far"],
+                    "csi": s["csi"],
+                    "bias": (hits + false_alarms) / (hits + misses) if hits + misses else np.nan,
+                    "events": hits + misses,
+                    "lead_median_min": s["median_lead_time_min"],
+                    "lead_p10_min": s["p10_lead_time_min"],
+                    "lead_p90_min": s["p90_lead_time_min"],
+                    "share_ge_60": s["share_lead_time_at_least_target"],
+                    "agency_median_min": np.nan,
+                    "truth": truth,
+                }
+            )
+        else:
+            rows.append(
+                {**dict.fromkeys(SKILL_COLUMNS, np.nan), "hazard": hazard, "level": level}
+                | {"hits": 0, "misses": 0, "false_alarms": 0, "events": 0, "truth": truth}
+            )
+    return rows
+
+
+def _git_revision() -> str:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except OSError:
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+def _json_ready(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    text = frame.to_json(orient="records", date_format="iso", date_unit="s")
+    return list(json.loads(text))
+
+
+def verify(
+    event: EventConfig, settings: Settings, folder: Path, *, report: bool = True
+) -> Verification:
+    """Score the replay of ``event`` in ``folder`` and write the tables and the report."""
+    record_path = folder / "replay.json"
+    if not record_path.exists():
+        raise ConfigError(
+            record_path, [("(file)", f"no replay here; run `yujing replay {event.name}` first")]
+        )
+    record = json.loads(record_path.read_text("utf-8"))
+    warnings_path = folder / "warnings.csv"
+    warnings = (
+        pd.read_csv(warnings_path, dtype={"area": str, "communities": str})
+        if warnings_path.exists() and warnings_path.stat().st_size
+        else pd.DataFrame(columns=["cycle", "hazard", "communities"])
+    )
+    results = {name: load_results(folder, settings, name) for name in event.hazards}
+    notes = [event.notes] if event.notes else []
+    skill_rows: list[dict[str, Any]] = []
+    lead_frames, reliability_frames, observed_frames = [], [], []
+    for hazard, check in event.verify.items():
+        forecast = results.get(hazard)
+        truth = results.get(check.truth) if check.truth else None
+        if check.note:
+            notes.append(f"{hazard}: {check.note}")
+        if forecast is None:
+            notes.append(f"{hazard}: no results in {folder} (every cycle failed?)")
+            continue
+        if truth is None:
+            skill_rows += _skill_rows(hazard, pd.DataFrame(), forecast.levels, "none")
+            continue
+        if truth.levels != forecast.levels:
+            raise ConfigError(
+                settings.config_path,
+                [(f"hazards.{check.truth}.scheme", "the truth must use the forecast's levels")],
+            )
+        onsets = observed_onsets(truth)
+        # An event under way when the replay began could not have been warned in it.
+        first_cycle = pd.Timestamp(truth.results["time"].values[0], tz="UTC")
+        onsets = onsets[onsets["onset"] > first_cycle]
+        observed_frames.append(onsets.assign(hazard=hazard))
+        periods = warning_periods(warnings, hazard, event.every)
+        table = warning_lead_times(
+            periods, onsets.rename(columns={"community": "area"}), forecast.levels
+        )
+        truth_label = f"{check.truth} ({record['models'].get(check.truth, '?')})"
+        skill_rows += _skill_rows(hazard, table, forecast.levels, truth_label)
+        events = table[table["outcome"] != "false_alarm"]
+        lead_frames.append(
+            pd.DataFrame(
+                {
+                    "hazard": hazard,
+                    "level": events["level"],
+                    "community": events["area"],
+                    "observed_onset": events["onset"],
+                    "first_warned": events["first_warned"],
+                    "lead_minutes": np.where(
+                        events["outcome"] == "hit",
+                        events["lead_time"].dt.total_seconds() / 60.0,
+                        np.nan,
+                    ),
+                }
+            )
+        )
+        policy = (
+            event.alerting.policy.get(hazard, LifecyclePolicy())
+            if event.alerting
+            else LifecyclePolicy()
+        )
+        reliability_frames.append(reliability(forecast, truth, policy.look_ahead))
+    skill = pd.DataFrame(skill_rows, columns=SKILL_COLUMNS)
+    lead_times = _concat(
+        lead_frames,
+        ["hazard", "level", "community", "observed_onset", "first_warned", "lead_minutes"],
+    )
+    reliable = _concat(reliability_frames, [])
+    observed = _concat(observed_frames, ["hazard", "community", "level", "rank", "onset"])
+    provenance = {
+        "event": f"{event.name}: {event.title}",
+        "cycles": f"{record['first_cycle']} .. {record['last_cycle']} every {record['every']}"
+        f" ({record['cycles']} cycles{', shortened' if record.get('shortened') else ''})",
+        "settings": record["settings"],
+        "data": record["sources"],
+        "models": record["models"],
+        "deliveries": record.get("deliveries", {}),
+        "yujing revision": _git_revision(),
+        "definitions": "yujing/verify.py module docstring; DESIGN.md 'Lead time'",
+    }
+    write_bytes_atomic(folder / "skill.csv", skill.to_csv(index=False).encode())
+    write_bytes_atomic(folder / "lead_times.csv", lead_times.to_csv(index=False).encode())
+    write_bytes_atomic(folder / "reliability.csv", reliable.to_csv(index=False).encode())
+    document = {
+        "provenance": provenance,
+        "notes": notes,
+        "skill": _json_ready(skill),
+        "lead_times": _json_ready(lead_times),
+        "reliability": _json_ready(reliable),
+    }
+    write_bytes_atomic(
+        folder / "verification.json", json.dumps(document, indent=1, ensure_ascii=False).encode()
+    )
+    outcome = Verification(
+        skill, lead_times, reliable, observed, _timeline(warnings, event), provenance, notes
+    )
+    if report:
+        outcome.report = _write_report(event, settings, folder, outcome, results)
+    return outcome
+
+
+def _concat(frames: Sequence[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def _timeline(warnings: pd.DataFrame, event: EventConfig) -> pd.DataFrame:
+    """One row per warning (area and issue time): when it was in force, at which level."""
+    columns = ["hazard", "area", "area_name", "level", "rank", "issued", "ended"]
+    columns += ["communities", "lead_minutes"]
+    if warnings.empty:
+        return pd.DataFrame(columns=columns)
+    frame = warnings.assign(
+        cycle=pd.to_datetime(warnings["cycle"], utc=True),
+        issued=pd.to_datetime(warnings["issued"], utc=True),
+        onset=pd.to_datetime(warnings["onset"], utc=True),
+    )
+    last_cycle = frame["cycle"].max()
+    rows = []
+    for (hazard, area, issued), group in frame.groupby(["hazard", "area", "issued"], sort=True):
+        group = group.sort_values("cycle")
+        # Each level spell within the warning is its own bar.
+        spell = (group["level"] != group["level"].shift()).cumsum()
+        for _, part in group.groupby(spell):
+            first, last = part.iloc[0], part.iloc[-1]
+            ended = last["cycle"] + pd.Timedelta(event.every)
+            onset = first["onset"]
+            rows.append(
+                {
+                    "hazard": hazard,
+                    "area": area,
+                    "area_name": first["area_name"],
+                    "level": first["level"],
+                    "rank": int(part["rank"].iloc[0]),
+                    "issued": first["cycle"],
+                    "ended": pd.NaT if last["cycle"] == last_cycle else ended,
+                    "communities": len(str(first["communities"]).split()),
+                    "lead_minutes": (onset - issued).total_seconds() / 60
+                    if pd.notna(onset)
+                    else np.nan,
+                }
+            )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _write_report(
+    event: EventConfig,
+    settings: Settings,
+    folder: Path,
+    outcome: Verification,
+    results: Mapping[str, HazardResults | None],
+) -> Path:
+    from yujing.report import write_report
+
+    region = load_region(settings.region, settings.communities, settings.cache_directory)
+    levels: dict[str, xr.DataArray] = {}
+    for name, found in results.items():
+        if found is None:
+            continue
+        risk = found.results["risk_level"]
+        if found.results.sizes["lead_time"] > 1:
+            label = f"{name}: highest risk level forecast"
+            levels[label] = risk.max("lead_time")
+        else:
+            levels[f"{name}: risk level at the issue time"] = risk.isel(lead_time=0)
+    for label, array in levels.items():
+        levels[label] = array.drop_vars([c for c in array.coords if c not in ("time",)]).transpose(
+            "time", "community"
+        )
+    return write_report(
+        folder,
+        title=event.title,
+        provenance=outcome.provenance,
+        communities=region.communities,
+        levels=levels,
+        warnings=outcome.warnings,
+        observed=outcome.observed,
+        lead_times=outcome.lead_times,
+        skill=outcome.skill,
+        reliability=outcome.reliability,
+        notes=outcome.notes,
+    )
