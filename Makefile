@@ -1,7 +1,7 @@
 # yujing developer commands. Each target creates .venv first if needed.
-#   make demo   - check the configuration and run a real-data cycle (Shenzhen and KNMI)
+#   make demo   - replay a real event (KNMI radar 2010) end to end: skill table and report
 #   make test   - ruff, mypy and the whole test suite (what CI runs)
-#   make replay - replay the bundled typhoons (Mangkhut 2018, Saola 2023) cycle by cycle
+#   make replay - replay and verify every bundled event in full
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -22,17 +22,13 @@ $(VENV): pyproject.toml requirements.lock
 	touch $(VENV)
 
 demo: $(VENV)
-	$(BIN)/yujing config check configs/shenzhen.yaml
-	$(BIN)/yujing run --config configs/shenzhen.yaml --at 2023-09-08T03:00Z
-	$(BIN)/yujing run --config configs/knmi-demo.yaml --at 2010-08-26T04:00Z --verify
-	$(BIN)/yujing ingest --config configs/knmi-demo.yaml --as-of 2010-08-26T04:00Z
-	$(BIN)/yujing catalogue --config configs/knmi-demo.yaml --source knmi_radar --as-of 2010-08-26T04:07Z
-	$(BIN)/yujing ingest --config configs/shenzhen.yaml --as-of 2025-07-29T06:30Z \
-		--replay-root tests/fixtures/hko/replay
+	$(BIN)/yujing replay knmi-2010 --short
 
 replay: $(VENV)
+	$(BIN)/yujing replay knmi-2010
 	$(BIN)/yujing replay mangkhut-2018
 	$(BIN)/yujing replay saola-2023
+	$(BIN)/yujing replay shenzhen-2023-09
 
 lint: $(VENV)
 	$(BIN)/ruff check .

@@ -24,6 +24,8 @@ EVENTS = Path(__file__).resolve().parents[1] / "configs" / "events"
 def _shortened(tmp_path: Path, name: str, start: str, end: str, members: int = 10) -> Path:
     document = yaml.safe_load((EVENTS / f"{name}.yaml").read_text("utf-8"))
     document.update(settings=str(EVENTS.parent / "shenzhen.yaml"), start=start, end=end)
+    document.pop("short_start", None)
+    document.pop("short_end", None)
     for change in document["hazards"].values():
         change["options"] = {"members": members}
     path = tmp_path / f"{name}.yaml"

@@ -123,10 +123,12 @@ class EventConfig(Frozen):
     notes: str = ""
     alerting: EventAlerting | None = None
     verify: dict[str, EventVerify] = Field(default_factory=dict)
+    short_start: datetime | None = None
     short_end: datetime | None = None
-    """Last issue time of the shortened replay CI runs (``--short``)."""
+    """First and last issue time of the shortened replay CI runs (``--short``); the
+    event's own start and end where not given."""
 
-    @field_validator("start", "end", "short_end", mode="before")
+    @field_validator("start", "end", "short_start", "short_end", mode="before")
     @classmethod
     def _aware(cls, value: Any) -> datetime | None:
         if value is None:
@@ -142,8 +144,9 @@ class EventConfig(Frozen):
             raise ValueError(f"end {self.end:%Y-%m-%dT%H:%MZ} is before start")
         if self.every <= timedelta(0):
             raise ValueError("every must be positive")
-        if self.short_end is not None and not self.start <= self.short_end <= self.end:
-            raise ValueError("short_end must lie between start and end")
+        for bound in (self.short_start, self.short_end):
+            if bound is not None and not self.start <= bound <= self.end:
+                raise ValueError("short_start and short_end must lie between start and end")
         hazards = set(self.hazards)
         named = [*(self.alerting.hazards if self.alerting else []), *self.verify]
         named += [v.truth for v in self.verify.values() if v.truth]
@@ -153,9 +156,11 @@ class EventConfig(Frozen):
         return self
 
     def issue_times(self, short: bool = False) -> list[datetime]:
-        """Every issue time from ``start`` to ``end`` (or ``short_end``) inclusive."""
-        end = self.short_end if short and self.short_end is not None else self.end
-        times, moment = [], self.start
+        """Every issue time from ``start`` to ``end`` inclusive (with ``short``, from
+        ``short_start`` to ``short_end`` where given)."""
+        start = (self.short_start if short else None) or self.start
+        end = (self.short_end if short else None) or self.end
+        times, moment = [], start
         while moment <= end:
             times.append(moment)
             moment += self.every
@@ -384,7 +389,8 @@ def replay(
         if alerting is not None:
             alerting.close()
     seconds = time.perf_counter() - started
-    summary = pd.DataFrame(rows).fillna("")
+    table = pd.DataFrame(rows)
+    summary = table.astype(object).where(table.notna(), "")
     write_bytes_atomic(folder / "summary.csv", summary.to_csv(index=False).encode())
     record = {
         "event": event.name,
@@ -394,7 +400,7 @@ def replay(
         "last_cycle": issue_times[-1].isoformat(),
         "every": str(event.every),
         "cycles": len(issue_times),
-        "shortened": short and event.short_end is not None,
+        "shortened": short and (event.short_start or event.short_end) is not None,
         "sources": {
             name: f"{settings.sources[name].reader}: {settings.source_path(name)}"
             for name in sorted({s for h in settings.hazards.values() for s in h.inputs.values()})

@@ -287,7 +287,11 @@ def verify(
             notes.append(f"{hazard}: no results in {folder} (every cycle failed?)")
             continue
         if truth is None:
-            skill_rows += _skill_rows(hazard, pd.DataFrame(), forecast.levels, "none")
+            skill_rows += [
+                {**dict.fromkeys(SKILL_COLUMNS, np.nan), "hazard": hazard, "level": level}
+                | {"truth": "none: unscored"}
+                for level in forecast.levels
+            ]
             continue
         if truth.levels != forecast.levels:
             raise ConfigError(
@@ -337,13 +341,13 @@ def verify(
     observed = _concat(observed_frames, ["hazard", "community", "level", "rank", "onset"])
     provenance = {
         "event": f"{event.name}: {event.title}",
-        "cycles": f"{record['first_cycle']} .. {record['last_cycle']} every {record['every']}"
+        "time_span": f"{record['first_cycle']} .. {record['last_cycle']} every {record['every']}"
         f" ({record['cycles']} cycles{', shortened' if record.get('shortened') else ''})",
         "settings": record["settings"],
-        "data": record["sources"],
-        "models": record["models"],
+        "data_sources": record["sources"],
+        "model_versions": record["models"],
         "deliveries": record.get("deliveries", {}),
-        "yujing revision": _git_revision(),
+        "git_revision": _git_revision(),
         "definitions": "yujing/verify.py module docstring; DESIGN.md 'Lead time'",
     }
     write_bytes_atomic(folder / "skill.csv", skill.to_csv(index=False).encode())

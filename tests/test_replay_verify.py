@@ -1,0 +1,171 @@
+"""Replay and verification end to end: every bundled event, the look-ahead guard, scoring.
+
+Real data only: the KNMI radar frames of 26 August 2010 (SOURCES.md 7.1), the JMA best
+tracks of Mangkhut and Saola (1.2, 1.3) and the NASA POWER hourly rainfall of the
+7-8 September 2023 Shenzhen rainstorm (4.2). Each event runs its shortened window
+(``short_start``/``short_end`` in ``configs/events/*.yaml``), as CI does; the full
+replays are ``benchmarks/knmi_replay.py`` and the README's main command.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from hazard_models.region import load_region
+from hazard_models.verification import warning_lead_times
+from ingest.errors import LookAheadError
+from yujing.cli import main
+from yujing.pipeline import run_cycle
+from yujing.replay import SourceCache, load_event, replay
+from yujing.settings import Settings
+from yujing.verify import load_results, observed_onsets, warning_periods
+
+EVENTS = sorted(
+    p.stem for p in (Path(__file__).resolve().parents[1] / "configs/events").glob("*.yaml")
+)
+
+
+@pytest.fixture(scope="module")
+def replays(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
+    """Every bundled event replayed (shortened) and verified through the CLI."""
+    output = tmp_path_factory.mktemp("replays")
+    for name in EVENTS:
+        status = main(
+            ["replay", name, "--short", "--output", str(output), "--data-root", str(data_root)]
+        )
+        assert status == 0, name
+    return output
+
+
+@pytest.mark.parametrize("name", EVENTS)
+def test_every_event_replays_verifies_and_delivers(replays: Path, name: str) -> None:
+    folder = replays / name
+    record = json.loads((folder / "replay.json").read_text("utf-8"))
+    assert record["shortened"] and record["failures"] == {}
+    # Every message queued reached the capture subscriber exactly once.
+    with sqlite3.connect(folder / "alerts.db") as db:
+        queued = db.execute("select count(*) from deliveries").fetchone()[0]
+        states = dict(db.execute("select status, count(*) from deliveries group by status"))
+    lines = (folder / "deliveries.jsonl").read_text("utf-8").splitlines()
+    keys = [json.loads(line)["idempotency_key"] for line in lines]
+    assert states == ({"sent": queued} if queued else {})
+    assert len(keys) == len(set(keys)) == queued == record["deliveries"]["received"]
+    skill = pd.read_csv(folder / "skill.csv")
+    document = json.loads((folder / "verification.json").read_text("utf-8"))
+    assert len(document["skill"]) == len(skill) > 0
+    assert document["provenance"]["model_versions"] == record["models"]
+    page = (folder / "report.html").read_text("utf-8")
+    for image in __import__("re").findall(r'src="([^"]+\.png)"', page):
+        assert (folder / image).stat().st_size > 1000, image
+
+
+def test_knmi_warnings_are_scored_against_later_observations(replays: Path) -> None:
+    skill = pd.read_csv(replays / "knmi-2010" / "skill.csv").set_index("level")
+    yellow = skill.loc["yellow"]
+    assert yellow["hits"] + yellow["misses"] > 0, "the short KNMI window has observed events"
+    assert yellow["pod"] == pytest.approx(yellow["hits"] / (yellow["hits"] + yellow["misses"]))
+    hits, misses, false_alarms = yellow["hits"], yellow["misses"], yellow["false_alarms"]
+    assert yellow["csi"] == pytest.approx(hits / (hits + misses + false_alarms))
+    assert yellow["bias"] == pytest.approx((hits + false_alarms) / (hits + misses))
+    leads = pd.read_csv(replays / "knmi-2010" / "lead_times.csv", parse_dates=["observed_onset"])
+    first_cycle = pd.Timestamp("2010-08-26T00:15Z")
+    assert (leads["observed_onset"] > first_cycle).all(), "events under way at the start are out"
+
+
+def test_typhoon_and_shenzhen_2023_are_unscored_with_their_reasons(replays: Path) -> None:
+    for name in ("mangkhut-2018", "saola-2023", "shenzhen-2023-09"):
+        skill = pd.read_csv(replays / name / "skill.csv")
+        assert skill["hits"].isna().all() and (skill["truth"] == "none: unscored").all()
+        notes = json.loads((replays / name / "verification.json").read_text("utf-8"))["notes"]
+        assert any("Unscored" in note for note in notes)
+
+
+def _knmi(data_root: Path, hazards: tuple[str, ...] = ("rainstorm",)) -> tuple:
+    event, settings = load_event("knmi-2010", data_root=data_root)
+    settings = settings.model_copy(
+        update={"hazards": {k: v for k, v in settings.hazards.items() if k in hazards}}
+    )
+    moment = datetime(2010, 8, 26, 4, 0, tzinfo=UTC)
+    event = event.model_copy(
+        update={
+            "hazards": {k: v for k, v in event.hazards.items() if k in hazards},
+            "start": moment,
+            "end": moment,
+            "short_start": None,
+            "short_end": None,
+            "alerting": None,
+            "verify": {},
+        }
+    )
+    return event, settings, moment
+
+
+def test_source_cache_gives_only_what_had_arrived(data_root: Path) -> None:
+    _, settings, moment = _knmi(data_root)
+    radar = SourceCache(settings)("knmi_radar", moment)
+    # 5-minute latency: the frame labelled 03:55 arrived at 04:00, the 04:00 frame had not.
+    assert pd.Timestamp(radar["time"].values.max()) == pd.Timestamp("2010-08-26T03:55")
+
+
+def _leaking(settings: Settings) -> SourceCache:
+    """A loader that hands the model the whole event, future frames included."""
+    cache = SourceCache(settings)
+    return lambda name, issue_time: cache(name, issue_time + timedelta(hours=1))  # type: ignore[return-value]
+
+
+def test_a_model_handed_future_data_refuses_it(data_root: Path, tmp_path: Path) -> None:
+    _, settings, moment = _knmi(data_root)
+    region = load_region(settings.region, settings.communities, settings.cache_directory)
+    cycle = run_cycle(settings, moment, tmp_path, region=region, loader=_leaking(settings))
+    assert isinstance(cycle.errors["rainstorm"], LookAheadError)
+    assert "after the issue time" in cycle.failures["rainstorm"]
+    assert not list(tmp_path.rglob("*.nc")), "nothing is written from future data"
+
+
+def test_a_replay_stops_on_future_data(data_root: Path, tmp_path: Path) -> None:
+    event, settings, _ = _knmi(data_root)
+    with pytest.raises(LookAheadError, match="after the issue time"):
+        replay(event, settings, output=tmp_path, loader=_leaking(settings))
+    # The honest loader gives the same cycle without complaint.
+    done = replay(event, settings, output=tmp_path)
+    assert done.failures == {} and done.cycles == 1
+
+
+def test_scoring_controls_on_the_knmi_truth(replays: Path, data_root: Path) -> None:
+    """Warn every community from the first cycle: no misses; warn nobody: no hits."""
+    event, settings = load_event("knmi-2010", data_root=data_root)
+    truth = load_results(replays / "knmi-2010", settings, "rainstorm")
+    assert truth is not None
+    onsets = observed_onsets(truth).rename(columns={"community": "area"})
+    first = pd.Timestamp(truth.results["time"].values[0], tz="UTC")
+    onsets = onsets[onsets["onset"] > first]
+    assert len(onsets) > 0
+    cycles = pd.to_datetime(truth.results["time"].values, utc=True)
+    everyone = " ".join(truth.results["community_id"].values.astype(str))
+    blanket = pd.DataFrame(
+        {"cycle": cycles, "hazard": "h", "level": "red", "communities": everyone}
+    )
+    periods = warning_periods(blanket, "h", event.every)
+    table = warning_lead_times(periods, onsets, truth.levels)
+    events = table[table["outcome"] != "false_alarm"]
+    assert (events["outcome"] == "hit").all()
+    expected = (events["onset"] - first).dt.total_seconds()
+    assert np.allclose(events["lead_time"].dt.total_seconds(), expected)
+    none = warning_lead_times(periods.iloc[:0], onsets, truth.levels)
+    assert (none["outcome"] == "miss").all() and len(none) == len(onsets)
+
+
+def test_results_stack_per_cycle(replays: Path, data_root: Path) -> None:
+    _, settings = load_event("knmi-2010", data_root=data_root)
+    results = load_results(replays / "knmi-2010", settings, "rainstorm_nowcast")
+    assert results is not None
+    assert isinstance(results.results, xr.Dataset)
+    assert results.results.sizes["time"] == 7 and results.levels == ["yellow", "orange", "red"]
