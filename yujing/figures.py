@@ -52,10 +52,7 @@ _TIMELINE_ROWS = 40
 
 # Area names may be Chinese (深圳 districts): a CJK font after the default one, where the
 # machine has it (Debian: fonts-wqy-microhei, which .ci/run installs).
-_FONTS: dict[Any, Any] = {
-    "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans", "WenQuanYi Micro Hei", "Noto Sans CJK SC"],
-}
+_FONTS: dict[Any, Any] = {"font.family": ["DejaVu Sans", "WenQuanYi Micro Hei", "Noto Sans CJK SC"]}
 
 
 @dataclass(frozen=True)
