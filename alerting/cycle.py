@@ -49,6 +49,7 @@ from alerting.outbox.store import AlertStore
 from alerting.review import Proposal, propose
 from alerting.subscriptions import SubscriptionStore
 from alerting.subscriptions.request import HAZARDS, SubscriptionRequest
+from alerting.subscriptions.store import AssetMatch
 
 __all__ = [
     "AlertingSetup",
@@ -155,13 +156,16 @@ def _warning_deliveries(
     context: MessageContext,
     subscriptions: SubscriptionStore,
     earlier: set[str],
+    matched: Sequence[AssetMatch] | None = None,
 ) -> list[NewDelivery]:
+    """``matched``: the assets the warning's area reaches, when the cycle already found
+    them (else they are looked up here)."""
     recipients = set(earlier)
-    shape = _area_shape(context, decision.communities)
-    if shape is not None:
-        recipients |= {
-            match.subscriber_id for match in subscriptions.assets_matching(decision.hazard, shape)
-        }
+    if matched is None:
+        shape = _area_shape(context, decision.communities)
+        if shape is not None:
+            matched = subscriptions.assets_matching(decision.hazard, shape)
+    recipients |= {match.subscriber_id for match in matched or ()}
     deliveries = []
     stored = subscriptions.get_many(sorted(recipients))
     for subscriber_id in sorted(recipients):
@@ -216,6 +220,7 @@ def _outgoing(
     setup: AlertingSetup,
     alerts: AlertStore,
     subscriptions: SubscriptionStore,
+    matched: Sequence[AssetMatch] | None = None,
 ) -> tuple[list[MessageRecord], list[NewDelivery]]:
     decision = proposal.decision
     previous = alerts.last_message(decision.hazard, decision.area)
@@ -227,7 +232,7 @@ def _outgoing(
     for reference in alert.references:
         earlier |= alerts.recipients_of(reference.identifier)
     deliveries = _warning_deliveries(
-        message, alert, decision, setup.context, subscriptions, earlier
+        message, alert, decision, setup.context, subscriptions, earlier, matched
     )
     return [message], deliveries
 
@@ -247,20 +252,51 @@ def alerting_cycle(
     if alerts.is_recorded(hazard, issue_time):
         return CycleReceipt(hazard, issue_time, True, 0, 0, 0, 0)
     active = alerts.active_warnings(hazard)
-    impacts, unassessed = _impacts(result, hazard, issue_time, setup.context, subscriptions)
     decisions, state = decide(result, active, setup.policy, setup.partition, issue_time)
     proposals = [propose(decision, issue_time) for decision in decisions]
+    region, by_proposal = _matches(hazard, proposals, setup.context, subscriptions)
+    impacts, unassessed = _impacts(result, hazard, issue_time, setup.context, subscriptions, region)
     messages: list[MessageRecord] = []
     deliveries: list[NewDelivery] = []
     for proposal in proposals:
         if proposal.state == "confirmed":
-            new_messages, outgoing = _outgoing(proposal, setup, alerts, subscriptions)
+            new_messages, outgoing = _outgoing(
+                proposal, setup, alerts, subscriptions, by_proposal.get(proposal.id)
+            )
             messages += new_messages
             deliveries += outgoing
     receipt = alerts.record_cycle(
         hazard, issue_time, state, proposals, messages, deliveries, impacts
     )
     return replace(receipt, unassessed=unassessed)
+
+
+def _matches(
+    hazard: str,
+    proposals: Sequence[Proposal],
+    context: MessageContext,
+    subscriptions: SubscriptionStore,
+) -> tuple[list[AssetMatch] | None, dict[str, list[AssetMatch]]]:
+    """The assets in the region (for impacts) and in each confirmed warning's area, read
+    from the store at once; ``None`` and ``{}`` where the callees look them up alone."""
+    if hazard not in HAZARDS:
+        return None, {}
+    shapes = {
+        proposal.id: shape
+        for proposal in proposals
+        if proposal.state == "confirmed"
+        and proposal.decision.hazard == hazard
+        and (shape := _area_shape(context, proposal.decision.communities)) is not None
+    }
+    box = shapely.box(*_region_box(context))
+    found = subscriptions.assets_matching_each(hazard, [box, *shapes.values()])
+    return found[0], dict(zip(shapes, found[1:], strict=True))
+
+
+def _region_box(context: MessageContext) -> tuple[float, float, float, float]:
+    bounds = shapely.from_wkt(context.communities["geometry_wkt"].values).tolist()
+    box = tuple(float(v) for v in shapely.total_bounds(bounds))
+    return box[0], box[1], box[2], box[3]
 
 
 def _impact_texts(
@@ -276,14 +312,16 @@ def _impacts(
     issue_time: datetime,
     context: MessageContext,
     subscriptions: SubscriptionStore,
+    matches: list[AssetMatch] | None = None,
 ) -> tuple[list[ImpactUpdate], tuple[str, ...]]:
-    """Impact forecasts for every subscribed asset in the region, as outbox updates."""
+    """Impact forecasts for every subscribed asset in the region, as outbox updates.
+
+    ``matches``: the region's assets, when the cycle already found them."""
     if hazard not in HAZARDS:
         return [], ()
     layer = context.communities
-    bounds = shapely.from_wkt(layer["geometry_wkt"].values).tolist()
-    box = tuple(float(v) for v in shapely.total_bounds(bounds))
-    matches = subscriptions.assets_matching(hazard, (box[0], box[1], box[2], box[3]))
+    if matches is None:
+        matches = subscriptions.assets_matching(hazard, _region_box(context))
     if not matches:
         return [], ()
     forecasts, unassessed = assess(result, layer, matches, issue_time)

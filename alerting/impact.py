@@ -84,6 +84,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -198,7 +199,7 @@ class ImpactForecast:
         if self.probability is not None:
             band = f"p{math.floor(self.probability * 10 + 1e-9)}"
         else:
-            limit = parse_quantity(self.threshold, VARIABLES[self.variable].units)
+            limit = _quantity(self.threshold, VARIABLES[self.variable].units)
             value = self.value if self.value is not None else math.nan
             scaled = value * 10 / limit if limit > 0 else value
             band = f"v{math.floor(scaled + 1e-9)}" if math.isfinite(scaled) else "v?"
@@ -318,8 +319,25 @@ def _check_language(language: str) -> None:
         raise ValueError(f"unknown language {language!r}; choose one of {list(LANGUAGES)}")
 
 
+@lru_cache(maxsize=4096)
+def _duration(text: str) -> timedelta:
+    """:func:`parse_duration`, remembered: thousands of rules share a few windows."""
+    return parse_duration(text)
+
+
+@lru_cache(maxsize=4096)
+def _quantity(text: str, units: str) -> float:
+    """:func:`parse_quantity`, remembered: thousands of rules share a few thresholds."""
+    return parse_quantity(text, units)
+
+
+def _threshold(rule: Rule) -> float:
+    """The rule's threshold in its variable's stored unit (as ``rule.threshold_value``)."""
+    return _quantity(rule.threshold, VARIABLES[rule.variable].units)
+
+
 def _hours(within: str) -> str:
-    return f"{parse_duration(within).total_seconds() / 3600:g}"
+    return f"{_duration(within).total_seconds() / 3600:g}"
 
 
 # -- where an asset is -------------------------------------------------------------------
@@ -443,12 +461,12 @@ def _probability(
         for j, (label, value) in enumerate(zip(labels, values, strict=True))
         if _threshold_kind(label) == rule.variable
     ]
-    target = rule.threshold_value
+    target = _threshold(rule)
     computed = ", ".join(f"{value:g}" for value, _ in sorted(same_kind)) or "none"
-    windows = [(parse_duration(str(w)), k) for k, w in enumerate(result["window"].values)]
+    windows = [(_duration(str(w)), k) for k, w in enumerate(result["window"].values)]
     if "arrival_probability" in result:
         windows.append((horizon, -1))  # reaching it at all within the horizon
-    within = rule.within_duration
+    within = _duration(rule.within)
     # Upper bound (or exact): a lower-or-equal threshold within a longer-or-equal window.
     lower = [(v, j) for v, j in same_kind if v <= target + _THRESHOLD_TOLERANCE]
     longer = [(w, k) for w, k in windows if w >= within]
@@ -539,7 +557,7 @@ def _deterministic_source(
         return result["wind_speed_of_gust"], "wind_speed_of_gust (ensemble mean)", None
     if variable == "pr" and "accumulation" in result and "window" in result.dims:
         labels = [str(label) for label in result["window"].values]
-        hourly = [label for label in labels if parse_duration(label) == timedelta(hours=1)]
+        hourly = [label for label in labels if _duration(label) == timedelta(hours=1)]
         if not hourly:
             return (
                 None,
@@ -577,7 +595,7 @@ def _deterministic(
     if not source_units:
         return _unanswered(f"the result's {basis} has no units; it cannot be compared")
     valid = np.asarray(result["valid_time"].values, dtype="datetime64[ns]")
-    end = start + np.timedelta64(rule.within_duration)
+    end = start + np.timedelta64(_duration(rule.within))
     leads = np.flatnonzero(valid <= end)
     if leads.size == 0:
         return _unanswered(f"the result has no lead time within {rule.within}")
@@ -594,11 +612,11 @@ def _deterministic(
     if not np.isfinite(values).any():
         return _unanswered(f"{basis} is unknown (NaN) at this asset within {rule.within}")
     peak = float(np.nanmax(values))
-    threshold = rule.threshold_value
+    threshold = _threshold(rule)
     meets = values >= threshold if rule.comparison == ">=" else values > threshold
     first = _earliest(np.where(meets.any(axis=0), valid[leads], np.datetime64("NaT", "ns")))
-    met = rule.exceeded_by(peak)
-    if not met and rule.within_duration > horizon:
+    met = peak >= threshold if rule.comparison == ">=" else peak > threshold
+    if not met and _duration(rule.within) > horizon:
         return _unanswered(
             f"{rule.variable} is not met in the {_format(horizon)} the forecast covers, and "
             f"the rule's {rule.within} window goes beyond it"

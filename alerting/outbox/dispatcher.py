@@ -23,7 +23,8 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from pydantic import Field
@@ -31,7 +32,7 @@ from pydantic import Field
 from alerting.database import utc_now
 from alerting.delivery.envelope import Envelope, Outcome, Sender
 from alerting.errors import DeliveryError
-from alerting.outbox.store import AlertStore
+from alerting.outbox.store import AlertStore, Claimed
 from hazard_models.config import Duration, Frozen
 
 __all__ = ["DispatchReport", "Dispatcher", "RetryPolicy"]
@@ -45,7 +46,8 @@ class RetryPolicy(Frozen):
     max_delay: Duration = timedelta(minutes=30)
     jitter: float = Field(default=0.2, ge=0, lt=1)
     lease: Duration = timedelta(minutes=2)
-    """How long a claimed batch is reserved; longer than the slowest batch takes to send."""
+    """How long a claimed batch is reserved; longer than the slowest two batches take to
+    send (:meth:`Dispatcher.run_until_idle` claims the next batch while one is sending)."""
 
     def delay(self, idempotency_key: str, attempt: int) -> timedelta:
         """Wait before the attempt after ``attempt`` (1-based) failed."""
@@ -117,6 +119,7 @@ class Dispatcher:
         self._policy = policy or RetryPolicy()
         self._batch_size = batch_size
         self._clock = clock
+        self._pool: ThreadPoolExecutor | None = None  # sends batches and their channels
 
     def start(self) -> int:
         """Take back the leases an earlier run of this owner left; return how many."""
@@ -125,33 +128,68 @@ class Dispatcher:
     def run_once(self) -> DispatchReport:
         """Claim one batch, send it, record the outcomes."""
         started = time.perf_counter()
-        claimed = self._store.claim(self._owner, self._batch_size, self._policy.lease)
+        claimed = self._claim()
         if not claimed:
             return DispatchReport(seconds=time.perf_counter() - started)
-        token = claimed[0].token
-        by_channel: dict[str, list[tuple[int, Envelope, int]]] = defaultdict(list)
-        for item in claimed:
-            by_channel[item.envelope.channel].append((item.id, item.envelope, item.attempt))
+        report = self._settle(claimed, self._send_claimed(claimed))
+        return replace(report, seconds=time.perf_counter() - started)
+
+    def _claim(self) -> list[Claimed]:
+        return self._store.claim(self._owner, self._batch_size, self._policy.lease)
+
+    def _send_claimed(self, claimed: list[Claimed]) -> list[Outcome]:
+        """Send a claimed batch; one outcome per claimed delivery, in order.
+
+        The channels of a batch are sent at the same time (webhook threads beside the MQTT
+        window), each channel's envelopes in claim order.
+        """
+        by_channel: dict[str, list[int]] = defaultdict(list)
+        for position, item in enumerate(claimed):
+            by_channel[item.envelope.channel].append(position)
+        channels = list(by_channel.items())
+        if len(channels) > 1:
+            futures = [
+                self._executor().submit(
+                    self._send, channel, [claimed[i].envelope for i in positions]
+                )
+                for channel, positions in channels
+            ]
+            results = [future.result() for future in futures]
+        else:
+            results = [
+                self._send(channel, [claimed[i].envelope for i in positions])
+                for channel, positions in channels
+            ]
+        outcomes: list[Outcome] = [None] * len(claimed)
+        for (_channel, positions), sent in zip(channels, results, strict=True):
+            for position, outcome in zip(positions, sent, strict=True):
+                outcomes[position] = outcome
+        return outcomes
+
+    def _settle(self, claimed: list[Claimed], outcomes: list[Outcome]) -> DispatchReport:
+        """Record the outcomes of a claimed batch (sent, retry with backoff, dead letter)."""
         sent: list[int] = []
         retry: list[tuple[int, datetime, str]] = []
         dead: list[tuple[int, str]] = []
-        for channel, items in by_channel.items():
-            outcomes = self._send(channel, [envelope for _, envelope, _ in items])
-            now = self._clock()
-            for (row_id, envelope, attempt), outcome in zip(items, outcomes, strict=True):
-                if outcome is None:
-                    sent.append(row_id)
-                elif outcome.permanent:
-                    dead.append((row_id, f"refused on attempt {attempt}: {outcome.reason}"))
-                elif attempt >= self._policy.max_attempts:
-                    dead.append((row_id, f"gave up after {attempt} attempts: {outcome.reason}"))
-                else:
-                    wait = self._policy.delay(envelope.idempotency_key, attempt)
-                    retry.append((row_id, now + wait, f"attempt {attempt}: {outcome.reason}"))
-        self._store.settle(token, self._owner, sent, retry, dead)
-        return DispatchReport(
-            len(claimed), len(sent), len(retry), len(dead), time.perf_counter() - started
-        )
+        now = self._clock()
+        for item, outcome in zip(claimed, outcomes, strict=True):
+            row_id, attempt = item.id, item.attempt
+            if outcome is None:
+                sent.append(row_id)
+            elif outcome.permanent:
+                dead.append((row_id, f"refused on attempt {attempt}: {outcome.reason}"))
+            elif attempt >= self._policy.max_attempts:
+                dead.append((row_id, f"gave up after {attempt} attempts: {outcome.reason}"))
+            else:
+                wait = self._policy.delay(item.envelope.idempotency_key, attempt)
+                retry.append((row_id, now + wait, f"attempt {attempt}: {outcome.reason}"))
+        self._store.settle(claimed[0].token, self._owner, sent, retry, dead)
+        return DispatchReport(len(claimed), len(sent), len(retry), len(dead))
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dispatch")
+        return self._pool
 
     def _send(self, channel: str, envelopes: list[Envelope]) -> list[Outcome]:
         sender = self._senders.get(channel)
@@ -173,16 +211,33 @@ class Dispatcher:
         return outcomes
 
     def run_until_idle(self, max_batches: int | None = None) -> DispatchReport:
-        """Send batch after batch until nothing is due now; return the sum."""
+        """Send batch after batch until nothing is due now; return the sum.
+
+        Batches are pipelined: while one batch is being sent, the previous one is settled
+        and the next one claimed, so the database work hides behind the network work. At
+        most two batches are leased at once (the one sending and the next), so the lease
+        must cover two batches' sending time (the default 2 min does many times over).
+        """
+        started = time.perf_counter()
         total = DispatchReport()
         batches = 0
-        while max_batches is None or batches < max_batches:
-            report = self.run_once()
-            total += report
+        claimed = self._claim() if max_batches is None or max_batches > 0 else []
+        settling: tuple[list[Claimed], list[Outcome]] | None = None
+        while claimed:
             batches += 1
-            if report.claimed == 0:
-                break
-        return total
+            sending = self._executor().submit(self._send_claimed, claimed)
+            try:
+                if settling is not None:
+                    total += self._settle(*settling)
+                    settling = None
+                more = max_batches is None or batches < max_batches
+                upcoming = self._claim() if more else []
+            finally:
+                outcomes = sending.result()  # never leave a batch half-sent behind
+            settling, claimed = (claimed, outcomes), upcoming
+        if settling is not None:
+            total += self._settle(*settling)
+        return replace(total, seconds=time.perf_counter() - started)
 
     def run_forever(self, stop: threading.Event, poll: float = 1.0) -> DispatchReport:
         """Dispatch until ``stop`` is set, waiting ``poll`` seconds when idle."""
@@ -196,5 +251,8 @@ class Dispatcher:
 
     def close(self) -> None:
         """Close every sender."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         for sender in self._senders.values():
             sender.close()

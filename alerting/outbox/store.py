@@ -20,9 +20,9 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -55,6 +55,26 @@ from alerting.review import AuditEntry, Proposal
 __all__ = ["AlertStore", "Claimed"]
 
 _CHUNK = 2_000
+_CLAIM_TRIES = 5
+_DELIVERIES = cast(Table, DeliveryRow.__table__)
+_AUDIT = cast(Table, AuditRow.__table__)
+_IMPACT_STATES = cast(Table, ImpactStateRow.__table__)
+_CLAIMED_COLUMNS = tuple(
+    _DELIVERIES.c[name]
+    for name in (
+        "id",
+        "attempts",
+        "idempotency_key",
+        "channel",
+        "target",
+        "subscriber_id",
+        "topic",
+        "subject",
+        "text",
+        "content_type",
+        "body",
+    )
+)  # what a claim hands the dispatcher: the envelope, no bookkeeping times
 
 
 @dataclass(frozen=True)
@@ -331,22 +351,26 @@ class AlertStore(database.SqlStore):
         ]
         if not new:
             return 0
-        session.execute(insert(DeliveryRow), [_delivery_row(delivery, now) for delivery in new])
-        session.execute(
-            insert(AuditRow),
-            [
-                {
-                    "at": now,
-                    "actor": "alerting",
-                    "entity": "delivery",
-                    "entity_id": delivery.envelope.idempotency_key,
-                    "action": "pending",
-                    "detail": f"{delivery.kind} to {delivery.envelope.subscriber_id} by "
-                    f"{delivery.envelope.channel}",
-                }
-                for delivery in new
-            ],
-        )
+        # Core executemany on the tables: no ORM object per row (tens of thousands a cycle).
+        for chunk in _chunks(new):
+            session.execute(
+                _DELIVERIES.insert(), [_delivery_row(delivery, now) for delivery in chunk]
+            )
+            session.execute(
+                _AUDIT.insert(),
+                [
+                    {
+                        "at": now,
+                        "actor": "alerting",
+                        "entity": "delivery",
+                        "entity_id": delivery.envelope.idempotency_key,
+                        "action": "pending",
+                        "detail": f"{delivery.kind} to {delivery.envelope.subscriber_id} by "
+                        f"{delivery.envelope.channel}",
+                    }
+                    for delivery in chunk
+                ],
+            )
         return len(new)
 
     def _impact_states(
@@ -362,37 +386,83 @@ class AlertStore(database.SqlStore):
         back it is sent again).
         """
         hazards = {hazard} | {impact.hazard for impact in impacts}
+        table = _IMPACT_STATES
         stored = {
-            (row.hazard, row.subscriber_id, row.asset_id, row.rule_position): row
-            for row in session.scalars(
-                select(ImpactStateRow).where(ImpactStateRow.hazard.in_(hazards))
+            (row.hazard, row.subscriber_id, row.asset_id, row.rule_position): row.state_key
+            for row in session.execute(
+                select(
+                    table.c.hazard,
+                    table.c.subscriber_id,
+                    table.c.asset_id,
+                    table.c.rule_position,
+                    table.c.state_key,
+                ).where(table.c.hazard.in_(hazards))
             )
         }
-        changed, current = [], set()
+        changed: list[ImpactUpdate] = []
+        current: set[tuple[str, str, str, int]] = set()
+        added: list[dict[str, Any]] = []
+        updated: list[dict[str, Any]] = []
         for impact in impacts:
             key = (impact.hazard, impact.subscriber_id, impact.asset_id, impact.rule_position)
             current.add(key)
-            row = stored.get(key)
-            if row is not None and row.state_key == impact.state_key:
+            state_key = stored.get(key)
+            if state_key is not None and state_key == impact.state_key:
                 continue
-            if row is None:
-                session.add(
-                    ImpactStateRow(
-                        hazard=impact.hazard,
-                        subscriber_id=impact.subscriber_id,
-                        asset_id=impact.asset_id,
-                        rule_position=impact.rule_position,
-                        state_key=impact.state_key,
-                        issue_time=issue_time,
-                    )
+            if key in stored:
+                updated.append(
+                    {
+                        "k_hazard": impact.hazard,
+                        "k_subscriber_id": impact.subscriber_id,
+                        "k_asset_id": impact.asset_id,
+                        "k_rule_position": impact.rule_position,
+                        "v_state_key": impact.state_key,
+                        "v_issue_time": issue_time,
+                    }
                 )
             else:
-                row.state_key, row.issue_time = impact.state_key, issue_time
+                added.append(
+                    {
+                        "hazard": impact.hazard,
+                        "subscriber_id": impact.subscriber_id,
+                        "asset_id": impact.asset_id,
+                        "rule_position": impact.rule_position,
+                        "state_key": impact.state_key,
+                        "issue_time": issue_time,
+                    }
+                )
             changed.append(impact)
-        for key, row in stored.items():
-            if key not in current:
-                session.delete(row)
-        session.flush()
+        where = and_(
+            table.c.hazard == bindparam("k_hazard"),
+            table.c.subscriber_id == bindparam("k_subscriber_id"),
+            table.c.asset_id == bindparam("k_asset_id"),
+            table.c.rule_position == bindparam("k_rule_position"),
+        )
+        connection = session.connection()
+        if added:
+            connection.execute(table.insert(), added)
+        if updated:
+            connection.execute(
+                table.update()
+                .where(where)
+                .values(
+                    state_key=bindparam("v_state_key", type_=table.c.state_key.type),
+                    issue_time=bindparam("v_issue_time", type_=table.c.issue_time.type),
+                ),
+                updated,
+            )
+        gone = [
+            {
+                "k_hazard": key[0],
+                "k_subscriber_id": key[1],
+                "k_asset_id": key[2],
+                "k_rule_position": key[3],
+            }
+            for key in stored
+            if key not in current
+        ]
+        if gone:
+            connection.execute(table.delete().where(where), gone)
         return changed, len(impacts) - len(changed)
 
     # -- review --------------------------------------------------------------------------
@@ -498,9 +568,21 @@ class AlertStore(database.SqlStore):
 
         Due: pending with ``next_attempt_at`` reached, or sending under an expired lease (a
         dispatcher died). Safe with several dispatchers: PostgreSQL skips rows another one
-        has locked, and the update re-checks that each row is still due.
+        has locked, and the update re-checks that each row is still due. SQLite has no row
+        locks: a claim that lost every row it saw to another dispatcher looks again.
         """
         now = self._clock()
+        for _ in range(_CLAIM_TRIES):
+            claimed, contended = self._claim_once(owner, limit, lease, now)
+            if claimed or not contended:
+                return claimed
+        return []  # other dispatchers took every due row this one saw, again and again
+
+    def _claim_once(
+        self, owner: str, limit: int, lease: timedelta, now: datetime
+    ) -> tuple[list[Claimed], bool]:
+        """One claim; what it leased, and whether it saw due rows (then lost them all to
+        another dispatcher that leased them between the read and the update, on SQLite)."""
         token = f"{owner}/{uuid.uuid4().hex[:12]}"
         due = or_(
             and_(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now),
@@ -515,7 +597,7 @@ class AlertStore(database.SqlStore):
                 .with_for_update(skip_locked=True)
             ).all()
             if not found:
-                return []
+                return [], False
             session.execute(
                 update(DeliveryRow)
                 .where(DeliveryRow.id.in_([row.id for row in found]), due)
@@ -527,12 +609,19 @@ class AlertStore(database.SqlStore):
                 )
                 .execution_options(synchronize_session=False)
             )
-            rows = session.scalars(
-                select(DeliveryRow).where(DeliveryRow.lease_owner == token).order_by(DeliveryRow.id)
-            ).all()
+            rows: list[Any] = []
+            for chunk in _chunks([row.id for row in found]):  # by primary key, never a scan
+                rows += session.execute(
+                    select(*_CLAIMED_COLUMNS).where(
+                        DeliveryRow.id.in_(chunk), DeliveryRow.lease_owner == token
+                    )
+                ).all()
+            if not rows:
+                return [], True
+            rows.sort(key=lambda row: row.id)
             before = {row.id: row for row in found}
             session.execute(
-                insert(AuditRow),
+                _AUDIT.insert(),
                 [
                     {
                         "at": now,
@@ -550,7 +639,7 @@ class AlertStore(database.SqlStore):
                     for row in rows
                 ],
             )
-            return [Claimed(row.id, token, row.attempts, _envelope(row)) for row in rows]
+            return [Claimed(row.id, token, row.attempts, _envelope(row)) for row in rows], False
 
     def settle(
         self,
@@ -570,12 +659,17 @@ class AlertStore(database.SqlStore):
         owned = DeliveryRow.lease_owner == token
         changed = 0
         with self._begin() as session:
-            keys = {
-                row_id: key
-                for row_id, key in session.execute(
-                    select(DeliveryRow.id, DeliveryRow.idempotency_key).where(owned)
-                ).all()
-            }
+            ids = [*sent, *(i for i, _, _ in retry), *(i for i, _ in dead)]
+            keys: dict[int, str] = {}
+            for id_chunk in _chunks(ids):  # by primary key, never a scan
+                keys.update(
+                    (row_id, key)
+                    for row_id, key in session.execute(
+                        select(DeliveryRow.id, DeliveryRow.idempotency_key).where(
+                            DeliveryRow.id.in_(id_chunk), owned
+                        )
+                    ).all()
+                )
             audit: list[dict[str, Any]] = []
             for chunk in _chunks(list(sent)):
                 result = session.execute(
@@ -629,7 +723,7 @@ class AlertStore(database.SqlStore):
                     _audit(now, actor, keys[i], "dead", error) for i, error in dead if i in keys
                 ]
             if audit:
-                session.execute(insert(AuditRow), audit)
+                session.execute(_AUDIT.insert(), audit)
         return changed
 
     def release(self, owner: str) -> int:
@@ -651,7 +745,7 @@ class AlertStore(database.SqlStore):
                 .execution_options(synchronize_session=False)
             )
             session.execute(
-                insert(AuditRow),
+                _AUDIT.insert(),
                 [_audit(now, owner, key, "released", "dispatcher restarted") for key in keys],
             )
         return len(keys)
@@ -797,10 +891,10 @@ def _delivery_row(delivery: NewDelivery, now: datetime) -> dict[str, Any]:
     }
 
 
-def _envelope(row: DeliveryRow) -> Envelope:
+def _envelope(row: Any) -> Envelope:
     return Envelope(
         idempotency_key=row.idempotency_key,
-        channel=row.channel,  # type: ignore[arg-type]
+        channel=row.channel,
         target=row.target,
         subscriber_id=row.subscriber_id,
         topic=row.topic,

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import shapely
 from pydantic import ValidationError
 from shapely.geometry.base import BaseGeometry
@@ -133,6 +136,8 @@ class SubscriptionStore(database.SqlStore):
         super().__init__(url, "subscription store", SubscriptionStoreError)
         self._region = region
         self._clock = clock
+        self._cache: dict[str, Subscription] = {}
+        self._cache_lock = threading.Lock()
 
     # -- writing -----------------------------------------------------------------------
 
@@ -253,13 +258,29 @@ class SubscriptionStore(database.SqlStore):
         then tested exactly: the area intersects the asset, or comes within its buffer
         (:func:`~alerting.subscriptions.geometry.within_distance`).
         """
+        return self.assets_matching_each(hazard, [area])[0]
+
+    def assets_matching_each(
+        self,
+        hazard: str,
+        areas: Sequence[tuple[float, float, float, float] | BaseGeometry],
+    ) -> list[list[AssetMatch]]:
+        """:meth:`assets_matching` for several areas, reading the candidates once.
+
+        Returns one list per area, in the order of ``areas``, each exactly what
+        :meth:`assets_matching` returns for that area.
+        """
         self._check_schema()
-        shape = _area(area)
-        min_lon, min_lat, max_lon, max_lat = (float(value) for value in shape.bounds)
+        shapes = [_area(area) for area in areas]
+        if not shapes:
+            return []
+        bounds = [tuple(float(value) for value in shape.bounds) for shape in shapes]
+        min_lon, min_lat = min(b[0] for b in bounds), min(b[1] for b in bounds)
+        max_lon, max_lat = max(b[2] for b in bounds), max(b[3] for b in bounds)
         subscribers = _with_hazard(_check_hazard(hazard))
         with self._sessions() as session:
-            candidates = session.scalars(
-                select(AssetRow)
+            candidates = session.execute(
+                select(*_ASSET_COLUMNS)
                 .where(
                     AssetRow.subscriber_id.in_(subscribers),
                     AssetRow.min_lon <= max_lon,
@@ -270,54 +291,99 @@ class SubscriptionStore(database.SqlStore):
                 .order_by(AssetRow.subscriber_id, AssetRow.position)
             ).all()
             geometries = shapely.from_geojson([row.geometry_geojson for row in candidates])
-            touching = shapely.intersects(geometries, shape) if candidates else []
-            hits = [
-                row
-                for row, geometry, touches in zip(candidates, geometries, touching, strict=True)
-                if touches or (row.buffer_m > 0 and within_distance(geometry, row.buffer_m, shape))
-            ]
+            boxes = np.array(
+                [(row.min_lon, row.min_lat, row.max_lon, row.max_lat) for row in candidates],
+                dtype=float,
+            ).reshape(-1, 4)
+            hits_per_area = []
+            for shape, (x0, y0, x1, y1) in zip(shapes, bounds, strict=True):
+                boxed = np.flatnonzero(
+                    (boxes[:, 0] <= x1)
+                    & (boxes[:, 2] >= x0)
+                    & (boxes[:, 1] <= y1)
+                    & (boxes[:, 3] >= y0)
+                )
+                touching = shapely.intersects(geometries[boxed], shape)
+                hits_per_area.append(
+                    [
+                        candidates[i]
+                        for i, touches in zip(boxed.tolist(), touching.tolist(), strict=True)
+                        if touches
+                        or (
+                            candidates[i].buffer_m > 0
+                            and within_distance(geometries[i], candidates[i].buffer_m, shape)
+                        )
+                    ]
+                )
             rules: dict[str, list[Rule]] = defaultdict(list)
             positions: dict[str, list[int]] = defaultdict(list)
-            for rule_row in session.scalars(
-                select(RuleRow)
-                .where(
-                    RuleRow.hazard == hazard,
-                    RuleRow.subscriber_id.in_({row.subscriber_id for row in hits}),
-                )
-                .order_by(RuleRow.subscriber_id, RuleRow.position)
-            ):
-                rules[rule_row.subscriber_id].append(Rule.model_validate(_rule_data(rule_row)))
-                positions[rule_row.subscriber_id].append(rule_row.position)
+            hit_ids = sorted({row.subscriber_id for hits in hits_per_area for row in hits})
+            for start in range(0, len(hit_ids), _CHUNK):
+                for rule_row in session.execute(
+                    select(*_RULE_COLUMNS)
+                    .where(
+                        RuleRow.hazard == hazard,
+                        RuleRow.subscriber_id.in_(hit_ids[start : start + _CHUNK]),
+                    )
+                    .order_by(RuleRow.subscriber_id, RuleRow.position)
+                ):
+                    rules[rule_row.subscriber_id].append(_rule(*_rule_key(rule_row)))
+                    positions[rule_row.subscriber_id].append(rule_row.position)
         return [
-            AssetMatch(
-                row.subscriber_id,
-                Asset.model_validate(_asset_data(row)),
-                tuple(rules[row.subscriber_id]),
-                tuple(positions[row.subscriber_id]),
-            )
-            for row in hits
+            [
+                AssetMatch(
+                    row.subscriber_id,
+                    _asset(*_asset_key(row)),
+                    tuple(rules[row.subscriber_id]),
+                    tuple(positions[row.subscriber_id]),
+                )
+                for row in hits
+            ]
+            for hits in hits_per_area
         ]
 
     def _read(self, session: Session, subscriber_ids: Select[str]) -> list[Subscription]:
-        """Read the sets of the subscribers ``subscriber_ids`` selects, in four queries."""
-        subscribers = session.scalars(
-            select(SubscriberRow)
+        """Read the sets of the subscribers ``subscriber_ids`` selects.
+
+        A subscriber whose version (and times) equal those of a set this store validated
+        before is served from memory: a register changes the version in the same
+        transaction as the set, so an unchanged version means an unchanged set. The others
+        are read in three more queries and validated (rules and assets shared by many
+        subscribers are validated once).
+        """
+        subscribers = session.execute(
+            select(*_SUBSCRIBER_COLUMNS)
             .where(SubscriberRow.id.in_(subscriber_ids))
             .order_by(SubscriberRow.id)
         ).all()
-        children: dict[type, dict[str, list[Any]]] = {}
-        for table in _CHILDREN:
-            grouped: dict[str, list[Any]] = defaultdict(list)
-            rows: Sequence[Any] = session.scalars(
-                select(table)
-                .where(table.subscriber_id.in_(subscriber_ids))
-                .order_by(table.subscriber_id, table.position)
-            ).all()
-            for child in rows:
-                grouped[child.subscriber_id].append(child)
-            children[table] = grouped
+        with self._cache_lock:
+            cached = {
+                row.id: hit
+                for row in subscribers
+                if (hit := self._cache.get(row.id)) is not None
+                and (hit.version, hit.created_at, hit.updated_at)
+                == (row.version, row.created_at, row.updated_at)
+            }
+        stale = [row.id for row in subscribers if row.id not in cached]
+        children: dict[type, dict[str, list[Any]]] = {
+            table: defaultdict(list) for table in _CHILDREN
+        }
+        for start in range(0, len(stale), _CHUNK):
+            chunk = stale[start : start + _CHUNK]
+            for table, columns in _CHILD_COLUMNS.items():
+                for child in session.execute(
+                    select(*columns)
+                    .where(table.subscriber_id.in_(chunk))
+                    .order_by(table.subscriber_id, table.position)
+                ):
+                    children[table][child.subscriber_id].append(child)
         result = []
+        fresh = []
         for row in subscribers:
+            hit = cached.get(row.id)
+            if hit is not None:
+                result.append(hit)
+                continue
             data = {
                 "subscriber": {
                     "id": row.id,
@@ -325,19 +391,86 @@ class SubscriptionStore(database.SqlStore):
                     "organisation": row.organisation,
                     "sector": row.sector,
                 },
-                "assets": [_asset_data(asset) for asset in children[AssetRow][row.id]],
-                "rules": [_rule_data(rule) for rule in children[RuleRow][row.id]],
+                "assets": [_asset(*_asset_key(asset)) for asset in children[AssetRow][row.id]],
+                "rules": [_rule(*_rule_key(rule)) for rule in children[RuleRow][row.id]],
                 "channels": [_channel_data(channel) for channel in children[ChannelRow][row.id]],
             }
             try:
                 request = SubscriptionRequest.model_validate(data)
-            except ValidationError as err:
+            except (ValidationError, ValueError) as err:
                 raise SubscriptionStoreError(
                     f"subscriber {row.id!r} in {self._where} no longer validates ({err}); "
                     "register it again"
                 ) from None
-            result.append(Subscription(request, row.version, row.created_at, row.updated_at))
+            subscription = Subscription(request, row.version, row.created_at, row.updated_at)
+            fresh.append(subscription)
+            result.append(subscription)
+        with self._cache_lock:
+            for subscription in fresh:
+                self._cache[subscription.subscriber_id] = subscription
         return result
+
+
+_CHUNK = 2_000
+_SUBSCRIBER_COLUMNS = tuple(SubscriberRow.__table__.columns)
+_ASSET_COLUMNS = tuple(AssetRow.__table__.columns)
+_RULE_COLUMNS = tuple(RuleRow.__table__.columns)
+_CHILD_COLUMNS: dict[Any, tuple[Any, ...]] = {
+    AssetRow: _ASSET_COLUMNS,
+    RuleRow: _RULE_COLUMNS,
+    ChannelRow: tuple(ChannelRow.__table__.columns),
+}
+
+
+def _asset_key(row: Any) -> tuple[str, str, str, str | None]:
+    return (row.asset_id, row.name, row.geometry_geojson, row.buffer)
+
+
+@lru_cache(maxsize=200_000)
+def _asset(asset_id: str, name: str, geojson: str, buffer: str | None) -> Asset:
+    """A stored asset, validated once per distinct content (the model is immutable)."""
+    try:
+        return Asset.model_validate(
+            {"id": asset_id, "name": name, "geometry": json.loads(geojson), "buffer": buffer}
+        )
+    except ValidationError as err:
+        raise ValueError(f"asset {asset_id!r}: {err}") from None
+
+
+def _rule_key(row: Any) -> tuple[str, str, str, str, str, float | None]:
+    return (
+        row.hazard,
+        row.variable,
+        row.comparison,
+        row.threshold,
+        row.within,
+        row.min_probability,
+    )
+
+
+@lru_cache(maxsize=50_000)
+def _rule(
+    hazard: str,
+    variable: str,
+    comparison: str,
+    threshold: str,
+    within: str,
+    min_probability: float | None,
+) -> Rule:
+    """A stored rule, validated once per distinct content (many subscribers share rules)."""
+    try:
+        return Rule.model_validate(
+            {
+                "hazard": hazard,
+                "variable": variable,
+                "comparison": comparison,
+                "threshold": threshold,
+                "within": within,
+                "min_probability": min_probability,
+            }
+        )
+    except ValidationError as err:
+        raise ValueError(f"rule {variable} {comparison} {threshold}: {err}") from None
 
 
 def _only(subscriber_id: str) -> Select[str]:
@@ -403,26 +536,6 @@ def _channel_rows(request: SubscriptionRequest) -> list[dict[str, Any]]:
         }
         for position, channel in enumerate(request.channels)
     ]
-
-
-def _asset_data(row: AssetRow) -> dict[str, Any]:
-    return {
-        "id": row.asset_id,
-        "name": row.name,
-        "geometry": json.loads(row.geometry_geojson),
-        "buffer": row.buffer,
-    }
-
-
-def _rule_data(row: RuleRow) -> dict[str, Any]:
-    return {
-        "hazard": row.hazard,
-        "variable": row.variable,
-        "comparison": row.comparison,
-        "threshold": row.threshold,
-        "within": row.within,
-        "min_probability": row.min_probability,
-    }
 
 
 def _channel_data(row: ChannelRow) -> dict[str, Any]:
