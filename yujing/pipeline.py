@@ -33,6 +33,7 @@ __all__ = [
     "available_at",
     "district_summary",
     "load_input",
+    "read_configured",
     "run_cycle",
     "verify_nowcasts",
 ]
@@ -68,8 +69,15 @@ def load_input(
         return store.open_range(
             name, start=issue_time - source.history, end=issue_time, as_of=issue_time
         )
-    dataset = read_source(source.reader, settings.source_path(name), source.options, name)
-    return available_at(dataset, issue_time.astimezone(UTC) - source.latency)
+    return available_at(
+        read_configured(settings, name), issue_time.astimezone(UTC) - source.latency
+    )
+
+
+def read_configured(settings: Settings, name: str) -> xr.Dataset:
+    """Source ``name`` read whole by its configured reader, from its configured path."""
+    source = settings.sources[name]
+    return read_source(source.reader, settings.source_path(name), source.options, name)
 
 
 def available_at(dataset: xr.Dataset, moment: datetime) -> xr.Dataset:
@@ -202,9 +210,7 @@ def verify_nowcasts(settings: Settings, cycle: CycleResult) -> dict[str, pd.Data
             continue
         source_name = hazard.inputs["radar"]
         source = settings.sources[source_name]
-        radar = read_source(
-            source.reader, settings.source_path(source_name), source.options, source_name
-        )
+        radar = read_configured(settings, source_name)
         options = hazard.options
         table = nowcast_skill(
             radar,

@@ -43,10 +43,9 @@ from hazard_models.config import Duration, Frozen
 from hazard_models.region import load_region
 from ingest.contracts import utc_instant
 from ingest.errors import ContractError, LookAheadError
-from ingest.readers import read_source
 from ingest.storage import write_bytes_atomic
 from yujing.errors import ConfigError
-from yujing.pipeline import Loader, available_at, run_cycle
+from yujing.pipeline import Loader, available_at, read_configured, run_cycle
 from yujing.replay_alerting import HazardAlerting, ReplayAlerting
 from yujing.settings import Settings, load_settings
 
@@ -289,11 +288,9 @@ class SourceCache:
         self._read: dict[str, xr.Dataset] = {}
 
     def __call__(self, name: str, issue_time: datetime) -> xr.Dataset:
-        source = self._settings.sources[name]
         if name not in self._read:
-            path = self._settings.source_path(name)
-            self._read[name] = read_source(source.reader, path, source.options, name)
-        return available_at(self._read[name], issue_time - source.latency)
+            self._read[name] = read_configured(self._settings, name)
+        return available_at(self._read[name], issue_time - self._settings.sources[name].latency)
 
 
 @dataclass

@@ -144,18 +144,11 @@ def warning_periods(warnings: pd.DataFrame, hazard: str, every: timedelta) -> pd
     if rows.empty:
         return pd.DataFrame(columns=["area", "level", "start", "end"])
     split = rows.assign(area=rows["communities"].fillna("").str.split()).explode("area")
-    split = split[split["area"].notna() & (split["area"] != "")]
+    split = split[split["area"].notna() & (split["area"] != "")].reset_index(drop=True)
     start = pd.to_datetime(split["cycle"], utc=True)
+    end = start + pd.Timedelta(every)
     return pd.DataFrame(
-        {
-            "area": split["area"].to_numpy(),
-            "level": split["level"].to_numpy(),
-            "start": start.to_numpy(),
-            "end": (start + pd.Timedelta(every)).to_numpy(),
-        }
-    ).assign(
-        start=lambda f: pd.to_datetime(f["start"], utc=True),
-        end=lambda f: pd.to_datetime(f["end"], utc=True),
+        {"area": split["area"], "level": split["level"], "start": start, "end": end}
     )
 
 
@@ -200,41 +193,45 @@ def reliability(
     return pd.concat(frames, ignore_index=True)[columns]
 
 
+def _skill_row(hazard: str, level: str, truth: str, **scores: Any) -> dict[str, Any]:
+    """A row of ``skill.csv``: the given scores, NaN for the rest."""
+    return {**dict.fromkeys(SKILL_COLUMNS, np.nan), "hazard": hazard, "level": level} | {
+        "truth": truth,
+        **scores,
+    }
+
+
 def _skill_rows(
     hazard: str, table: pd.DataFrame, levels: Sequence[str], truth: str
 ) -> list[dict[str, Any]]:
     summary = lead_time_summary(table) if not table.empty else None
     rows = []
     for level in levels:
-        if summary is not None and level in summary.index:
-            s = summary.loc[level].to_dict()
-            hits, misses, false_alarms = int(s["hits"]), int(s["misses"]), int(s["false_alarms"])
-            rows.append(
-                {
-                    "hazard": hazard,
-                    "level": level,
-                    "hits": hits,
-                    "misses": misses,
-                    "false_alarms": false_alarms,
-                    "correct_negatives": np.nan,
-                    "pod": s["pod"],
-                    "far": s["far"],
-                    "csi": s["csi"],
-                    "bias": (hits + false_alarms) / (hits + misses) if hits + misses else np.nan,
-                    "events": hits + misses,
-                    "lead_median_min": s["median_lead_time_min"],
-                    "lead_p10_min": s["p10_lead_time_min"],
-                    "lead_p90_min": s["p90_lead_time_min"],
-                    "share_ge_60": s["share_lead_time_at_least_target"],
-                    "agency_median_min": np.nan,
-                    "truth": truth,
-                }
+        if summary is None or level not in summary.index:
+            counts = {"hits": 0, "misses": 0, "false_alarms": 0, "events": 0}
+            rows.append(_skill_row(hazard, level, truth, **counts))
+            continue
+        s = summary.loc[level].to_dict()
+        hits, misses, false_alarms = int(s["hits"]), int(s["misses"]), int(s["false_alarms"])
+        rows.append(
+            _skill_row(
+                hazard,
+                level,
+                truth,
+                hits=hits,
+                misses=misses,
+                false_alarms=false_alarms,
+                pod=s["pod"],
+                far=s["far"],
+                csi=s["csi"],
+                bias=(hits + false_alarms) / (hits + misses) if hits + misses else np.nan,
+                events=hits + misses,
+                lead_median_min=s["median_lead_time_min"],
+                lead_p10_min=s["p10_lead_time_min"],
+                lead_p90_min=s["p90_lead_time_min"],
+                share_ge_60=s["share_lead_time_at_least_target"],
             )
-        else:
-            rows.append(
-                {**dict.fromkeys(SKILL_COLUMNS, np.nan), "hazard": hazard, "level": level}
-                | {"hits": 0, "misses": 0, "false_alarms": 0, "events": 0, "truth": truth}
-            )
+        )
     return rows
 
 
@@ -287,11 +284,7 @@ def verify(
             notes.append(f"{hazard}: no results in {folder} (every cycle failed?)")
             continue
         if truth is None:
-            skill_rows += [
-                {**dict.fromkeys(SKILL_COLUMNS, np.nan), "hazard": hazard, "level": level}
-                | {"truth": "none: unscored"}
-                for level in forecast.levels
-            ]
+            skill_rows += [_skill_row(hazard, level, "none: unscored") for level in forecast.levels]
             continue
         if truth.levels != forecast.levels:
             raise ConfigError(
@@ -431,14 +424,11 @@ def _write_report(
             continue
         risk = found.results["risk_level"]
         if found.results.sizes["lead_time"] > 1:
-            label = f"{name}: highest risk level forecast"
-            levels[label] = risk.max("lead_time")
+            label, risk = f"{name}: highest risk level forecast", risk.max("lead_time")
         else:
-            levels[f"{name}: risk level at the issue time"] = risk.isel(lead_time=0)
-    for label, array in levels.items():
-        levels[label] = array.drop_vars([c for c in array.coords if c not in ("time",)]).transpose(
-            "time", "community"
-        )
+            label, risk = f"{name}: risk level at the issue time", risk.isel(lead_time=0)
+        extra = [c for c in risk.coords if c != "time"]
+        levels[label] = risk.drop_vars(extra).transpose("time", "community")
     return write_report(
         folder,
         title=event.title,
