@@ -29,6 +29,7 @@ replay: $(VENV)
 	$(BIN)/yujing replay mangkhut-2018
 	$(BIN)/yujing replay saola-2023
 	$(BIN)/yujing replay shenzhen-2023-09
+	$(BIN)/yujing replay hk-2025-07
 
 lint: $(VENV)
 	$(BIN)/ruff check .

@@ -54,6 +54,8 @@ def _report(data_root: Path) -> str:
         f"(target: under 600 s — **{'met' if replayed + verified < 600 else 'not met'}**)",
         f"- peak resident memory: {peak:.0f} MiB",
         f"- alerting: {', '.join(f'{k} {v}' for k, v in result.deliveries.items())}",
+        f"- failed hazard cycles: {len(result.failures)}"
+        + "".join(f"; {key}: {reason}" for key, reason in result.failures.items()),
         "",
         "Skill of the nowcast warnings against the observed-rainfall truth "
         "(demonstration thresholds, see configs/events/knmi-2010.yaml):",

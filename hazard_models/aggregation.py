@@ -27,7 +27,12 @@ from hazard_models.errors import RegionError
 from hazard_models.grid import AnalysisGrid
 from ingest.storage import write_bytes_atomic
 
-__all__ = ["AggregationWeights", "nearest_station_weights", "overlap_weights"]
+__all__ = [
+    "AggregationWeights",
+    "all_station_weights",
+    "nearest_station_weights",
+    "overlap_weights",
+]
 
 _EARTH_RADIUS_KM = 6371.0088
 Statistic = Literal["mean", "max"]
@@ -178,6 +183,19 @@ def overlap_weights(grid: AnalysisGrid, polygons: np.ndarray) -> AggregationWeig
     )
     matrix.sort_indices()
     return AggregationWeights(matrix=matrix, source_dims=("y", "x"), source_shape=grid.shape)
+
+
+def all_station_weights(n_community: int, n_station: int) -> AggregationWeights:
+    """Weights by which every station counts for every community (equal shares).
+
+    For a source of named areas without coordinates (HKO's district rainfall) warned over a
+    region as a whole: the areal maximum is then the highest reading of any station, the
+    mean the average of those reporting.
+    """
+    if n_station < 1:
+        raise RegionError("the station input has no stations; check the source's contents")
+    matrix = sparse.csr_array(np.full((n_community, n_station), 1.0 / n_station))
+    return AggregationWeights(matrix=matrix, source_dims=("station",), source_shape=(n_station,))
 
 
 def nearest_station_weights(

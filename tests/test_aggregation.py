@@ -12,6 +12,7 @@ import xarray as xr
 
 from hazard_models.aggregation import (
     AggregationWeights,
+    all_station_weights,
     nearest_station_weights,
     overlap_weights,
 )
@@ -113,3 +114,16 @@ def test_station_weights_pick_the_nearest_station_within_radius() -> None:
     )
     assert weights.matrix.toarray().tolist() == [[1, 0], [0, 1], [0, 0]]
     assert distance[0] < 0.05 and np.isnan(distance[2])
+
+
+def test_all_station_weights_give_the_highest_and_the_mean_reading() -> None:
+    # HKO district rainfall, 29 July 2025, hour ending 09:00 HKT (SOURCES.md 4.1b): the
+    # highest gauges of Eastern, Kwun Tong and Wan Chai districts were 94, 75 and 61 mm.
+    rain = xr.DataArray([[94.0], [75.0], [61.0]], dims=("station", "time"))
+    weights = all_station_weights(n_community=2, n_station=3)
+    highest = weights.apply(rain, "max").isel(time=0)
+    assert highest.dims == ("community",) and highest.values.tolist() == [94.0, 94.0]
+    mean = weights.apply(rain, "mean").isel(time=0).values
+    assert mean == pytest.approx([(94 + 75 + 61) / 3] * 2)
+    with pytest.raises(RegionError, match="no stations"):
+        all_station_weights(1, 0)

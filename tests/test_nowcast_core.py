@@ -111,6 +111,54 @@ def test_repeated_and_all_nan_frames_are_skipped_and_counted(frames: xr.DataArra
     assert _close_to(motion, frame, 3, -2) > 0.99
 
 
+def test_downsampled_motion_recovers_the_shift_and_agrees_with_full_resolution(
+    frames: xr.DataArray, motion: xr.DataArray
+) -> None:
+    frame = frames.isel(time=-1)
+    coarse = estimate_motion(_shifted(frame, [(0, 0), (4, -2)], [0, 1]), downsample=2)
+    assert coarse.shape == (2, *frame.shape)
+    assert _close_to(coarse, frame, 4, -2) > 0.95
+    # On the real storm (about 7 px per interval) the 2-px block flow stays within a
+    # fraction of a pixel of the full-resolution flow where it rains.
+    real = estimate_motion(frames, downsample=2)
+    rain = frame.values >= 1.0
+    difference = np.hypot(*(real.values - motion.values))[rain]
+    assert np.median(difference) < 0.5
+    with pytest.raises(ModelError, match="downsample=0"):
+        estimate_motion(frames, downsample=0)
+
+
+def test_a_pair_seen_again_is_not_computed_again(
+    frames: xr.DataArray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hazard_models.rainstorm import motion as motion_module
+
+    calls: list[tuple[int, ...]] = []
+    method = motion_module._MOTIONS["lucas-kanade"]
+
+    def counting(reference: np.ndarray, moving: np.ndarray, **options: object) -> np.ndarray:
+        calls.append(reference.shape)
+        return method(reference, moving, **options)
+
+    monkeypatch.setitem(motion_module._MOTIONS, "lucas-kanade", counting)
+    monkeypatch.setattr(motion_module, "_pair_cache", type(motion_module._pair_cache)())
+    crop = frames.isel(y=slice(250, 378), x=slice(200, 328))
+    first = estimate_motion(crop)
+    assert len(calls) == 2
+    # The next cycle: one new frame, one pair seen before.
+    following = xr.concat(
+        [
+            crop.isel(time=[1, 2]),
+            crop.isel(time=[0]).assign_coords(time=[crop["time"].values[-1] + FIVE]),
+        ],
+        "time",
+    )
+    estimate_motion(following)
+    assert len(calls) == 3
+    np.testing.assert_array_equal(estimate_motion(crop).values, first.values)
+    assert len(calls) == 3
+
+
 def test_no_rain_gives_zero_motion_flagged(frames: xr.DataArray) -> None:
     dry = frames.where(frames.isnull(), 0.0)
     motion = estimate_motion(dry)

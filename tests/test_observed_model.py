@@ -132,6 +132,20 @@ def test_rolling_sums_match_the_csv(hko_daily: xr.Dataset, data_root: Path) -> N
     assert float(coverage.sel(time="2023-09-08T16:00")) == 1.0
 
 
+def test_rolling_sums_equal_pandas_rolling_with_gaps(hko_daily: xr.Dataset) -> None:
+    # HKO daily rainfall 2023 with every seventh day blanked: the trailing sums and data
+    # shares must equal pandas' own rolling window (min_periods=1) on the same series.
+    pr = hko_daily["pr"].isel(station=0).sel(time=slice("2023-01-01", "2023-12-31")).copy()
+    pr[::7] = np.nan
+    series = pr.to_series()
+    for steps in (1, 3, 30):
+        total, coverage = rolling_accumulation(pr, steps)
+        expected = series.rolling(steps, min_periods=1).sum()
+        np.testing.assert_allclose(total.values, expected.values, rtol=1e-12, atol=1e-9)
+        shares = series.notna().astype(float).rolling(steps, min_periods=1).sum() / steps
+        np.testing.assert_allclose(coverage.values, shares.values)
+
+
 def test_chunked_input_gives_identical_results(
     hko_daily: xr.Dataset,
     shenzhen_region,  # type: ignore[no-untyped-def]

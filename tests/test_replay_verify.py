@@ -1,8 +1,9 @@
 """Replay and verification end to end: every bundled event, the look-ahead guard, scoring.
 
 Real data only: the KNMI radar frames of 26 August 2010 (SOURCES.md 7.1), the JMA best
-tracks of Mangkhut and Saola (1.2, 1.3) and the NASA POWER hourly rainfall of the
-7-8 September 2023 Shenzhen rainstorm (4.2). Each event runs its shortened window
+tracks of Mangkhut and Saola (1.2, 1.3), the NASA POWER hourly rainfall of the
+7-8 September 2023 Shenzhen rainstorm (4.2), and HKO's polled district rainfall of July
+2025 (4.1b) with HKO's own rainstorm signals (3.1). Each event runs its shortened window
 (``short_start``/``short_end`` in ``configs/events/*.yaml``), as CI does; the full
 replays are ``benchmarks/knmi_replay.py`` and the README's main command.
 """
@@ -76,7 +77,7 @@ def test_knmi_warnings_are_scored_against_later_observations(replays: Path) -> N
     assert yellow["csi"] == pytest.approx(hits / (hits + misses + false_alarms))
     assert yellow["bias"] == pytest.approx((hits + false_alarms) / (hits + misses))
     leads = pd.read_csv(replays / "knmi-2010" / "lead_times.csv", parse_dates=["observed_onset"])
-    first_cycle = pd.Timestamp("2010-08-26T00:15Z")
+    first_cycle = pd.Timestamp("2010-08-26T00:10Z")
     assert (leads["observed_onset"] > first_cycle).all(), "events under way at the start are out"
 
 
@@ -86,6 +87,61 @@ def test_typhoon_and_shenzhen_2023_are_unscored_with_their_reasons(replays: Path
         assert skill["hits"].isna().all() and (skill["truth"] == "none: unscored").all()
         notes = json.loads((replays / name / "verification.json").read_text("utf-8"))["notes"]
         assert any("Unscored" in note for note in notes)
+
+
+def _hk_first_polls(data_root: Path) -> dict[str, pd.Timestamp]:
+    """Straight from the CSV (SOURCES.md 4.1b): per level, the first poll on the morning of
+    29 July 2025 (HKT) listing a district whose highest gauge exceeded the threshold."""
+    polls = pd.read_csv(data_root / "obs/hko/hko_district_hourly_rainfall_202507.csv")
+    polls["poll"] = pd.to_datetime(polls["snapshot"], format="%Y%m%d-%H%M")
+    morning = polls[(polls["poll"] >= "2025-07-29 07:00") & (polls["poll"] <= "2025-07-29 13:05")]
+    first = {}
+    for level, threshold in (("amber", 30), ("red", 50), ("black", 70)):
+        above = morning[morning["rain_hi_mm"] > threshold]
+        first[level] = above["poll"].min().tz_localize("Asia/Hong_Kong").tz_convert("UTC")
+    return first
+
+
+def test_hong_kong_replay_against_hkos_own_signals(replays: Path, data_root: Path) -> None:
+    folder = replays / "hk-2025-07"
+    # HKO's signals on 29 July 2025 (SOURCES.md 3.1, HKT): Amber 08:05, Red 08:40,
+    # Black 09:10. Our cycles run at five past each hour, so our first warning of a level
+    # is the first cycle after the first poll showing more than its threshold.
+    theirs = {
+        "amber": "2025-07-29 00:05Z",
+        "red": "2025-07-29 00:40Z",
+        "black": "2025-07-29 01:10Z",
+    }
+    agency = pd.read_csv(folder / "agency.csv", parse_dates=["their_start", "our_start"])
+    agency = agency.set_index("level")
+    for level, poll in _hk_first_polls(data_root).items():
+        ours = (poll - pd.Timedelta("5 min")).ceil("h") + pd.Timedelta("5 min")
+        assert agency.loc[level, "their_start"] == pd.Timestamp(theirs[level])
+        assert agency.loc[level, "our_start"] == ours
+        expected = (ours - pd.Timestamp(theirs[level])).total_seconds() / 60
+        assert agency.loc[level, "difference_min"] == pytest.approx(expected)
+    skill = pd.read_csv(folder / "skill.csv")
+    against = skill[skill["truth"].str.startswith("agency: hko_warnings")].set_index("level")
+    assert list(against.index) == ["amber", "red", "black"]
+    assert (against["hits"] == 1).all() and (against["misses"] == 0).all()
+    assert against["agency_median_min"].tolist() == agency["difference_min"].tolist()
+    # Against the observations themselves the warning trails the rain by one poll: the
+    # hour ending 09:00 HKT (01:00Z) was published at 10:01 and warned at 10:05 HKT.
+    leads = pd.read_csv(folder / "lead_times.csv")
+    assert leads["lead_minutes"].tolist() == [-65.0, -65.0, -65.0]
+    page = (folder / "report.html").read_text("utf-8")
+    assert 'id="agency"' in page and page.count('data-outcome="hit"') == 3
+
+
+def test_hourly_polls_are_used_from_their_poll_time_only(data_root: Path) -> None:
+    _, settings = load_event("hk-2025-07", data_root=data_root)
+    cache = SourceCache(settings)
+    # The hour ending 09:00 HKT on 29 July was polled at 10:01 HKT (02:01Z).
+    before = cache("hko_district_rain", datetime(2025, 7, 29, 2, 0, tzinfo=UTC))
+    after = cache("hko_district_rain", datetime(2025, 7, 29, 2, 5, tzinfo=UTC))
+    assert pd.Timestamp(before["time"].values.max()) == pd.Timestamp("2025-07-29T00:00")
+    assert pd.Timestamp(after["time"].values.max()) == pd.Timestamp("2025-07-29T01:00")
+    assert float(after["pr"].sel(time="2025-07-29T01:00").max()) > 70
 
 
 def _knmi(data_root: Path, hazards: tuple[str, ...] = ("rainstorm",)) -> tuple:
@@ -168,4 +224,4 @@ def test_results_stack_per_cycle(replays: Path, data_root: Path) -> None:
     results = load_results(replays / "knmi-2010", settings, "rainstorm_nowcast")
     assert results is not None
     assert isinstance(results.results, xr.Dataset)
-    assert results.results.sizes["time"] == 7 and results.levels == ["yellow", "orange", "red"]
+    assert results.results.sizes["time"] == 8 and results.levels == ["yellow", "orange", "red"]

@@ -169,14 +169,18 @@ def _print_verification(console: Console, event: Any, settings: Any, folder: Pat
         "lead_p90_min": "p90",
         "share_ge_60": "share >= 60 min",
         "agency_median_min": "ours - agency min",
+        "truth": "against",
     }
     for column, label in labels.items():
-        table.add_column(label, justify="left" if column in ("hazard", "level") else "right")
+        left = column in ("hazard", "level", "truth")
+        table.add_column(label, justify="left" if left else "right")
     for _, row in outcome.skill.iterrows():
         cells = []
         for column in labels:
             value = row[column]
-            if isinstance(value, float):
+            if column == "truth":
+                cells.append(str(value).split(" (")[0])  # the full label is in skill.csv
+            elif isinstance(value, float):
                 cells.append("–" if np.isnan(value) else f"{value:.2f}")
             else:
                 cells.append(str(value))
@@ -184,7 +188,8 @@ def _print_verification(console: Console, event: Any, settings: Any, folder: Pat
     console.print(table)
     for note in outcome.notes:
         console.print(f"note: {note}", highlight=False)
-    console.print(f"truth per hazard: {sorted(set(outcome.skill['truth'].astype(str)))}")
+    for truth in sorted(set(outcome.skill["truth"].astype(str))):
+        console.print(f"against {truth}", highlight=False)
     console.print(f"report: {outcome.report}")
     console.print(f"tables: {folder / 'skill.csv'}, {folder / 'verification.json'}")
     return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -69,9 +69,7 @@ def load_input(
         return store.open_range(
             name, start=issue_time - source.history, end=issue_time, as_of=issue_time
         )
-    return available_at(
-        read_configured(settings, name), issue_time.astimezone(UTC) - source.latency
-    )
+    return available_at(read_configured(settings, name), issue_time, source.latency)
 
 
 def read_configured(settings: Settings, name: str) -> xr.Dataset:
@@ -80,13 +78,24 @@ def read_configured(settings: Settings, name: str) -> xr.Dataset:
     return read_source(source.reader, settings.source_path(name), source.options, name)
 
 
-def available_at(dataset: xr.Dataset, moment: datetime) -> xr.Dataset:
-    """The steps of ``dataset`` (along ``time`` and ``reference_time``) labelled at or
-    before ``moment``: what a source had delivered by then."""
-    limit = np.datetime64(moment.astimezone(UTC).replace(tzinfo=None), "ns")
+def available_at(
+    dataset: xr.Dataset, issue_time: datetime, latency: timedelta = timedelta(0)
+) -> xr.Dataset:
+    """What a source had delivered by ``issue_time``: the steps (along ``time`` and
+    ``reference_time``) labelled at or before ``issue_time - latency``.
+
+    A source that records when each step arrived (an ``available_at`` coordinate along
+    ``time``, e.g. the poll time of HKO's district rainfall) is also cut on that: a step
+    is there once it arrived by ``issue_time``, and a step that never arrived (NaT) is not.
+    """
+    issue = np.datetime64(issue_time.astimezone(UTC).replace(tzinfo=None), "ns")
+    limit = issue - np.timedelta64(latency)
     for dim in ("time", "reference_time"):
         if dim in dataset.dims:
             dataset = dataset.sel({dim: dataset[dim] <= limit})
+    arrival = dataset.coords.get("available_at")
+    if arrival is not None and arrival.dims == ("time",):
+        dataset = dataset.isel(time=np.flatnonzero(arrival.values <= issue))
     return dataset
 
 

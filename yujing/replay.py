@@ -105,6 +105,13 @@ class EventVerify(Frozen):
     truth: str | None = None
     """A hazard of the event whose results are the observation (an observed model on
     data the warning model did not see at issue time), or none."""
+    late_window: Duration = timedelta(hours=1)
+    """How long after an observed onset a first warning still counts as a (late) hit,
+    with negative lead time; later, the event is a miss and the warning a false alarm."""
+    agency: str | None = None
+    """A source of the settings holding an agency's own warnings of this hazard (reader
+    ``hko-warnings``): its signal periods are compared with ours, level by level (hits,
+    misses, false alarms, our issue time minus theirs)."""
     note: str = ""
     """Why there is no truth, or what it is; shown in the report."""
 
@@ -226,6 +233,12 @@ def load_event(
                 "options": options,
             }
         )
+    for name, check in event.verify.items():
+        if check.agency is not None and check.agency not in settings.sources:
+            known = sorted(settings.sources)
+            problems.append(
+                (f"verify.{name}.agency", f"{check.agency!r} is not a source of {known}")
+            )
     if problems:
         raise ConfigError(path, problems)
     return event, settings.model_copy(update={"hazards": hazards})
@@ -290,7 +303,7 @@ class SourceCache:
     def __call__(self, name: str, issue_time: datetime) -> xr.Dataset:
         if name not in self._read:
             self._read[name] = read_configured(self._settings, name)
-        return available_at(self._read[name], issue_time - self._settings.sources[name].latency)
+        return available_at(self._read[name], issue_time, self._settings.sources[name].latency)
 
 
 @dataclass

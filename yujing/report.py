@@ -179,6 +179,36 @@ def _skill_section(skill: pd.DataFrame) -> str:
     )
 
 
+def _agency_section(agency: pd.DataFrame) -> str:
+    """Our warning periods beside the agency's, one row per pair (or unpaired period)."""
+    labels = ["hazard", "level", "agency issued", "agency ended", "we warned from"]
+    labels += ["we ended", "ours - theirs (min)", "outcome"]
+    head = "".join(f"<th>{_e(label)}</th>" for label in labels)
+    rows = []
+    for record in agency.to_dict("records"):
+        theirs, ours = pd.notna(record["their_start"]), pd.notna(record["our_start"])
+        outcome = "hit" if theirs and ours else ("miss" if theirs else "false alarm")
+        cells = "".join(
+            [
+                _cell(str(record["hazard"]), "text"),
+                _cell(str(record["level"]), "text"),
+                *(
+                    f"<td>{_e(_utc(record[key]))}</td>"
+                    for key in ("their_start", "their_end", "our_start", "our_end")
+                ),
+                _cell(record["difference_min"], "minutes"),
+                _cell(outcome, "text"),
+            ]
+        )
+        rows.append(f'<tr data-outcome="{_e(outcome)}">{cells}</tr>')
+    return (
+        f'<table id="agency"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+        "</table><p><small>Each side's periods at a level include its higher levels; a "
+        "period of ours is paired with the agency's it overlaps (see the skill table's "
+        "'verified against'). Negative minutes: we warned earlier.</small></p>"
+    )
+
+
 def _risk_section(
     writer: _Writer,
     shapes: figures.CommunityShapes,
@@ -333,6 +363,7 @@ def write_report(
     skill: pd.DataFrame,
     reliability: pd.DataFrame,
     notes: Sequence[str] = (),
+    agency: pd.DataFrame | None = None,
 ) -> Path:
     """Write the static report page of one event replay and its figures.
 
@@ -366,6 +397,10 @@ def write_report(
         Columns hazard, level, bin_lower, bin_upper, forecast_mean, observed_frequency, count.
     notes
         Paragraphs shown under the provenance (data gaps, caveats).
+    agency
+        Where an agency's own warnings exist: columns hazard, level, their_start,
+        their_end, our_start, our_end (UTC, NaT on the side without a match),
+        difference_min.
 
     Returns
     -------
@@ -399,7 +434,10 @@ def write_report(
     body.append("</table>")
     if notes:
         body.append('<div class="notes">' + "".join(f"<p>{_e(n)}</p>" for n in notes) + "</div>")
-    body += ["<h2>Skill</h2>", _skill_section(skill), "<h2>Community risk over time</h2>"]
+    body += ["<h2>Skill</h2>", _skill_section(skill)]
+    if agency is not None and not agency.empty:
+        body += ["<h2>Against the agency's own warnings</h2>", _agency_section(agency)]
+    body.append("<h2>Community risk over time</h2>")
     if not levels:
         body.append(_none("No community risk levels were produced."))
     else:

@@ -9,6 +9,9 @@
 - ``lead_times.csv``: every observed event, when it began and when a warning first
   covered it;
 - ``reliability.csv``: the forecast probabilities against what happened;
+- ``agency.csv`` (where the event names an agency's own warnings, ``verify.<hazard>.agency``):
+  our warning periods paired with the agency's, with our issue time minus theirs; its
+  hits, misses and false alarms are rows of ``skill.csv`` "against" the agency;
 - ``report.html`` with its figures (:mod:`yujing.report`).
 
 Definitions (``DESIGN.md``): an *observed event* is a community reaching a level in the
@@ -17,8 +20,9 @@ it in the previous cycle; its onset is the truth's ``onset_time`` (when the crit
 first met in the data). A community is *covered* at level L from a cycle whose warnings in
 force (``warnings.csv``) include it at L or higher until the next cycle. Lead time, hits,
 misses and false alarms follow :func:`hazard_models.verification.warning_lead_times`
-(an event warned up to one hour late is a hit with negative lead time; an event never
-warned a miss, counted as 0 min in the distribution). No score uses what a model saw at
+(an event warned up to ``verify.<hazard>.late_window``, default one hour, late is a hit
+with negative lead time; an event never warned a miss, counted as 0 min in the
+distribution). No score uses what a model saw at
 its issue time: the truth of a cycle comes from data up to that cycle, the reliability
 pairs a probability issued at T with the truth at later cycles (up to T plus the lead-time
 look-ahead), and only windows that lie inside the replay are scored.
@@ -40,10 +44,15 @@ import xarray as xr
 
 from alerting.lifecycle import LifecyclePolicy
 from hazard_models.region import load_region
-from hazard_models.verification import lead_time_summary, warning_lead_times
+from hazard_models.verification import (
+    compare_issue_times,
+    lead_time_summary,
+    warning_lead_times,
+)
 from hazard_models.verification.probabilistic import reliability_table
 from ingest.storage import write_bytes_atomic
 from yujing.errors import ConfigError
+from yujing.pipeline import read_configured
 from yujing.replay import EventConfig
 from yujing.settings import Settings
 
@@ -92,6 +101,8 @@ class Verification:
     provenance: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     report: Path | None = None
+    agency: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Our warning periods paired with the agency's (``agency.csv``), where it has any."""
 
 
 def load_results(folder: Path, settings: Settings, hazard: str) -> HazardResults | None:
@@ -193,6 +204,133 @@ def reliability(
     return pd.concat(frames, ignore_index=True)[columns]
 
 
+AGENCY_COLUMNS = [
+    "hazard",
+    "level",
+    "their_start",
+    "their_end",
+    "our_start",
+    "our_end",
+    "difference_min",
+]
+
+
+def highest_level_periods(warnings: pd.DataFrame, hazard: str, every: timedelta) -> pd.DataFrame:
+    """The region's highest warning level in force, cycle by cycle: columns ``level``,
+    ``start`` (the cycle), ``end`` (the next cycle), for comparison with an agency that
+    warns the region as a whole."""
+    rows = warnings[warnings["hazard"] == hazard]
+    if rows.empty:
+        never = pd.Series([], dtype="datetime64[ns, UTC]")
+        return pd.DataFrame({"level": pd.Series([], dtype=str), "start": never, "end": never})
+    top = rows.sort_values("rank").groupby("cycle", sort=True).tail(1)
+    start = pd.to_datetime(top["cycle"], utc=True)
+    return pd.DataFrame(
+        {"level": top["level"].to_numpy(), "start": start, "end": start + pd.Timedelta(every)}
+    ).sort_values("start", ignore_index=True)
+
+
+def agency_periods(
+    agency: xr.Dataset, levels: Sequence[str], first: pd.Timestamp, last: pd.Timestamp
+) -> tuple[pd.DataFrame, list[str]]:
+    """The agency's warnings issued within ``[first, last]`` (the replay's cycles), at our
+    levels: columns ``level``, ``start``, ``end``; and notes on what was left out."""
+    frame = pd.DataFrame(
+        {
+            "level": agency["level"].values.astype(str),
+            "start": pd.to_datetime(agency["start"].values, utc=True),
+            "end": pd.to_datetime(agency["end"].values, utc=True),
+            "problem": agency["problem"].values.astype(str)
+            if "problem" in agency
+            else np.full(agency.sizes["warning"], ""),
+        }
+    )
+    notes = []
+    faulty = frame["problem"].isin(["", "nan"])
+    if (~faulty).any():
+        notes.append(f"{int((~faulty).sum())} agency rows with a problem left out")
+    unknown = ~frame["level"].isin(levels)
+    if unknown.any():
+        notes.append(
+            f"agency levels not in the scheme left out: {sorted(set(frame['level'][unknown]))}"
+        )
+    inside = (frame["start"] >= first) & (frame["start"] <= last)
+    chosen = frame[faulty & ~unknown & inside]
+    return chosen[["level", "start", "end"]].reset_index(drop=True), notes
+
+
+def _agency_rows(
+    hazard: str, paired: pd.DataFrame, levels: Sequence[str], label: str
+) -> list[dict[str, Any]]:
+    rows = []
+    for level in levels:
+        at = paired[paired["level"] == level]
+        hits = int((at["their_start"].notna() & at["our_start"].notna()).sum())
+        misses = int((at["their_start"].notna() & at["our_start"].isna()).sum())
+        false_alarms = int((at["their_start"].isna() & at["our_start"].notna()).sum())
+        differences = at["difference_min"].dropna()
+        rows.append(
+            _skill_row(
+                hazard,
+                level,
+                label,
+                hits=hits,
+                misses=misses,
+                false_alarms=false_alarms,
+                pod=hits / (hits + misses) if hits + misses else np.nan,
+                far=false_alarms / (hits + false_alarms) if hits + false_alarms else np.nan,
+                csi=hits / (hits + misses + false_alarms)
+                if hits + misses + false_alarms
+                else np.nan,
+                bias=(hits + false_alarms) / (hits + misses) if hits + misses else np.nan,
+                events=hits + misses,
+                agency_median_min=float(differences.median()) if len(differences) else np.nan,
+            )
+        )
+    return rows
+
+
+def compare_with_agency(
+    settings: Settings,
+    source: str,
+    warnings: pd.DataFrame,
+    hazard: str,
+    levels: Sequence[str],
+    cycles: Sequence[pd.Timestamp],
+    every: timedelta,
+) -> tuple[pd.DataFrame, list[dict[str, Any]], list[str]]:
+    """Our warnings of ``hazard`` against the agency's in source ``source``.
+
+    Both sides are taken for the region as a whole (our highest level in force at each
+    cycle), a level including the higher ones; periods are paired by
+    :func:`hazard_models.verification.compare_issue_times`. Only agency warnings issued
+    between the first and the last cycle count: one issued before the replay began could
+    not have been matched. Returns the pairs (``agency.csv``), the skill rows (hits =
+    agency periods we matched, misses = those we did not, false alarms = our periods
+    matching none of theirs) and notes.
+    """
+    theirs, notes = agency_periods(
+        read_configured(settings, source), levels, min(cycles), max(cycles)
+    )
+    ours = highest_level_periods(warnings, hazard, every)
+    paired = compare_issue_times(ours, theirs, levels)
+    table = pd.DataFrame(
+        {
+            "hazard": hazard,
+            "level": paired["level"],
+            "their_start": paired["their_start"],
+            "their_end": paired["their_end"],
+            "our_start": paired["our_start"],
+            "our_end": paired["our_end"],
+            "difference_min": paired["difference"].dt.total_seconds() / 60.0,
+        },
+        columns=AGENCY_COLUMNS,
+    )
+    reader = settings.sources[source].reader
+    label = f"agency: {source} ({reader}, {len(theirs)} warnings in the replay)"
+    return table, _agency_rows(hazard, table, levels, label), notes
+
+
 def _skill_row(hazard: str, level: str, truth: str, **scores: Any) -> dict[str, Any]:
     """A row of ``skill.csv``: the given scores, NaN for the rest."""
     return {**dict.fromkeys(SKILL_COLUMNS, np.nan), "hazard": hazard, "level": level} | {
@@ -275,6 +413,7 @@ def verify(
     notes = [event.notes] if event.notes else []
     skill_rows: list[dict[str, Any]] = []
     lead_frames, reliability_frames, observed_frames = [], [], []
+    agency_frames: list[pd.DataFrame] = []
     for hazard, check in event.verify.items():
         forecast = results.get(hazard)
         truth = results.get(check.truth) if check.truth else None
@@ -283,8 +422,19 @@ def verify(
         if forecast is None:
             notes.append(f"{hazard}: no results in {folder} (every cycle failed?)")
             continue
+        if check.agency is not None:
+            cycles = list(pd.to_datetime(forecast.results["time"].values, utc=True))
+            table, rows, agency_notes = compare_with_agency(
+                settings, check.agency, warnings, hazard, forecast.levels, cycles, event.every
+            )
+            agency_frames.append(table)
+            skill_rows += rows
+            notes += [f"{hazard} vs {check.agency}: {n}" for n in agency_notes]
         if truth is None:
-            skill_rows += [_skill_row(hazard, level, "none: unscored") for level in forecast.levels]
+            if check.agency is None:
+                skill_rows += [
+                    _skill_row(hazard, level, "none: unscored") for level in forecast.levels
+                ]
             continue
         if truth.levels != forecast.levels:
             raise ConfigError(
@@ -298,7 +448,10 @@ def verify(
         observed_frames.append(onsets.assign(hazard=hazard))
         periods = warning_periods(warnings, hazard, event.every)
         table = warning_lead_times(
-            periods, onsets.rename(columns={"community": "area"}), forecast.levels
+            periods,
+            onsets.rename(columns={"community": "area"}),
+            forecast.levels,
+            late_window=check.late_window,
         )
         truth_label = f"{check.truth} ({record['models'].get(check.truth, '?')})"
         skill_rows += _skill_rows(hazard, table, forecast.levels, truth_label)
@@ -331,6 +484,7 @@ def verify(
         ["hazard", "level", "community", "observed_onset", "first_warned", "lead_minutes"],
     )
     reliable = _concat(reliability_frames, [])
+    agency = _concat(agency_frames, AGENCY_COLUMNS)
     observed = _concat(observed_frames, ["hazard", "community", "level", "rank", "onset"])
     provenance = {
         "event": f"{event.name}: {event.title}",
@@ -346,18 +500,28 @@ def verify(
     write_bytes_atomic(folder / "skill.csv", skill.to_csv(index=False).encode())
     write_bytes_atomic(folder / "lead_times.csv", lead_times.to_csv(index=False).encode())
     write_bytes_atomic(folder / "reliability.csv", reliable.to_csv(index=False).encode())
+    if not agency.empty:
+        write_bytes_atomic(folder / "agency.csv", agency.to_csv(index=False).encode())
     document = {
         "provenance": provenance,
         "notes": notes,
         "skill": _json_ready(skill),
         "lead_times": _json_ready(lead_times),
         "reliability": _json_ready(reliable),
+        "agency": _json_ready(agency),
     }
     write_bytes_atomic(
         folder / "verification.json", json.dumps(document, indent=1, ensure_ascii=False).encode()
     )
     outcome = Verification(
-        skill, lead_times, reliable, observed, _timeline(warnings, event), provenance, notes
+        skill,
+        lead_times,
+        reliable,
+        observed,
+        _timeline(warnings, event),
+        provenance,
+        notes,
+        agency=agency,
     )
     if report:
         outcome.report = _write_report(event, settings, folder, outcome, results)
@@ -441,4 +605,5 @@ def _write_report(
         skill=outcome.skill,
         reliability=outcome.reliability,
         notes=outcome.notes,
+        agency=outcome.agency,
     )

@@ -73,8 +73,8 @@ def rolling_accumulation(pr: xr.DataArray, steps: int) -> tuple[xr.DataArray, xr
     Returns
     -------
     accumulation
-        Sum of the available values in the window (mm): a lower bound when data are missing.
-        NaN when no value in the window is available.
+        Sum of the available values in the window (mm), rounded to 0.0001 mm: a lower bound
+        when data are missing. NaN when no value in the window is available.
     coverage
         Share (0-1) of the window's intervals that have data.
 
@@ -86,10 +86,40 @@ def rolling_accumulation(pr: xr.DataArray, steps: int) -> tuple[xr.DataArray, xr
     >>> total.values.tolist(), share.values.tolist()
     ([1.0, 3.0, 2.0, 4.0], [0.5, 1.0, 0.5, 0.5])
     """
-    window = {"time": steps}
-    total = pr.rolling(window, min_periods=1).sum()
-    coverage = pr.notnull().astype(float).rolling(window, min_periods=1).sum() / steps
-    return total, coverage
+    total, count = xr.apply_ufunc(
+        _trailing_sum_kernel,
+        pr,
+        kwargs={"steps": steps},
+        input_core_dims=[["time"]],
+        output_core_dims=[["time"], ["time"]],
+        dask="parallelized",
+        output_dtypes=[np.float64, np.float64],
+        dask_gufunc_kwargs={"allow_rechunk": True},
+    )
+    return total.transpose(*pr.dims), (count / steps).transpose(*pr.dims)
+
+
+_DECIMALS = 4  # decimals of mm kept in trailing sums
+
+
+def _trailing_sum_kernel(values: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    # Time is the last axis; moved first so that each shifted add runs over contiguous
+    # slabs (a window of n steps costs n array additions, not a strided reduction).
+    series = np.moveaxis(np.asarray(values, dtype=np.float64), -1, 0)
+    present = np.isfinite(series)
+    filled = np.where(present, series, 0.0)
+    total = np.zeros_like(filled)
+    count = np.zeros_like(filled)
+    length = series.shape[0]
+    for shift in range(min(steps, length)):
+        total[shift:] += filled[: length - shift]
+        count[shift:] += present[: length - shift]
+    # Rounded to 0.0001 mm, far below any gauge's or radar's resolution: a window whose
+    # rain adds up to exactly a threshold (2.00 mm from 0.01-mm float32 steps) meets it
+    # whatever the order or precision of the summation.
+    np.round(total, _DECIMALS, out=total)
+    total[count == 0] = np.nan
+    return np.moveaxis(total, 0, -1), np.moveaxis(count, 0, -1)
 
 
 def exceeds(values: xr.DataArray, threshold: float, comparison: str) -> xr.DataArray:

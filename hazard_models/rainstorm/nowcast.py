@@ -54,6 +54,12 @@ class NowcastOptions(ModelOptions):
 
     motion: str = Field("lucas-kanade", description="motion method (see get_motion)")
     motion_frames: int = Field(3, ge=2, le=12, description="latest frames used for motion")
+    motion_downsample: int = Field(
+        1,
+        ge=1,
+        le=8,
+        description="estimate motion on block means of this many cells a side (2: 4x faster)",
+    )
     members: int = Field(20, ge=1, le=200, description="ensemble members")
     lead_time: Duration = Field(
         default_factory=lambda: timedelta(hours=2), description="how far ahead to forecast"
@@ -121,7 +127,9 @@ class NowcastModel(HazardModel):
         hours = interval.total_seconds() / 3600
         rate = (observed / hours).assign_attrs(units="mm h-1")
         frames = rate.isel(time=slice(-options.motion_frames, None))
-        motion = estimate_motion(frames, method=options.motion)
+        motion = estimate_motion(
+            frames, method=options.motion, downsample=options.motion_downsample
+        )
         members = ensemble_nowcast(
             frames, motion, n_members=options.members, n_steps=n_steps, seed=options.seed
         )

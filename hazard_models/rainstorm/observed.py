@@ -26,7 +26,11 @@ import pandas as pd
 import xarray as xr
 from pydantic import Field
 
-from hazard_models.aggregation import AggregationWeights, nearest_station_weights
+from hazard_models.aggregation import (
+    AggregationWeights,
+    all_station_weights,
+    nearest_station_weights,
+)
 from hazard_models.config import Duration, Kilometres
 from hazard_models.errors import ModelError
 from hazard_models.interface import HazardModel, InputSpec, ModelOptions, register_model
@@ -51,6 +55,20 @@ class ObservedAccumulationOptions(ModelOptions):
     )
     station_radius: Kilometres | None = Field(
         None, description="stations: nearest station within this distance (e.g. '10 km')"
+    )
+    stations: Literal["nearest", "all"] = Field(
+        "nearest",
+        description=(
+            "stations: 'nearest' within station_radius, or 'all': every station counts for "
+            "every community (named areas without coordinates, a region warned as a whole)"
+        ),
+    )
+    max_age: Duration | None = Field(
+        None,
+        description=(
+            "how old the latest report may be at the issue time and still be evaluated "
+            "(default one data interval); a feed that arrives late after its window needs more"
+        ),
     )
     lookback: Duration = Field(
         default_factory=lambda: timedelta(hours=24),
@@ -81,6 +99,10 @@ class ObservedAccumulationModel(HazardModel):
         options = self.options
         assert isinstance(options, ObservedAccumulationOptions)
         if "station" in dataset.dims:
+            if options.stations == "all":
+                return all_station_weights(
+                    region.communities.sizes["community"], dataset.sizes["station"]
+                )
             if options.station_radius is None:
                 raise ModelError(
                     f"model {self.name!r}: station input needs options.station_radius "
@@ -143,7 +165,16 @@ class ObservedAccumulationModel(HazardModel):
         interval = accumulation_interval(dataset, "pr")
         windows = scheme_windows(self.scheme, interval, self.name)
         span = windows[-1] + options.lookback
-        pr = regular_series(dataset["pr"], interval, issue_time, span, self.name)
+        # Before the input's first time every window is empty (NaN: not met, coverage 0), so
+        # the axis starts there at the earliest: the same levels, onsets and coverage at the
+        # last step, without summing hours of NaN frames every cycle.
+        since_first = pd.Timestamp(issue_time).tz_convert(None) - pd.Timestamp(
+            dataset["time"].values.min()
+        )
+        span = min(span, (since_first // interval + 1) * interval)
+        pr = regular_series(
+            dataset["pr"], interval, issue_time, span, self.name, max_age=options.max_age
+        )
         weights = self._weights(dataset, region)
         accumulation, coverage = self._accumulate(pr, weights, windows, interval)
         template = next(iter(accumulation.values()))
