@@ -131,6 +131,8 @@ def test_hong_kong_replay_against_hkos_own_signals(replays: Path, data_root: Pat
     assert leads["lead_minutes"].tolist() == [-65.0, -65.0, -65.0]
     page = (folder / "report.html").read_text("utf-8")
     assert 'id="agency"' in page and page.count('data-outcome="hit"') == 3
+    assert "own warnings on their own row, coloured by rank" in page
+    assert agency["rank"].tolist() == [2, 3, 4]
 
 
 def test_hourly_polls_are_used_from_their_poll_time_only(data_root: Path) -> None:

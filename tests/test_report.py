@@ -335,8 +335,12 @@ def test_report_without_data_says_so(tmp_path: Path) -> None:
 
 def test_report_with_observations_only(tmp_path: Path) -> None:
     """No warning issued but an onset observed: the timeline shows the onset, every
-    observed event is counted as missed and no histogram is drawn."""
+    observed event is counted as missed and no histogram is drawn; a figure left by an
+    earlier report in the folder is removed."""
     onset = pd.Timestamp("2010-08-26 05:55", tz="UTC")
+    stale = tmp_path / "figures" / "risk_rainstorm_099.png"
+    stale.parent.mkdir()
+    stale.write_bytes(b"an earlier report's slider frame")
     page = write_report(
         tmp_path,
         title="Missed event",
@@ -377,3 +381,4 @@ def test_report_with_observations_only(tmp_path: Path) -> None:
     assert "0 warnings in 0 areas" in text and "1 observed onsets" in text
     assert "No rainstorm lead times: 1 observed events, 1 of them missed." in text
     assert not (tmp_path / "figures" / "lead_times_rainstorm.png").exists()
+    assert not stale.exists()

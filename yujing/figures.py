@@ -203,13 +203,20 @@ def _naive_utc(values: pd.Series) -> pd.Series:
 
 @matplotlib.rc_context(_FONTS)
 def warning_timeline(
-    warnings: pd.DataFrame, observed: pd.DataFrame, hazard: str, end: pd.Timestamp, footnote: str
+    warnings: pd.DataFrame,
+    observed: pd.DataFrame,
+    hazard: str,
+    end: pd.Timestamp,
+    footnote: str,
+    agency: pd.DataFrame | None = None,
 ) -> tuple[bytes, int]:
     """Bars from issue to end of each warning, by area, and observed onsets as markers.
 
     A warning still in force at ``end`` (the replay's last time, tz-aware UTC) is hatched
     and runs a little past it. Either table may be empty. At most 40 areas are drawn
     (earliest issued first); returns the PNG and how many areas were left out.
+    ``agency`` (columns ``rank``, ``start``, ``end``, UTC), where given, is drawn on its
+    own row under the onsets: the agency's warnings, higher levels over lower ones.
     """
     if warnings.empty:
         warnings = pd.DataFrame(columns=["area", "area_name", "rank", "issued", "ended"])
@@ -226,12 +233,26 @@ def warning_timeline(
     ).sort_values("issued")
     areas = list(dict.fromkeys(table["row"]))
     shown, left_out = areas[:_TIMELINE_ROWS], max(0, len(areas) - _TIMELINE_ROWS)
-    labels = ["observed onsets", *shown]
+    theirs = agency if agency is not None and not agency.empty else None
+    labels = ["observed onsets", *(["agency's warnings"] if theirs is not None else []), *shown]
     figure = Figure(figsize=(10, 1.6 + 0.28 * len(labels)), layout="constrained")
     axes = figure.add_subplot()
     # a warning still in force runs a little past the last time, so that one issued then shows
     last = end.tz_convert(None)
     first = min([last, *table["issued"].dropna(), *_naive_utc(observed["onset"]).dropna()])
+    if theirs is not None:
+        for rank, start, stop in sorted(
+            zip(theirs["rank"], _naive_utc(theirs["start"]), _naive_utc(theirs["end"]), strict=True)
+        ):
+            axes.barh(
+                1,
+                mdates.date2num(stop) - mdates.date2num(start),
+                left=mdates.date2num(start),
+                height=0.5,
+                color=LEVEL_COLOURS[int(rank)],
+                edgecolor="#333333",
+                linewidth=0.4,
+            )
     end_naive = last + max((last - first) * 0.03, pd.Timedelta("5 min"))
     drawn = table[table["row"].isin(shown)]
     for row, rank, issued, ended in zip(

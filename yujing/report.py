@@ -131,10 +131,18 @@ class _Writer:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self.written: set[str] = set()
 
     def png(self, name: str, data: bytes) -> str:
         write_bytes_atomic(self.folder / "figures" / f"{name}.png", data)
+        self.written.add(f"{name}.png")
         return f"figures/{name}.png"
+
+    def remove_stale(self) -> None:
+        """Delete figures an earlier report wrote that this one no longer shows."""
+        for path in (self.folder / "figures").glob("*.png"):
+            if path.name not in self.written:
+                path.unlink(missing_ok=True)
 
 
 def _skill_section(skill: pd.DataFrame) -> str:
@@ -281,19 +289,38 @@ def _timeline_section(
     observed: pd.DataFrame,
     end: pd.Timestamp | None,
     footnote: str,
+    agency: pd.DataFrame | None = None,
 ) -> str:
     if end is None or (warnings.empty and observed.empty):
         return _none(f"No {hazard} warnings were issued and no onsets were observed.")
-    png, left_out = figures.warning_timeline(warnings, observed, hazard, end, footnote)
+    png, left_out = figures.warning_timeline(warnings, observed, hazard, end, footnote, agency)
     areas = warnings["area"].nunique() if len(warnings) else 0
     caption = (
         f"{len(warnings)} warnings in {areas} areas (hatched: still in force at {_utc(end)}); "
         + (f"{len(observed)} observed onsets" if len(observed) else "no observed onsets")
         + (f"; {left_out} later areas not drawn" if left_out else "")
+        + (
+            "; the agency's own warnings on their own row, coloured by rank"
+            if agency is not None
+            else ""
+        )
         + "."
     )
     source = writer.png(f"timeline_{_slug(hazard)}", png)
     return _figure(source, f"{hazard} warning timeline", caption, footnote)
+
+
+def _agency_periods(agency: pd.DataFrame | None, hazard: str) -> pd.DataFrame | None:
+    """The agency's own periods of ``hazard`` (rank, start, end) for the timeline."""
+    if agency is None or agency.empty:
+        return None
+    rows = agency[(agency["hazard"] == hazard) & agency["their_start"].notna()]
+    if rows.empty:
+        return None
+    rows = rows.drop_duplicates(["level", "their_start"])
+    return pd.DataFrame(
+        {"rank": rows["rank"].astype(int), "start": rows["their_start"], "end": rows["their_end"]}
+    )
 
 
 def _lead_time_section(
@@ -398,9 +425,9 @@ def write_report(
     notes
         Paragraphs shown under the provenance (data gaps, caveats).
     agency
-        Where an agency's own warnings exist: columns hazard, level, their_start,
+        Where an agency's own warnings exist: columns hazard, level, rank, their_start,
         their_end, our_start, our_end (UTC, NaT on the side without a match),
-        difference_min.
+        difference_min; the agency's periods are also drawn on the warning timeline.
 
     Returns
     -------
@@ -451,7 +478,8 @@ def write_report(
         body.append(_none("No warnings were issued and no onsets were observed."))
     for hazard in hazards:
         warned, onsets = _rows(warnings, hazard), _rows(observed, hazard)
-        section = _timeline_section(writer, hazard, warned, onsets, end, footnotes[hazard])
+        theirs = _agency_periods(agency, hazard)
+        section = _timeline_section(writer, hazard, warned, onsets, end, footnotes[hazard], theirs)
         body += [f"<h3>{_e(hazard)}</h3>", section]
     body.append("<h2>Lead times</h2>")
     if not hazards:
@@ -478,4 +506,6 @@ def write_report(
         + f"\n<footer><small>Risk colours: {_e(legend)}. All times UTC.</small></footer>"
         + f"<script>{_SCRIPT}</script></body></html>\n"
     )
-    return write_bytes_atomic(folder / "report.html", page.encode("utf-8"))
+    written = write_bytes_atomic(folder / "report.html", page.encode("utf-8"))
+    writer.remove_stale()
+    return written

@@ -207,6 +207,7 @@ def reliability(
 AGENCY_COLUMNS = [
     "hazard",
     "level",
+    "rank",
     "their_start",
     "their_end",
     "our_start",
@@ -296,6 +297,7 @@ def compare_with_agency(
     warnings: pd.DataFrame,
     hazard: str,
     levels: Sequence[str],
+    ranks: Sequence[int],
     cycles: Sequence[pd.Timestamp],
     every: timedelta,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]], list[str]]:
@@ -318,6 +320,7 @@ def compare_with_agency(
         {
             "hazard": hazard,
             "level": paired["level"],
+            "rank": paired["level"].map(dict(zip(levels, ranks, strict=True))),
             "their_start": paired["their_start"],
             "their_end": paired["their_end"],
             "our_start": paired["our_start"],
@@ -425,7 +428,14 @@ def verify(
         if check.agency is not None:
             cycles = list(pd.to_datetime(forecast.results["time"].values, utc=True))
             table, rows, agency_notes = compare_with_agency(
-                settings, check.agency, warnings, hazard, forecast.levels, cycles, event.every
+                settings,
+                check.agency,
+                warnings,
+                hazard,
+                forecast.levels,
+                forecast.ranks,
+                cycles,
+                event.every,
             )
             agency_frames.append(table)
             skill_rows += rows
