@@ -481,21 +481,20 @@ def write_report(
         theirs = _agency_periods(agency, hazard)
         section = _timeline_section(writer, hazard, warned, onsets, end, footnotes[hazard], theirs)
         body += [f"<h3>{_e(hazard)}</h3>", section]
+    ranks = {h: _level_ranks(_rows(warnings, h), _rows(observed, h)) for h in hazards}
     body.append("<h2>Lead times</h2>")
     if not hazards:
         body.append(_none("No lead times: no observed events."))
     for hazard in hazards:
-        ranks = _level_ranks(_rows(warnings, hazard), _rows(observed, hazard))
         events = _rows(lead_times, hazard)
-        section = _lead_time_section(writer, hazard, events, ranks, footnotes[hazard])
+        section = _lead_time_section(writer, hazard, events, ranks[hazard], footnotes[hazard])
         body += [f"<h3>{_e(hazard)}</h3>", section]
     body.append("<h2>Reliability</h2>")
     if not hazards:
         body.append(_none("No probability forecasts were verified."))
     for hazard in hazards:
-        ranks = _level_ranks(_rows(warnings, hazard), _rows(observed, hazard))
         bins = _rows(reliability, hazard)
-        section = _reliability_section(writer, hazard, bins, ranks, footnotes[hazard])
+        section = _reliability_section(writer, hazard, bins, ranks[hazard], footnotes[hazard])
         body += [f"<h3>{_e(hazard)}</h3>", section]
 
     legend = ", ".join(f"{n} {c}" for n, c in zip(RISK_COLOURS, figures.LEVEL_COLOURS, strict=True))

@@ -45,6 +45,7 @@ import xarray as xr
 from alerting.lifecycle import LifecyclePolicy
 from hazard_models.region import load_region
 from hazard_models.verification import (
+    ContingencyTable,
     compare_issue_times,
     lead_time_summary,
     warning_lead_times,
@@ -270,6 +271,8 @@ def _agency_rows(
         misses = int((at["their_start"].notna() & at["our_start"].isna()).sum())
         false_alarms = int((at["their_start"].isna() & at["our_start"].notna()).sum())
         differences = at["difference_min"].dropna()
+        # Correct negatives do not exist for event matching; no score used here needs them.
+        table = ContingencyTable(hits, misses, false_alarms, correct_negatives=0)
         rows.append(
             _skill_row(
                 hazard,
@@ -278,12 +281,10 @@ def _agency_rows(
                 hits=hits,
                 misses=misses,
                 false_alarms=false_alarms,
-                pod=hits / (hits + misses) if hits + misses else np.nan,
-                far=false_alarms / (hits + false_alarms) if hits + false_alarms else np.nan,
-                csi=hits / (hits + misses + false_alarms)
-                if hits + misses + false_alarms
-                else np.nan,
-                bias=(hits + false_alarms) / (hits + misses) if hits + misses else np.nan,
+                pod=table.pod,
+                far=table.far,
+                csi=table.csi,
+                bias=table.frequency_bias,
                 events=hits + misses,
                 agency_median_min=float(differences.median()) if len(differences) else np.nan,
             )
@@ -365,7 +366,7 @@ def _skill_rows(
                 pod=s["pod"],
                 far=s["far"],
                 csi=s["csi"],
-                bias=(hits + false_alarms) / (hits + misses) if hits + misses else np.nan,
+                bias=ContingencyTable(hits, misses, false_alarms, 0).frequency_bias,
                 events=hits + misses,
                 lead_median_min=s["median_lead_time_min"],
                 lead_p10_min=s["p10_lead_time_min"],
