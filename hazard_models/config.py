@@ -43,6 +43,7 @@ __all__ = [
     "HotspotConfig",
     "Kilometres",
     "Metres",
+    "MillimetresPerHour",
     "RegionConfig",
     "RiskConfig",
     "SignalLevel",
@@ -135,6 +136,7 @@ ExistingPath = Annotated[Path, BeforeValidator(resolve_path)]
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 Metres = Annotated[float, BeforeValidator(_in_units("m"))]
 Kilometres = Annotated[float, BeforeValidator(_in_units("km"))]
+MillimetresPerHour = Annotated[float, BeforeValidator(_in_units("mm h-1"))]
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]
 
 
@@ -269,9 +271,10 @@ class RegionConfig(Frozen):
     districts: DistrictLayerConfig | None = None
 
 
-CRITERION_UNITS: dict[str, str] = {**CANONICAL_UNITS, "storm_distance": "km"}
-"""Variables a criterion may test, with their units: the CF variables, plus the distance
-from a tropical cyclone's centre (for signals such as Hong Kong's No. 1, "within 800 km")."""
+CRITERION_UNITS: dict[str, str] = {**CANONICAL_UNITS, "storm_distance": "km", "pr_excess": "mm"}
+"""Variables a criterion may test, with their units: the CF variables, the distance from a
+tropical cyclone's centre (for signals such as Hong Kong's No. 1, "within 800 km"), and the
+rainfall beyond the drainage capacity over a window (``pr_excess``, waterlogging)."""
 
 WIND_AVERAGING_PERIODS = ("1 min", "2 min", "3 min", "10 min")
 
@@ -321,7 +324,7 @@ class Criterion(Frozen):
         """Human form, e.g. ``pr over 3 h >= 50 mm``, ``sfcWind within 24 h >= 17.2 m s-1``."""
         hours = self.window.total_seconds() / 3600
         window = f"{hours:g} h" if hours >= 1 else f"{hours * 60:g} min"
-        how = "over" if self.variable == "pr" else "within"
+        how = "over" if self.variable in ("pr", "pr_excess") else "within"
         period = f" ({self.averaging_period} mean)" if self.averaging_period else ""
         return f"{self.variable}{period} {how} {window} {self.comparison} {self.threshold}"
 

@@ -68,9 +68,10 @@ def test_every_event_replays_verifies_and_delivers(replays: Path, name: str) -> 
         assert (folder / image).stat().st_size > 1000, image
 
 
-def test_knmi_warnings_are_scored_against_later_observations(replays: Path) -> None:
-    skill = pd.read_csv(replays / "knmi-2010" / "skill.csv").set_index("level")
-    yellow = skill.loc["yellow"]
+@pytest.mark.parametrize("hazard", ["rainstorm_nowcast", "waterlogging_nowcast"])
+def test_knmi_warnings_are_scored_against_later_observations(replays: Path, hazard: str) -> None:
+    skill = pd.read_csv(replays / "knmi-2010" / "skill.csv")
+    yellow = skill[skill["hazard"] == hazard].set_index("level").loc["yellow"]
     assert yellow["hits"] + yellow["misses"] > 0, "the short KNMI window has observed events"
     assert yellow["pod"] == pytest.approx(yellow["hits"] / (yellow["hits"] + yellow["misses"]))
     hits, misses, false_alarms = yellow["hits"], yellow["misses"], yellow["false_alarms"]

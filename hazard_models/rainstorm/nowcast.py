@@ -27,7 +27,10 @@ probability is computed over the members that know, and is NaN if none does.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
@@ -38,11 +41,17 @@ import pandas as pd
 import xarray as xr
 from pydantic import Field
 
+from hazard_models.aggregation import AggregationWeights
 from hazard_models.config import Duration
 from hazard_models.errors import ModelError
 from hazard_models.interface import HazardModel, InputSpec, ModelOptions, register_model
 from hazard_models.rainstorm.accumulation import exceeds, regular_series
-from hazard_models.rainstorm.scheme import format_window, scheme_coords, scheme_windows
+from hazard_models.rainstorm.scheme import (
+    RainfallCriteria,
+    format_window,
+    scheme_coords,
+    scheme_windows,
+)
 from hazard_models.region import Region
 from ingest.contracts import accumulation_interval
 
@@ -83,7 +92,7 @@ class NowcastOptions(ModelOptions):
 
 
 @register_model
-class NowcastModel(HazardModel):
+class NowcastModel(RainfallCriteria, HazardModel):
     """Radar extrapolation ensemble against a rainstorm signal scheme."""
 
     name = "rainstorm-nowcast"
@@ -102,15 +111,12 @@ class NowcastModel(HazardModel):
             optional=True,
         ),
     }
-    Options = NowcastOptions
+    Options: ClassVar[type[ModelOptions]] = NowcastOptions
 
     def compute(
         self, inputs: Mapping[str, xr.Dataset], region: Region, issue_time: datetime
     ) -> xr.Dataset:
         """Probabilities, levels and onsets per community and lead time."""
-        from hazard_models.rainstorm.ensemble import ensemble_nowcast
-        from hazard_models.rainstorm.motion import estimate_motion
-
         options = self.options
         assert isinstance(options, NowcastOptions)
         radar = inputs["radar"]
@@ -120,55 +126,20 @@ class NowcastModel(HazardModel):
                 f"{region.name}; regrid it in ingest first"
             )
         interval = accumulation_interval(radar, "pr")
-        windows = scheme_windows(self.scheme, interval, self.name)
-        n_steps = int(options.lead_time // interval)
+        windows = scheme_windows(self.scheme, interval, self.name, self.criterion_variable)
         longest = max(windows[-1], interval * options.motion_frames)
         observed = regular_series(radar["pr"], interval, issue_time, longest, self.name)
-        hours = interval.total_seconds() / 3600
-        rate = (observed / hours).assign_attrs(units="mm h-1")
-        frames = rate.isel(time=slice(-options.motion_frames, None))
-        motion = estimate_motion(
-            frames, method=options.motion, downsample=options.motion_downsample
-        )
-        members = ensemble_nowcast(
-            frames, motion, n_members=options.members, n_steps=n_steps, seed=options.seed
-        )
-        blending = "none: no NWP input configured"
-        if "nwp" in inputs:
-            from hazard_models.rainstorm.blending import blend_with_nwp
-
-            start = np.datetime64(observed["time"].values[-1], "ns")
-            nwp_rate, run = _nwp_rates(inputs["nwp"], start, members["lead_time"].values)
-            members = blend_with_nwp(
-                members,
-                nwp_rate,
-                skill_horizon=f"{options.nwp_skill_horizon.total_seconds():g} s",
-                ramp_start=f"{options.nwp_ramp_start.total_seconds():g} s",
-                weighting=options.nwp_weighting,
-            )
-            blending = f"{members.attrs['blending']}; NWP run of {run}"
-        forecast = (members * hours).transpose("member", "lead_time", "y", "x")
-        weights = region.weights
+        totals = _ensemble_totals(observed, interval, inputs.get("nwp"), options, windows, region)
+        areals = totals.areals
         probability, mean_accumulation = [], []
         level_met: dict[str, list[xr.DataArray]] = {level.name: [] for level in self.scheme.levels}
-        # Community totals of every window in one pass, so the ensemble is computed once
-        # (small: member x lead x community); everything after works on those.
-        areals = dask.compute(
-            *(
-                weights.apply(
-                    _window_totals(observed, forecast, int(window // interval)),
-                    options.areal_statistic,
-                )
-                for window in windows
-            )
-        )
         for window, areal in zip(windows, areals, strict=True):
             mean_accumulation.append(areal.mean("member"))
             for level in self.scheme.levels:
                 for criterion in level.criteria:
                     if criterion.window != window:
                         continue
-                    met = exceeds(areal, criterion.threshold_value, criterion.comparison)
+                    met = exceeds(areal, self.threshold(criterion), criterion.comparison)
                     met = met.where(areal.notnull())
                     level_met[level.name].append(met)
         for level in self.scheme.levels:
@@ -241,15 +212,123 @@ class NowcastModel(HazardModel):
                 "areal_statistic": options.areal_statistic,
                 "data_interval": format_window(interval),
                 "motion_method": options.motion,
-                "motion_quality": str(motion.attrs.get("motion_quality", "")),
+                "motion_quality": totals.motion_quality,
                 "members": options.members,
-                "blending": blending,
+                "blending": totals.blending,
                 "evidence": (
-                    f"radar frames {frames['time'].values[0]} .. {frames['time'].values[-1]} "
-                    f"for motion; windows {', '.join(format_window(w) for w in windows)}"
+                    f"radar frames {totals.motion_frames} for motion; "
+                    f"windows {', '.join(format_window(w) for w in windows)}"
                 ),
             },
         )
+
+
+@dataclass(frozen=True)
+class _EnsembleTotals:
+    """Per member, lead time and community: rainfall over each window (observed + forecast)."""
+
+    areals: tuple[xr.DataArray, ...]
+    motion_quality: str
+    motion_frames: str
+    blending: str
+
+
+_TOTALS_CACHE: OrderedDict[str, tuple[AggregationWeights, _EnsembleTotals]] = OrderedDict()
+_TOTALS_CACHE_SIZE = 2
+
+
+def _ensemble_totals(
+    observed: xr.DataArray,
+    interval: timedelta,
+    nwp: xr.Dataset | None,
+    options: NowcastOptions,
+    windows: list[timedelta],
+    region: Region,
+) -> _EnsembleTotals:
+    """Motion, ensemble and the community window totals, computed once per input.
+
+    Two hazards of one cycle that nowcast the same radar frames with the same ensemble
+    options and windows (the rainstorm and the waterlogging nowcast) share one ensemble:
+    the result is kept for the last :data:`_TOTALS_CACHE_SIZE` inputs, keyed by the bytes
+    of the rainfall (and NWP) it was made from, the options that shape the ensemble, the
+    windows and the region's weights (held by the cache, so identity is a safe key).
+    """
+    # Only the nowcast's own options shape the ensemble (not a subclass's, nor the
+    # probability from which a level is warned).
+    shaping = options.model_dump(include=set(NowcastOptions.model_fields) - {"warn_probability"})
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(np.ascontiguousarray(observed.values).tobytes())
+    digest.update(np.asarray(observed["time"].values).tobytes())
+    if nwp is not None:
+        digest.update(np.ascontiguousarray(nwp["pr"].values).tobytes())
+        digest.update(np.asarray(nwp["reference_time"].values).tobytes())
+    digest.update(repr((sorted(shaping.items()), windows, id(region.weights))).encode())
+    key = digest.hexdigest()
+    cached = _TOTALS_CACHE.get(key)
+    if cached is not None and cached[0] is region.weights:
+        _TOTALS_CACHE.move_to_end(key)
+        return cached[1]
+    totals = _compute_ensemble_totals(observed, interval, nwp, options, windows, region)
+    _TOTALS_CACHE[key] = (region.weights, totals)
+    while len(_TOTALS_CACHE) > _TOTALS_CACHE_SIZE:
+        _TOTALS_CACHE.popitem(last=False)
+    return totals
+
+
+def _compute_ensemble_totals(
+    observed: xr.DataArray,
+    interval: timedelta,
+    nwp: xr.Dataset | None,
+    options: NowcastOptions,
+    windows: list[timedelta],
+    region: Region,
+) -> _EnsembleTotals:
+    from hazard_models.rainstorm.ensemble import ensemble_nowcast
+    from hazard_models.rainstorm.motion import estimate_motion
+
+    interval = pd.Timedelta(
+        observed["time"].values[1] - observed["time"].values[0]
+    ).to_pytimedelta()
+    n_steps = int(options.lead_time // interval)
+    hours = interval.total_seconds() / 3600
+    rate = (observed / hours).assign_attrs(units="mm h-1")
+    frames = rate.isel(time=slice(-options.motion_frames, None))
+    motion = estimate_motion(frames, method=options.motion, downsample=options.motion_downsample)
+    members = ensemble_nowcast(
+        frames, motion, n_members=options.members, n_steps=n_steps, seed=options.seed
+    )
+    blending = "none: no NWP input configured"
+    if nwp is not None:
+        from hazard_models.rainstorm.blending import blend_with_nwp
+
+        start = np.datetime64(observed["time"].values[-1], "ns")
+        nwp_rate, run = _nwp_rates(nwp, start, members["lead_time"].values)
+        members = blend_with_nwp(
+            members,
+            nwp_rate,
+            skill_horizon=f"{options.nwp_skill_horizon.total_seconds():g} s",
+            ramp_start=f"{options.nwp_ramp_start.total_seconds():g} s",
+            weighting=options.nwp_weighting,
+        )
+        blending = f"{members.attrs['blending']}; NWP run of {run}"
+    forecast = (members * hours).transpose("member", "lead_time", "y", "x")
+    # Community totals of every window in one pass, so the ensemble is computed once
+    # (small: member x lead x community); everything after works on those.
+    areals = dask.compute(
+        *(
+            region.weights.apply(
+                _window_totals(observed, forecast, int(window // interval)),
+                options.areal_statistic,
+            )
+            for window in windows
+        )
+    )
+    return _EnsembleTotals(
+        areals=tuple(areals),
+        motion_quality=str(motion.attrs.get("motion_quality", "")),
+        motion_frames=f"{frames['time'].values[0]} .. {frames['time'].values[-1]}",
+        blending=blending,
+    )
 
 
 def _window_totals(observed: xr.DataArray, forecast: xr.DataArray, steps: int) -> xr.DataArray:

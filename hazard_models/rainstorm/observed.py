@@ -40,7 +40,12 @@ from hazard_models.rainstorm.accumulation import (
     regular_series,
     rolling_accumulation,
 )
-from hazard_models.rainstorm.scheme import format_window, scheme_coords, scheme_windows
+from hazard_models.rainstorm.scheme import (
+    RainfallCriteria,
+    format_window,
+    scheme_coords,
+    scheme_windows,
+)
 from hazard_models.region import Region
 from ingest.contracts import accumulation_interval
 
@@ -80,7 +85,7 @@ class ObservedAccumulationOptions(ModelOptions):
 
 
 @register_model
-class ObservedAccumulationModel(HazardModel):
+class ObservedAccumulationModel(RainfallCriteria, HazardModel):
     """Observed rainfall accumulations per community against a rainstorm signal scheme."""
 
     name = "rainstorm-observed"
@@ -93,7 +98,7 @@ class ObservedAccumulationModel(HazardModel):
             description="rainfall per interval (radar QPE, gridded analysis or gauges)",
         )
     }
-    Options = ObservedAccumulationOptions
+    Options: ClassVar[type[ModelOptions]] = ObservedAccumulationOptions
 
     def _weights(self, dataset: xr.Dataset, region: Region) -> AggregationWeights:
         options = self.options
@@ -163,7 +168,7 @@ class ObservedAccumulationModel(HazardModel):
         assert isinstance(options, ObservedAccumulationOptions)
         dataset = inputs["pr"]
         interval = accumulation_interval(dataset, "pr")
-        windows = scheme_windows(self.scheme, interval, self.name)
+        windows = scheme_windows(self.scheme, interval, self.name, self.criterion_variable)
         span = windows[-1] + options.lookback
         # Before the input's first time every window is empty (NaN: not met, coverage 0), so
         # the axis starts there at the earliest: the same levels, onsets and coverage at the
@@ -185,7 +190,7 @@ class ObservedAccumulationModel(HazardModel):
             known = xr.ones_like(template, dtype=bool)
             for criterion in level.criteria:
                 met = met | exceeds(
-                    accumulation[criterion.window], criterion.threshold_value, criterion.comparison
+                    accumulation[criterion.window], self.threshold(criterion), criterion.comparison
                 )
                 known = known & (coverage[criterion.window] >= options.min_coverage)
             level_met.append(met.isel(time=-1))

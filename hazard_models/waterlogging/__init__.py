@@ -1,0 +1,1 @@
+"""Urban waterlogging: rainfall beyond what the drainage system carries, per community."""
