@@ -198,7 +198,7 @@ def test_rainstorm_models_refuse_wind_criteria(shenzhen_settings, shenzhen_regio
     )
     from hazard_models.rainstorm.scheme import scheme_windows
 
-    with pytest.raises(ModelError, match="tests sfcWind within 3 h .*this model tests pr over"):
+    with pytest.raises(ModelError, match=r"tests sfcWind within 3 h .*this model tests pr over"):
         scheme_windows(scheme, np.timedelta64(1, "h").astype(object), "rainstorm-observed")
 
 
