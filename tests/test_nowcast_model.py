@@ -101,7 +101,7 @@ def test_same_seed_same_result_and_a_dry_field_gives_zero(knmi_crop) -> None:  #
     model = get_model("rainstorm-nowcast")(SCHEME, OPTIONS)
     available = crop.sel(time=slice("2010-08-26T03:00", "2010-08-26T04:30"))
     first = model.run({"radar": available}, region, ISSUE)
-    nowcast_module._TOTALS_CACHE.clear()  # the same rainfall would reuse the first ensemble
+    nowcast_module._ENSEMBLES.clear()  # the same rainfall would reuse the first ensemble
     again = model.run({"radar": available.chunk({"y": 50, "x": 50})}, region, ISSUE)
     xr.testing.assert_allclose(first, again)
     dry = available.assign(pr=available["pr"].where(available["pr"].isnull(), 0.0))

@@ -106,7 +106,7 @@ def test_the_nowcast_shares_the_rainstorm_ensemble(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, region = knmi_crop
-    nowcast_module._TOTALS_CACHE.clear()
+    nowcast_module._ENSEMBLES.clear()
     calls = []
     compute = nowcast_module._compute_ensemble_totals
 

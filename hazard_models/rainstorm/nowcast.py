@@ -27,8 +27,6 @@ probability is computed over the members that know, and is NaN if none does.
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,11 +39,11 @@ import pandas as pd
 import xarray as xr
 from pydantic import Field
 
-from hazard_models.aggregation import AggregationWeights
 from hazard_models.config import Duration
 from hazard_models.errors import ModelError
 from hazard_models.interface import HazardModel, InputSpec, ModelOptions, register_model
 from hazard_models.rainstorm.accumulation import exceeds, regular_series
+from hazard_models.rainstorm.memo import ResultMemo
 from hazard_models.rainstorm.scheme import (
     RainfallCriteria,
     format_window,
@@ -233,8 +231,7 @@ class _EnsembleTotals:
     blending: str
 
 
-_TOTALS_CACHE: OrderedDict[str, tuple[AggregationWeights, _EnsembleTotals]] = OrderedDict()
-_TOTALS_CACHE_SIZE = 2
+_ENSEMBLES: ResultMemo[_EnsembleTotals] = ResultMemo(size=2)
 
 
 def _ensemble_totals(
@@ -248,31 +245,22 @@ def _ensemble_totals(
     """Motion, ensemble and the community window totals, computed once per input.
 
     Two hazards of one cycle that nowcast the same radar frames with the same ensemble
-    options and windows (the rainstorm and the waterlogging nowcast) share one ensemble:
-    the result is kept for the last :data:`_TOTALS_CACHE_SIZE` inputs, keyed by the bytes
-    of the rainfall (and NWP) it was made from, the options that shape the ensemble, the
-    windows and the region's weights (held by the cache, so identity is a safe key).
+    options and windows (the rainstorm and the waterlogging nowcast) share one ensemble
+    (:class:`~hazard_models.rainstorm.memo.ResultMemo`, keyed by the rainfall and NWP
+    values, the options that shape the ensemble and the windows).
     """
     # Only the nowcast's own options shape the ensemble (not a subclass's, nor the
     # probability from which a level is warned).
     shaping = options.model_dump(include=set(NowcastOptions.model_fields) - {"warn_probability"})
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(np.ascontiguousarray(observed.values).tobytes())
-    digest.update(np.asarray(observed["time"].values).tobytes())
+    arrays: tuple[Any, ...] = (observed.data, observed["time"].values)
     if nwp is not None:
-        digest.update(np.ascontiguousarray(nwp["pr"].values).tobytes())
-        digest.update(np.asarray(nwp["reference_time"].values).tobytes())
-    digest.update(repr((sorted(shaping.items()), windows, id(region.weights))).encode())
-    key = digest.hexdigest()
-    cached = _TOTALS_CACHE.get(key)
-    if cached is not None and cached[0] is region.weights:
-        _TOTALS_CACHE.move_to_end(key)
-        return cached[1]
-    totals = _compute_ensemble_totals(observed, interval, nwp, options, windows, region)
-    _TOTALS_CACHE[key] = (region.weights, totals)
-    while len(_TOTALS_CACHE) > _TOTALS_CACHE_SIZE:
-        _TOTALS_CACHE.popitem(last=False)
-    return totals
+        arrays += (nwp["pr"].data, nwp["reference_time"].values)
+    return _ENSEMBLES.get_or_compute(
+        arrays,
+        (sorted(shaping.items()), windows, nwp is not None),
+        region.weights,
+        lambda: _compute_ensemble_totals(observed, interval, nwp, options, windows, region),
+    )
 
 
 def _compute_ensemble_totals(

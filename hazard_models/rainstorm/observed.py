@@ -40,6 +40,7 @@ from hazard_models.rainstorm.accumulation import (
     regular_series,
     rolling_accumulation,
 )
+from hazard_models.rainstorm.memo import ResultMemo
 from hazard_models.rainstorm.scheme import (
     RainfallCriteria,
     format_window,
@@ -50,6 +51,9 @@ from hazard_models.region import Region
 from ingest.contracts import accumulation_interval
 
 __all__ = ["ObservedAccumulationModel", "ObservedAccumulationOptions"]
+
+_Sums = tuple[dict[timedelta, xr.DataArray], dict[timedelta, xr.DataArray]]
+_ACCUMULATIONS: ResultMemo[_Sums] = ResultMemo(size=2)
 
 
 class ObservedAccumulationOptions(ModelOptions):
@@ -181,7 +185,14 @@ class ObservedAccumulationModel(RainfallCriteria, HazardModel):
             dataset["pr"], interval, issue_time, span, self.name, max_age=options.max_age
         )
         weights = self._weights(dataset, region)
-        accumulation, coverage = self._accumulate(pr, weights, windows, interval)
+        # The waterlogging model sums the same rainfall over the same windows in the same
+        # cycle: the second one reuses the sums (memo keyed by the rainfall's values).
+        accumulation, coverage = _ACCUMULATIONS.get_or_compute(
+            (pr.data, pr["time"].values),
+            (options.areal_statistic, windows, interval),
+            weights,
+            lambda: self._accumulate(pr, weights, windows, interval),
+        )
         template = next(iter(accumulation.values()))
 
         level_met, level_known, onsets = [], [], []
