@@ -169,10 +169,15 @@ def area_levels(result: xr.Dataset, partition: str, look_ahead: timedelta) -> li
     communities = result["community_id"].values.astype(str)
     onset = result["onset_time"].values  # community, level
     areas = []
-    for key in sorted(set(keys.tolist())):
-        members = keys == key
-        top = int(index[members].max())
-        at_top = members & (index == top) if top else members & False
+    # Rows of each area in layer order, grouped once (one area per community is common:
+    # comparing every key with all of them would be quadratic).
+    unique, group = np.unique(keys, return_inverse=True)
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(unique.size + 1))
+    for g, key in enumerate(unique.tolist()):
+        rows = order[bounds[g] : bounds[g + 1]]
+        top = int(index[rows].max())
+        at_top = rows[index[rows] == top] if top else rows[:0]
         first = None
         if top:
             times = onset[at_top, top - 1]
@@ -182,7 +187,7 @@ def area_levels(result: xr.Dataset, partition: str, look_ahead: timedelta) -> li
         areas.append(
             AreaLevel(
                 area=str(key),
-                area_name=str(names[members][0]),
+                area_name=str(names[rows[0]]),
                 index=top,
                 communities=tuple(communities[at_top].tolist()),
                 onset=first,
