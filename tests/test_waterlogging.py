@@ -196,3 +196,26 @@ def test_sector_rules_on_rain_are_answered_and_on_water_depth_are_not(
     assert [(f.rule_position, f.value) for f in forecasts] == [(0, pytest.approx(hour, abs=0.01))]
     assert [u.rule_position for u in unassessed] == [1]
     assert "water_depth" in unassessed[0].reason
+
+
+def test_the_memo_misses_on_other_rainfall_and_never_remembers_lazy_input(knmi_crop) -> None:  # type: ignore[no-untyped-def]
+    from hazard_models.rainstorm.memo import ResultMemo
+
+    crop, region = knmi_crop
+    frames = crop["pr"].isel(time=slice(40, 44))
+    memo: ResultMemo[int] = ResultMemo(size=2)
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    first = memo.get_or_compute((frames.values,), "1 h", region.weights, compute)
+    assert memo.get_or_compute((frames.values.copy(),), "1 h", region.weights, compute) == first
+    wetter = frames.values + np.float32(0.01)
+    assert memo.get_or_compute((wetter,), "1 h", region.weights, compute) == 2
+    assert memo.get_or_compute((frames.values,), "3 h", region.weights, compute) == 3
+    lazy = frames.chunk({"time": 2}).data
+    memo.get_or_compute((lazy,), "1 h", region.weights, compute)
+    memo.get_or_compute((lazy,), "1 h", region.weights, compute)
+    assert len(calls) == 5

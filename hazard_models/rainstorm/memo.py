@@ -37,7 +37,7 @@ def content_key(arrays: tuple[Any, ...], settings: Any) -> str:
     for array in arrays:
         values = np.ascontiguousarray(np.asarray(array))
         digest.update(repr((values.shape, values.dtype.str)).encode())
-        digest.update(memoryview(values.reshape(-1).view(np.uint8)))  # the bytes, no copy
+        digest.update(values.reshape(-1).view(np.uint8).data)  # the bytes, no copy
     digest.update(repr(settings).encode())
     return digest.hexdigest()
 
