@@ -108,13 +108,13 @@ def test_the_nowcast_shares_the_rainstorm_ensemble(
     _, region = knmi_crop
     nowcast_module._ENSEMBLES.clear()
     calls = []
-    compute = nowcast_module._compute_ensemble_totals
+    compute = nowcast_module._run_ensemble
 
     def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(1)
         return compute(*args, **kwargs)
 
-    monkeypatch.setattr(nowcast_module, "_compute_ensemble_totals", counting)
+    monkeypatch.setattr(nowcast_module, "_run_ensemble", counting)
     rainstorm = get_model("rainstorm-nowcast")(RAIN, NOWCAST).run(
         {"radar": available}, region, ISSUE
     )

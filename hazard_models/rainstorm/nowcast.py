@@ -39,6 +39,7 @@ import pandas as pd
 import xarray as xr
 from pydantic import Field
 
+from hazard_models.aggregation import AggregationWeights
 from hazard_models.config import Duration
 from hazard_models.errors import ModelError
 from hazard_models.interface import HazardModel, InputSpec, ModelOptions, register_model
@@ -259,24 +260,21 @@ def _ensemble_totals(
         arrays,
         (sorted(shaping.items()), windows, nwp is not None),
         region.weights,
-        lambda: _compute_ensemble_totals(observed, interval, nwp, options, windows, region),
+        lambda: _run_ensemble(observed, interval, nwp, options, windows, region.weights),
     )
 
 
-def _compute_ensemble_totals(
+def _run_ensemble(
     observed: xr.DataArray,
     interval: timedelta,
     nwp: xr.Dataset | None,
     options: NowcastOptions,
     windows: list[timedelta],
-    region: Region,
+    weights: AggregationWeights,
 ) -> _EnsembleTotals:
     from hazard_models.rainstorm.ensemble import ensemble_nowcast
     from hazard_models.rainstorm.motion import estimate_motion
 
-    interval = pd.Timedelta(
-        observed["time"].values[1] - observed["time"].values[0]
-    ).to_pytimedelta()
     n_steps = int(options.lead_time // interval)
     hours = interval.total_seconds() / 3600
     rate = (observed / hours).assign_attrs(units="mm h-1")
@@ -304,7 +302,7 @@ def _compute_ensemble_totals(
     # (small: member x lead x community); everything after works on those.
     areals = dask.compute(
         *(
-            region.weights.apply(
+            weights.apply(
                 _window_totals(observed, forecast, int(window // interval)),
                 options.areal_statistic,
             )
