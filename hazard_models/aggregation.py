@@ -80,6 +80,18 @@ class AggregationWeights:
                 result = np.where(covered > 0, total / covered, np.nan)
         return result.reshape(*lead, self.n_community)
 
+    def aggregate(self, values: np.ndarray, statistic: Statistic = "mean") -> np.ndarray:
+        """:meth:`apply` on a numpy array ``(…, *source_shape)`` → ``(…, community)``,
+        for kernels that already run inside a dask task."""
+        return self._kernel(values, statistic)
+
+    def restricted(self, cells: np.ndarray) -> AggregationWeights:
+        """These weights over the flat source indices ``cells`` alone (a 1-D source
+        ``cell``, in the order given): every other source cell counts as missing, so
+        either statistic equals :meth:`apply` on a field that is NaN outside ``cells``."""
+        matrix = sparse.csr_array(self.matrix[:, np.asarray(cells)])
+        return AggregationWeights(matrix, ("cell",), (len(cells),))
+
     def _coverage_kernel(self, values: np.ndarray) -> np.ndarray:
         flat = values.reshape(*values.shape[: values.ndim - len(self.source_dims)], -1)
         lead = flat.shape[:-1]

@@ -127,3 +127,29 @@ def test_all_station_weights_give_the_highest_and_the_mean_reading() -> None:
     assert mean == pytest.approx([(94 + 75 + 61) / 3] * 2)
     with pytest.raises(RegionError, match="no stations"):
         all_station_weights(1, 0)
+
+
+def test_restricted_weights_equal_the_field_missing_elsewhere(knmi_crop) -> None:  # type: ignore[no-untyped-def]
+    # Real radar rainfall (KNMI, 26 Aug 2010), and overlapping polygons on the same grid
+    # so that a cell counts towards two communities.
+    crop, region = knmi_crop
+    field = crop["pr"].isel(time=slice(40, 44)).fillna(0.0)
+    x0, y0 = 250_000, -4_000_000
+    polygons = np.array(
+        [
+            shapely.box(x0 + 1_500, y0 - 30_500, x0 + 42_000, y0 - 2_000),
+            shapely.box(x0 + 20_000, y0 - 61_000, x0 + 80_500, y0 - 9_500),
+        ]
+    )
+    for weights in (region.weights, overlap_weights(region.grid, polygons)):
+        values = field.values.reshape(4, -1)
+        cells = np.flatnonzero(values[-1] > 0.05)  # where it rained in the last frame
+        assert 0 < cells.size < values.shape[1]
+        outside = field.where((field.isel(time=-1) > 0.05).values)
+        for statistic in ("mean", "max"):
+            expected = weights.apply(outside, statistic).values
+            got = weights.restricted(cells).aggregate(values[:, cells], statistic)
+            np.testing.assert_allclose(got, expected, rtol=1e-12, equal_nan=True)
+            assert np.isfinite(got).any()
+    # Blocks without a rainy cell have no known cell left: NaN, as for the masked field.
+    assert np.isnan(region.weights.restricted(cells).aggregate(values[:, cells], "max")).any()

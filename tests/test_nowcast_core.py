@@ -13,16 +13,24 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from scipy import ndimage
 
 from hazard_models.errors import ModelError
 from hazard_models.rainstorm.blending import blend_with_nwp, nowcast_weight
 from hazard_models.rainstorm.ensemble import (
+    _member,
+    _support,
     ensemble_nowcast,
     exceedance_probability,
     extrapolation_nowcast,
     persistence_nowcast,
 )
-from hazard_models.rainstorm.extrapolation import extrapolate, extrapolate_array
+from hazard_models.rainstorm.extrapolation import (
+    backward_trajectory,
+    extrapolate,
+    extrapolate_array,
+    sample,
+)
 from hazard_models.rainstorm.motion import available_motions, estimate_motion, get_motion
 from ingest.readers import read_source
 
@@ -260,6 +268,52 @@ def test_unperturbed_ensemble_is_the_extrapolation(small: xr.DataArray) -> None:
     deterministic = extrapolation_nowcast(small, motion, 3)
     for member in (0, 19):
         np.testing.assert_array_equal(ensemble.values[member], deterministic.values)
+
+
+def _dense_member(
+    field: np.ndarray,
+    points: np.ndarray,
+    offsets: np.ndarray,
+    seed: int,
+    member: int,
+    sigma: float,
+    length: float,
+) -> np.ndarray:
+    """The member as the module docstring states it, on every cell: the whole noise
+    field upsampled and scaled by its own standard deviation, the whole perturbed
+    field sampled at every departure point."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, member, 1]))
+    shape = field.shape
+    coarse = [int(np.ceil((n - 1) / length)) + 2 for n in shape]
+    row, column = (np.arange(n) / length for n in shape)
+    log_factor = np.zeros(shape)
+    out = []
+    for k in range(points.shape[0]):
+        smooth = ndimage.gaussian_filter(rng.standard_normal(coarse), 1.0, mode="wrap")
+        smooth = smooth.astype(np.float32).astype(np.float64)
+        grid = np.meshgrid(row, column, indexing="ij")
+        noise = ndimage.map_coordinates(smooth, grid, order=1, prefilter=False)
+        log_factor += sigma * noise / noise.std()
+        source = field * np.exp(log_factor - 0.5 * (k + 1) * sigma**2)
+        out.append(sample(source, points[k] - offsets[k, :, None, None]))
+    return np.stack(out)
+
+
+def test_ensemble_member_equals_the_dense_computation(frames: xr.DataArray) -> None:
+    # The whole 765 x 700 image: rain, dry land and the NaN beyond the radars' range,
+    # which the ensemble settles once for all members instead of interpolating.
+    field = frames.isel(time=-1).values
+    motion = estimate_motion(frames)
+    points = backward_trajectory(motion.values, 6)
+    offsets = np.cumsum(np.tile([[2.6, -1.7]], (6, 1)), axis=0)  # a steady drift, cells
+    for member in (0, 3):
+        expected = _dense_member(field, points, offsets, 11, member, 0.3, 16.0)
+        support = _support(field, points, np.ceil(np.abs(offsets).max(axis=1)))
+        got = _member(field, points, support, offsets, 11, member, 0.3, 16.0)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5, equal_nan=True)
+        assert (got[-1] > 1.0).sum() > 5_000  # a real storm, not an empty comparison
+    assert np.isnan(support[0]).mean() > 0.5  # most of the image is settled as NaN
 
 
 def test_exceedance_probability(small: xr.DataArray) -> None:

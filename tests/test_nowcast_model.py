@@ -216,3 +216,32 @@ def test_ensemble_probabilities_have_skill_over_the_base_rate(data_root) -> None
     assert scores.loc[30.0, "brier_skill_score"] > 0.4
     assert scores.loc[60.0, "brier_skill_score"] > 0.2
     assert reliability["count"].sum() == scores["pairs"].sum()
+
+
+def test_community_window_totals_equal_a_plain_rolling_sum(knmi_crop) -> None:  # type: ignore[no-untyped-def]
+    # Observed rain to the issue time, then an 8-member ensemble: the window total at lead
+    # k is the plain sum of the 12 intervals ending there (observed gaps as 0, an unknown
+    # forecast cell unknown), aggregated by the community maximum and mean.
+    from hazard_models.rainstorm.ensemble import ensemble_nowcast
+    from hazard_models.rainstorm.motion import estimate_motion
+
+    crop, region = knmi_crop
+    observed = crop["pr"].sel(time=slice("2010-08-26T03:30", "2010-08-26T04:30"))
+    rate = (observed * 12.0).assign_attrs(units="mm h-1")
+    frames = rate.isel(time=slice(-3, None))
+    members = ensemble_nowcast(frames, estimate_motion(frames), n_members=8, n_steps=9, seed=5)
+    forecast = (members / 12.0).transpose("member", "lead_time", "y", "x")
+    amounts = forecast.values
+    assert np.isnan(amounts).any() and (amounts > 0).any()  # edges unknown, rain inside
+    history = np.nan_to_num(observed.values[-12:])
+    for statistic in ("max", "mean"):
+        got = nowcast_module._community_window_totals(
+            observed, forecast, 12, region.weights, statistic
+        ).values
+        assert got.shape == (8, 10, region.weights.n_community)
+        for member in (0, 7):
+            series = np.concatenate([history, amounts[member]])
+            expected = np.stack([series[k : k + 12].sum(axis=0) for k in range(10)])
+            field = xr.DataArray(expected, dims=("lead_time", "y", "x"))
+            want = region.weights.apply(field, statistic).values
+            np.testing.assert_allclose(got[member], want, rtol=1e-5, atol=1e-5, equal_nan=True)

@@ -42,7 +42,9 @@ Pulkkinen, S. et al., 2019: Pysteps v1.0. Geosci. Model Dev., 12, 4185-4219 (``n
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import dask
 import dask.array as da
@@ -55,8 +57,9 @@ from hazard_models.errors import ModelError
 from hazard_models.rainstorm.extrapolation import (
     backward_trajectory,
     extrapolate,
+    fill_missing,
     lead_times,
-    sample,
+    sample_filled,
 )
 from hazard_models.rainstorm.motion import interval_of
 
@@ -112,58 +115,155 @@ def _pixel_size_km(frames: xr.DataArray) -> float:
     return size if x.attrs["units"] == "km" else size / 1000.0
 
 
-def _upsampling(fine: int, factor: float) -> tuple[np.ndarray, np.ndarray, int]:
-    """Lower coarse index, weight of the upper one, and coarse size for ``fine`` cells."""
+class _Upsampling(NamedTuple):
+    """Bilinear upsampling of a coarse axis to ``fine`` cells, and its moments.
+
+    ``gram`` is ``W.T @ W`` and ``totals`` is ``W.T @ 1`` for the (fine × coarse)
+    interpolation matrix ``W``: with them the mean and variance of an upsampled field
+    over the whole fine grid come from the coarse field alone.
+    """
+
+    lower: np.ndarray
+    weight: np.ndarray
+    coarse: int
+    gram: np.ndarray
+    totals: np.ndarray
+
+
+@functools.lru_cache(maxsize=8)
+def _upsampling(fine: int, factor: float) -> _Upsampling:
+    """Lower coarse index and weight of the upper one for ``fine`` cells, and moments."""
     coarse = int(np.ceil((fine - 1) / factor)) + 2
     position = np.arange(fine) / factor
     lower = np.floor(position).astype(np.intp)
-    return lower, (position - lower).astype(np.float32), coarse
+    weight = (position - lower).astype(np.float32)
+    upper = weight.astype(np.float64)
+    gram = np.zeros((coarse, coarse))
+    np.add.at(gram, (lower, lower), (1.0 - upper) ** 2)
+    np.add.at(gram, (lower, lower + 1), (1.0 - upper) * upper)
+    np.add.at(gram, (lower + 1, lower), (1.0 - upper) * upper)
+    np.add.at(gram, (lower + 1, lower + 1), upper**2)
+    totals = np.bincount(lower, 1.0 - upper, coarse) + np.bincount(lower + 1, upper, coarse)
+    for array in (lower, weight, gram, totals):
+        array.flags.writeable = False  # shared by every member
+    return _Upsampling(lower, weight, coarse, gram, totals)
+
+
+def _upsampled_std(coarse: np.ndarray, rows: _Upsampling, columns: _Upsampling) -> float:
+    """Standard deviation over the fine grid of ``coarse`` upsampled bilinearly.
+
+    With ``F = R C Kᵀ`` (``R``, ``K`` the row and column interpolation matrices):
+    ``sum F = (Rᵀ1)ᵀ C (Kᵀ1)`` and ``sum F² = sum((RᵀR C) ∘ (C KᵀK))``. ``einsum``
+    rather than ``@``: a multithreaded BLAS would compete with the dask threads.
+    """
+    values = coarse.astype(np.float64)
+    cells = rows.lower.size * columns.lower.size
+    mean = float(np.einsum("i,ij,j->", rows.totals, values, columns.totals)) / cells
+    left = np.einsum("ij,jk->ik", rows.gram, values)
+    right = np.einsum("ij,jk->ik", values, columns.gram)
+    square = float(np.einsum("ij,ij->", left, right)) / cells
+    return float(np.sqrt(max(square - mean * mean, 0.0)))
 
 
 def _correlated_noise(
     rng: np.random.Generator,
-    rows: tuple[np.ndarray, np.ndarray, int],
-    columns: tuple[np.ndarray, np.ndarray, int],
+    rows: _Upsampling,
+    columns: _Upsampling,
+    at: tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
-    """Unit-variance noise correlated over about one coarse cell (bilinear upsampling).
+    """Noise correlated over about one coarse cell (bilinear upsampling), at the cells
+    ``at`` (row and column indices), scaled to unit variance over the whole grid.
 
-    Plain indexing rather than interpolation matrices: no BLAS threads competing with the
-    dask threads.
+    Only the cells asked for are interpolated; the variance comes from the coarse field
+    (:func:`_upsampled_std`). Plain indexing rather than interpolation matrices: no BLAS
+    threads competing with the dask threads.
     """
-    white = rng.standard_normal((rows[2], columns[2]))
+    white = rng.standard_normal((rows.coarse, columns.coarse))
     smooth = ndimage.gaussian_filter(white, 1.0, mode="wrap").astype(np.float32)
-    low, weight, _ = rows
-    half = smooth[low] * (1.0 - weight)[:, None] + smooth[low + 1] * weight[:, None]
-    low, weight, _ = columns
-    noise = half[:, low] * (1.0 - weight) + half[:, low + 1] * weight
-    std = float(noise.std())
+    row_low, row_weight = rows.lower[at[0]], rows.weight[at[0]]
+    column_low, column_weight = columns.lower[at[1]], columns.weight[at[1]]
+    left = smooth[row_low, column_low] * (1.0 - row_weight)
+    left += smooth[row_low + 1, column_low] * row_weight
+    right = smooth[row_low, column_low + 1] * (1.0 - row_weight)
+    right += smooth[row_low + 1, column_low + 1] * row_weight
+    noise = left * (1.0 - column_weight) + right * column_weight
+    std = _upsampled_std(smooth, rows, columns)
     return noise / std if std > 0 else noise
+
+
+def _support(
+    field: np.ndarray, points: np.ndarray, radii: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Which cells of each lead every member must interpolate, and the rest's value.
+
+    A member's departure point is the unperturbed one (``points``) moved by at most
+    ``radii[k]`` cells along each axis at lead ``k``. Where every cell within that reach
+    of the departure's bilinear stencil is dry, every member is 0 there, whatever its
+    growth and decay (which multiplies); where every one is NaN or off the grid, every
+    member is NaN. Those cells (most of a radar image: the dry land and what lies beyond
+    the radars' range) are settled once here for all members; only the rest, the
+    ``candidates`` (flat indices), is interpolated per member. ``base[k]`` holds 0 or NaN
+    for the settled cells and 0 at the candidates.
+    """
+    dry = (field == 0).astype(np.uint8)  # NaN is neither dry nor wet
+    missing = np.isnan(field).astype(np.uint8)
+    n_rows, n_columns = field.shape
+    base = np.zeros((len(radii), n_rows, n_columns), dtype=np.float32)
+    candidates = []
+    for k, radius in enumerate(radii):
+        # The stencil spans floor(p) .. floor(p) + 1; a move of up to `radius` cells
+        # keeps it within `radius + 1` of floor(p). Off-grid counts as missing.
+        reach, pad = 2 * int(radius) + 3, int(radius) + 2
+        all_dry = ndimage.minimum_filter(np.pad(dry, pad), reach, mode="constant", cval=0)
+        all_missing = ndimage.minimum_filter(
+            np.pad(missing, pad, constant_values=1), reach, mode="constant", cval=1
+        )
+        row = np.floor(points[k, 0]).astype(np.intp) + pad
+        column = np.floor(points[k, 1]).astype(np.intp) + pad
+        np.clip(row, 0, n_rows + 2 * pad - 1, out=row)
+        np.clip(column, 0, n_columns + 2 * pad - 1, out=column)
+        settled_dry = all_dry[row, column].astype(bool)
+        settled_missing = all_missing[row, column].astype(bool)
+        base[k][settled_missing] = np.nan
+        candidates.append(np.flatnonzero(~(settled_dry | settled_missing)))
+    return base, candidates
 
 
 def _member(
     field: np.ndarray,
     points: np.ndarray,
+    support: tuple[np.ndarray, list[np.ndarray]],
     offsets: np.ndarray,
     seed: int,
     member: int,
     growth_decay: float,
     correlation_length: float,
 ) -> np.ndarray:
-    """One member (lead, y, x): perturbed trajectory and Lagrangian growth/decay."""
+    """One member (lead, y, x): perturbed trajectory and Lagrangian growth/decay.
+
+    The same values as sampling the whole perturbed field at every cell, computed only
+    at the candidates of :func:`_support` (the noise only at the wet cells).
+    """
     rng = np.random.default_rng(np.random.SeedSequence([seed, member, 1]))
     rows = _upsampling(field.shape[0], correlation_length)
     columns = _upsampling(field.shape[1], correlation_length)
     field = np.asarray(field, dtype=np.float32)
-    log_factor = np.zeros(field.shape, dtype=np.float32)
-    out = np.empty((points.shape[0], *field.shape), dtype=np.float32)
+    filled = fill_missing(field)
+    wet = np.flatnonzero((field != 0) & ~np.isnan(field))
+    wet_cells = np.divmod(wet, field.shape[1])
+    rain = field.ravel()[wet]
+    log_factor = np.zeros(wet.size, dtype=np.float32)
+    base, candidates = support
+    out = base.copy()
+    source = filled.copy()
     for k in range(points.shape[0]):
-        step = points[k] - offsets[k, :, None, None]
         if growth_decay > 0:
-            log_factor += growth_decay * _correlated_noise(rng, rows, columns)
+            log_factor += growth_decay * _correlated_noise(rng, rows, columns, wet_cells)
             bias = 0.5 * (k + 1) * growth_decay**2
-            out[k] = sample(field * np.exp(log_factor - bias), step)
-        else:
-            out[k] = sample(field, step)
+            source.ravel()[wet] = rain * np.exp(log_factor - bias)
+        cells = candidates[k]
+        step = points[k].reshape(2, -1)[:, cells] - offsets[k][:, None]
+        out[k].ravel()[cells] = sample_filled(source, step)
     return out
 
 
@@ -238,7 +338,6 @@ def ensemble_nowcast(
     size_km = _pixel_size_km(frames) if pixel_size_km is None else pixel_size_km
     latest = frames.isel(time=-1).transpose("y", "x")
     vectors = motion.transpose("component", "y", "x").data
-    points = dask.delayed(backward_trajectory, pure=True)(vectors, n_steps)
     weights = latest.notnull() & (latest > 0)
     rain_mean = motion.where(weights).mean(("y", "x")) if bool(weights.any()) else motion.mean()
     mean_motion = np.broadcast_to(np.asarray(rain_mean, dtype=np.float64), (2,))
@@ -251,11 +350,14 @@ def ensemble_nowcast(
         size_km,
         perturb_motion,
     )
+    points = dask.delayed(backward_trajectory, pure=True)(vectors, n_steps)
+    radii = np.ceil(np.abs(offsets).max(axis=(0, 2)))
+    support = dask.delayed(_support, pure=True)(latest.data, points, radii)
     shape = (n_steps, latest.sizes["y"], latest.sizes["x"])
     members = [
         da.from_delayed(
             dask.delayed(_member, pure=True)(
-                latest.data, points, offsets[m], seed, m, growth_decay, correlation_length
+                latest.data, points, support, offsets[m], seed, m, growth_decay, correlation_length
             ),
             shape=shape,
             dtype=np.float32,

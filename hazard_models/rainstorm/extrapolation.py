@@ -37,7 +37,15 @@ from scipy import ndimage
 from hazard_models.errors import ModelError
 from hazard_models.rainstorm.motion import interval_of
 
-__all__ = ["backward_trajectory", "extrapolate", "extrapolate_array", "lead_times", "sample"]
+__all__ = [
+    "backward_trajectory",
+    "extrapolate",
+    "extrapolate_array",
+    "fill_missing",
+    "lead_times",
+    "sample",
+    "sample_filled",
+]
 
 _SENTINEL = 1e30  # stands for NaN inside the interpolation
 
@@ -73,7 +81,16 @@ def sample(field: np.ndarray, points: np.ndarray) -> np.ndarray:
     replaced by a sentinel of 1e30 for the interpolation, so one pass finds both: any
     positive weight on it gives at least ~1e23, far above any rain rate.
     """
-    filled = np.where(np.isnan(field), _SENTINEL, field).astype(np.float32)
+    return sample_filled(fill_missing(field), points)
+
+
+def fill_missing(field: np.ndarray) -> np.ndarray:
+    """``field`` as float32 with NaN replaced by the sentinel :func:`sample_filled` reads."""
+    return np.where(np.isnan(field), _SENTINEL, field).astype(np.float32)
+
+
+def sample_filled(filled: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """:func:`sample` of a field already through :func:`fill_missing`."""
     values = ndimage.map_coordinates(
         filled, points, order=1, mode="constant", cval=_SENTINEL, prefilter=False
     )

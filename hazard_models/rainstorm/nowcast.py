@@ -39,7 +39,7 @@ import pandas as pd
 import xarray as xr
 from pydantic import Field
 
-from hazard_models.aggregation import AggregationWeights
+from hazard_models.aggregation import AggregationWeights, Statistic
 from hazard_models.config import Duration
 from hazard_models.errors import ModelError
 from hazard_models.interface import HazardModel, InputSpec, ModelOptions, register_model
@@ -302,9 +302,8 @@ def _run_ensemble(
     # (small: member x lead x community); everything after works on those.
     areals = dask.compute(
         *(
-            weights.apply(
-                _window_totals(observed, forecast, int(window // interval)),
-                options.areal_statistic,
+            _community_window_totals(
+                observed, forecast, int(window // interval), weights, options.areal_statistic
             )
             for window in windows
         )
@@ -317,13 +316,22 @@ def _run_ensemble(
     )
 
 
-def _window_totals(observed: xr.DataArray, forecast: xr.DataArray, steps: int) -> xr.DataArray:
-    """Rainfall (mm) over the ``steps`` intervals ending at each lead time.
+def _community_window_totals(
+    observed: xr.DataArray,
+    forecast: xr.DataArray,
+    steps: int,
+    weights: AggregationWeights,
+    statistic: Statistic,
+) -> xr.DataArray:
+    """Community rainfall (mm) over the ``steps`` intervals ending at each lead time.
 
     Lead time 0 is the observed trailing sum; lead ``k`` adds the first ``k`` forecast
     steps and drops the oldest observed ones. A missing observed interval makes the total a
-    lower bound (summed without it); a missing forecast value makes it unknown (NaN).
-    One numpy kernel per member (``map_blocks``), in float32.
+    lower bound (summed without it); a missing forecast value makes it unknown (NaN), and
+    a community with no known cell is NaN. Lead 0 is the same for every member and is
+    aggregated once; the forecast leads, one numpy kernel per member (``map_blocks``, in
+    float32), only over the cells that member forecasts at its first lead (a cell missing
+    then stays unknown at every later lead).
     """
     history = np.nan_to_num(
         np.asarray(observed.isel(time=slice(-steps, None)).values, dtype=np.float32)
@@ -332,36 +340,53 @@ def _window_totals(observed: xr.DataArray, forecast: xr.DataArray, steps: int) -
     tail = np.concatenate(
         [np.zeros((1, *history.shape[1:]), np.float32), np.cumsum(history[::-1], axis=0)]
     )
+    tail = tail.reshape(tail.shape[0], -1)
+    now = weights.aggregate(tail[steps], statistic)
     data = da.asarray(forecast.data).astype(np.float32).rechunk({0: 1, 1: -1, 2: -1, 3: -1})
     n_lead = forecast.sizes["lead_time"]
     totals = data.map_blocks(
-        _totals_kernel,
+        _community_totals_kernel,
         tail,
+        now,
         steps,
-        chunks=(1, n_lead + 1, *data.shape[2:]),
-        dtype=np.float32,
+        weights,
+        statistic,
+        chunks=(1, n_lead + 1, weights.n_community),
+        drop_axis=3,
+        dtype=np.float64,
     )
     step = forecast["lead_time"].values[0]
     return xr.DataArray(
         totals,
-        dims=("member", "lead_time", "y", "x"),
-        coords={"lead_time": np.arange(n_lead + 1) * step, "y": forecast["y"], "x": forecast["x"]},
+        dims=("member", "lead_time", "community"),
+        coords={"lead_time": np.arange(n_lead + 1) * step},
         attrs={"units": "mm"},
     )
 
 
-def _totals_kernel(block: np.ndarray, tail: np.ndarray, steps: int) -> np.ndarray:
-    """``(member, lead, y, x)`` forecast amounts → window totals at leads 0 ... lead."""
-    future = np.concatenate(
-        [np.zeros_like(block[:, :1]), np.cumsum(block, axis=1, dtype=np.float32)], axis=1
-    )
+def _community_totals_kernel(
+    block: np.ndarray,
+    tail: np.ndarray,
+    now: np.ndarray,
+    steps: int,
+    weights: AggregationWeights,
+    statistic: Statistic,
+) -> np.ndarray:
+    """``(1, lead, y, x)`` forecast amounts → ``(1, lead + 1, community)`` window totals."""
+    amounts = block.reshape(block.shape[1], -1)
+    cells = np.flatnonzero(~np.isnan(amounts[0]))
+    # future[k] = forecast rain of the first k steps, at the cells known at the first lead
+    future = np.cumsum(amounts[:, cells], axis=0, dtype=np.float32)
     totals = np.empty_like(future)
-    for k in range(future.shape[1]):
-        total = future[:, k] - future[:, k - steps] if k >= steps else future[:, k].copy()
+    for k in range(1, future.shape[0] + 1):
+        total = future[k - 1] - future[k - 1 - steps] if k > steps else future[k - 1].copy()
         if k < steps:
-            total += tail[steps - k]
-        totals[:, k] = total
-    return totals
+            total += tail[steps - k, cells]
+        totals[k - 1] = total
+    result = np.empty((1, future.shape[0] + 1, weights.n_community))
+    result[0, 0] = now
+    result[0, 1:] = weights.restricted(cells).aggregate(totals, statistic)
+    return result
 
 
 def _nwp_rates(
