@@ -1,4 +1,4 @@
-"""Replay the bundled typhoon events in full and write what each cycle warranted.
+"""Replay the bundled typhoon events in full, write what each cycle warranted, and score it.
 
 Run: ``.venv/bin/python benchmarks/typhoon_replays.py --write docs/typhoon_replays.md``
 (prints the report; ``--write`` also writes it, atomically). Events:
@@ -22,6 +22,7 @@ import pandas as pd
 
 from ingest.storage import write_bytes_atomic
 from yujing.replay import load_event, replay
+from yujing.verify import verify
 
 EVENTS = ("mangkhut-2018", "saola-2023")
 COLUMNS = [
@@ -58,8 +59,16 @@ def run(output: Path) -> str:
         "probability over the city's 1736 communities; `onset` the earliest expected onset "
         "(median over the members that reach it) of the signalled level; `communities red` "
         "how many communities are at red; the storm position and pressure are those of the "
-        "forecast's base fix. No observed winds are bundled, so nothing here is a skill "
-        "score: it shows what the system would have said, cycle by cycle.",
+        "forecast's base fix; `analysed` the highest level the truth found met in the 6 h "
+        "to the cycle's latest fix.",
+        "",
+        "The truth: no observed winds are bundled, so the warnings are scored against "
+        "`typhoon-analysis`, the same wind field on the best-track fixes themselves "
+        "(hazard_models/typhoon/analysis.py). The scores say what forecasting the track "
+        "costs, not how good the wind model is; white and blue are not scored (reasons in "
+        "the event files). Lead times are from the first warning to the first analysed hour "
+        "a community met the level; a warning first issued after that is a miss unless "
+        "within an hour (`late_window`).",
         "",
     ]
     for name in EVENTS:
@@ -67,9 +76,15 @@ def run(output: Path) -> str:
         started = time.perf_counter()
         result = replay(event, settings, output=output)
         seconds = time.perf_counter() - started
-        table = result.summary
-        shown = [c for c in COLUMNS if c in table.columns]
+        summary = result.summary
+        table = summary[summary["hazard"] == "typhoon"].reset_index(drop=True)
+        truth = summary[summary["hazard"] == "typhoon_analysis"].set_index("issue_time")
+        table["analysed"] = table["issue_time"].map(truth["signal"])
+        shown = [c for c in [*COLUMNS[:2], "analysed", *COLUMNS[2:]] if c in table.columns]
         cycles = len(event.issue_times())
+        skill = verify(event, settings, result.folder).skill
+        scored = skill[skill["truth"].str.startswith("typhoon_analysis")]
+        scored = scored.drop(columns=["truth", "correct_negatives", "agency_median_min"])
         lines += [
             f"## {event.title}",
             "",
@@ -77,6 +92,10 @@ def run(output: Path) -> str:
             f"failures: {len(result.failures) or 'none'}. {event.notes}",
             "",
             table[shown].to_markdown(index=False),
+            "",
+            "Skill against the analysis (communities; lead times in minutes):",
+            "",
+            scored.to_markdown(index=False, floatfmt=".2f"),
             "",
         ]
     return "\n".join(lines)

@@ -47,6 +47,8 @@ def test_mangkhut_replay_escalates_without_future_fixes(tmp_path: Path, data_roo
     result = replay(event, settings, output=tmp_path / "out")
     assert result.failures == {}
     table = pd.read_csv(result.folder / "summary.csv")
+    assert set(table["hazard"]) == {"typhoon", "typhoon_analysis"}  # the forecast, its truth
+    table = table[table["hazard"] == "typhoon"]
     assert list(table["issue_time"]) == [
         "2018-09-15T13:00Z",
         "2018-09-15T19:00Z",
@@ -86,7 +88,8 @@ def test_event_errors_name_the_key(tmp_path: Path, data_root: Path) -> None:
     document = yaml.safe_load((EVENTS / "mangkhut-2018.yaml").read_text("utf-8"))
     document["settings"] = str(EVENTS.parent / "shenzhen.yaml")
     document["hazards"] = {
-        "typhoon": {"inputs": {"track": "jma_nosuchstorm"}, "options": {"members": 0}}
+        "typhoon": {"inputs": {"track": "jma_nosuchstorm"}, "options": {"members": 0}},
+        "typhoon_analysis": {},
     }
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(document), "utf-8")
@@ -96,7 +99,7 @@ def test_event_errors_name_the_key(tmp_path: Path, data_root: Path) -> None:
     assert "2 problem(s)" in message
     assert "hazards.typhoon.inputs.track: 'jma_nosuchstorm' is not a source" in message
     assert "hazards.typhoon.options.members: Input should be greater than or equal to 1" in message
-    document["hazards"] = {"typhoon": {}}
+    document["hazards"] = {"typhoon": {}, "typhoon_analysis": {}}
     document["start"] = "2018-09-14T01:00"  # no zone
     path.write_text(yaml.safe_dump(document), "utf-8")
     with pytest.raises(ConfigError, match="start"):

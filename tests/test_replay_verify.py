@@ -82,12 +82,27 @@ def test_knmi_warnings_are_scored_against_later_observations(replays: Path, haza
     assert (leads["observed_onset"] > first_cycle).all(), "events under way at the start are out"
 
 
-def test_typhoon_and_shenzhen_2023_are_unscored_with_their_reasons(replays: Path) -> None:
-    for name in ("mangkhut-2018", "saola-2023", "shenzhen-2023-09"):
-        skill = pd.read_csv(replays / name / "skill.csv")
-        assert skill["hits"].isna().all() and (skill["truth"] == "none: unscored").all()
-        notes = json.loads((replays / name / "verification.json").read_text("utf-8"))["notes"]
-        assert any("Unscored" in note for note in notes)
+def test_shenzhen_2023_is_unscored_with_its_reason(replays: Path) -> None:
+    skill = pd.read_csv(replays / "shenzhen-2023-09" / "skill.csv")
+    assert skill["hits"].isna().all() and (skill["truth"] == "none: unscored").all()
+    notes = json.loads((replays / "shenzhen-2023-09" / "verification.json").read_text("utf-8"))
+    assert any("Unscored" in note for note in notes["notes"])
+
+
+@pytest.mark.parametrize("name", ["mangkhut-2018", "saola-2023"])
+def test_typhoons_are_scored_against_the_best_track_analysis(replays: Path, name: str) -> None:
+    skill = pd.read_csv(replays / name / "skill.csv").set_index("level")
+    assert list(skill.index) == ["white", "blue", "yellow", "orange", "red"]
+    # White and blue are listed as unscored, their reason in the notes; the rest counted.
+    assert skill.loc[["white", "blue"], "hits"].isna().all()
+    assert (skill.loc[["white", "blue"], "truth"] == "unscored: see the notes").all()
+    scored = skill.loc[["yellow", "orange", "red"]]
+    assert scored["truth"].str.startswith("typhoon_analysis (typhoon-analysis").all()
+    assert (scored["hits"] >= 0).all() and (scored["false_alarms"] >= 0).all()
+    notes = json.loads((replays / name / "verification.json").read_text("utf-8"))["notes"]
+    assert any(note.startswith("typhoon blue: unscored") for note in notes)
+    leads = pd.read_csv(replays / name / "lead_times.csv")
+    assert set(leads["level"]) <= {"yellow", "orange", "red"}
 
 
 def _hk_first_polls(data_root: Path) -> dict[str, pd.Timestamp]:

@@ -460,3 +460,15 @@ def test_compare_issue_times_against_real_hko_july_2025(hko_july_2025: pd.DataFr
     unpaired_ours = result[result["their_start"].isna()]
     assert unpaired_ours["our_start"].tolist() == [_hkt("2025-07-27 12:00")]
     assert unpaired_ours["difference"].isna().all()
+
+
+def test_warnings_without_any_observed_event_are_all_false_alarms(
+    hko_july_2025: pd.DataFrame,
+) -> None:
+    # HKO's own July 2025 periods against a truth that saw nothing (e.g. a one-cycle replay).
+    nothing = _onsets().iloc[:0]
+    table = warning_lead_times(hko_july_2025, nothing, HK_LEVELS)
+    assert (table["outcome"] == "false_alarm").all() and len(table) > 0
+    assert pd.api.types.is_timedelta64_dtype(table["lead_time"]) and table["lead_time"].isna().all()
+    summary = lead_time_summary(table)
+    assert (summary["hits"] == 0).all() and (summary["far"] == 1.0).all()

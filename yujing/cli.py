@@ -180,8 +180,12 @@ def _print_verification(console: Console, event: Any, settings: Any, folder: Pat
             value = row[column]
             if column == "truth":
                 cells.append(str(value).split(" (")[0])  # the full label is in skill.csv
+            elif isinstance(value, float) and np.isnan(value):
+                cells.append("–")
+            elif column in ("hits", "misses", "false_alarms"):
+                cells.append(str(int(value)))  # a float when another row has none
             elif isinstance(value, float):
-                cells.append("–" if np.isnan(value) else f"{value:.2f}")
+                cells.append(f"{value:.2f}")
             else:
                 cells.append(str(value))
         table.add_row(*cells)

@@ -114,6 +114,9 @@ class EventVerify(Frozen):
     misses, false alarms, our issue time minus theirs)."""
     note: str = ""
     """Why there is no truth, or what it is; shown in the report."""
+    unscored: dict[str, str] = Field(default_factory=dict)
+    """Levels the truth cannot judge, each with the reason: listed as unscored, with no
+    events, hits or false alarms counted for them."""
 
 
 class EventConfig(Frozen):
@@ -239,6 +242,12 @@ def load_event(
             problems.append(
                 (f"verify.{name}.agency", f"{check.agency!r} is not a source of {known}")
             )
+        if name in hazards and hazards[name].scheme in settings.signal_schemes:
+            levels = [level.name for level in settings.signal_schemes[hazards[name].scheme].levels]
+            strange = sorted(set(check.unscored) - set(levels))
+            if strange:
+                where = f"verify.{name}.unscored"
+                problems.append((where, f"{strange} are not levels of {levels}"))
     if problems:
         raise ConfigError(path, problems)
     return event, settings.model_copy(update={"hazards": hazards})

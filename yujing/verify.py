@@ -452,10 +452,11 @@ def verify(
                 settings.config_path,
                 [(f"hazards.{check.truth}.scheme", "the truth must use the forecast's levels")],
             )
+        scored = [level for level in forecast.levels if level not in check.unscored]
         onsets = observed_onsets(truth)
         # An event under way when the replay began could not have been warned in it.
         first_cycle = pd.Timestamp(truth.results["time"].values[0], tz="UTC")
-        onsets = onsets[onsets["onset"] > first_cycle]
+        onsets = onsets[(onsets["onset"] > first_cycle) & onsets["level"].isin(scored)]
         observed_frames.append(onsets.assign(hazard=hazard))
         periods = warning_periods(warnings, hazard, event.every)
         table = warning_lead_times(
@@ -464,8 +465,15 @@ def verify(
             forecast.levels,
             late_window=check.late_window,
         )
+        # Every level is matched (a higher warning covers a lower event); the unscored
+        # levels' rows are dropped afterwards.
+        table = table[table["level"].isin(scored)]
         truth_label = f"{check.truth} ({record['models'].get(check.truth, '?')})"
-        skill_rows += _skill_rows(hazard, table, forecast.levels, truth_label)
+        by_level = {row["level"]: row for row in _skill_rows(hazard, table, scored, truth_label)}
+        for level, reason in check.unscored.items():
+            by_level[level] = _skill_row(hazard, level, "unscored: see the notes")
+            notes.append(f"{hazard} {level}: unscored, {reason}")
+        skill_rows += [by_level[level] for level in forecast.levels]
         events = table[table["outcome"] != "false_alarm"]
         lead_frames.append(
             pd.DataFrame(
@@ -488,7 +496,10 @@ def verify(
             if event.alerting
             else LifecyclePolicy()
         )
-        reliability_frames.append(reliability(forecast, truth, policy.look_ahead))
+        reliable = reliability(forecast, truth, policy.look_ahead)
+        if not reliable.empty:
+            reliable = reliable[reliable["level"].isin(scored)]
+        reliability_frames.append(reliable)
     skill = pd.DataFrame(skill_rows, columns=SKILL_COLUMNS)
     lead_times = _concat(
         lead_frames,

@@ -13,6 +13,7 @@ module                 what it holds
 ``exposure``           land fraction from a DEM; roughness and gust factors
 ``wind_conversion``    1-, 2-, 3-, 10-min means and gust factors (WMO/TD-No. 1555)
 ``model``              the registered ``typhoon-ensemble`` hazard model
+``analysis``           ``typhoon-analysis``: the best track's own wind field (replay truth)
 =====================  =====================================================================
 """
 

@@ -174,7 +174,8 @@ def warning_lead_times(
                             "level": level,
                             "onset": pd.NaT,
                             "first_warned": start,
-                            "lead_time": pd.NaT,
+                            # not pd.NaT: a column of false alarms only must stay a timedelta
+                            "lead_time": np.timedelta64("NaT", "ns"),
                             "outcome": "false_alarm",
                         }
                     )
