@@ -85,6 +85,8 @@ def run(output: Path) -> str:
         skill = verify(event, settings, result.folder).skill
         scored = skill[skill["truth"].str.startswith("typhoon_analysis")]
         scored = scored.drop(columns=["truth", "correct_negatives", "agency_median_min"])
+        counts = ["hits", "misses", "false_alarms", "events"]
+        scored = scored.astype({column: "Int64" for column in counts})
         lines += [
             f"## {event.title}",
             "",
