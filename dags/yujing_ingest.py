@@ -19,38 +19,15 @@ imports only the standard library and ``airflow.sdk``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, task
 
-__all__ = ["DEFAULT_CONFIG", "INGESTED", "REGION"]
+__all__ = ["INGESTED", "REGION"]
 
-DEFAULT_CONFIG = "configs/shenzhen.yaml"
 REGION = os.environ.get("YUJING_REGION", "440300")
 INGESTED = Asset(uri=f"yujing://{REGION}/ingest", name=f"yujing://{REGION}/ingest")
-
-
-def _config_path(param: str | None, environ: Mapping[str, str]) -> Path:
-    text = param or environ.get("YUJING_CONFIG") or DEFAULT_CONFIG
-    path = Path(text).expanduser()
-    if path.is_absolute():
-        return path
-    home = environ.get("YUJING_HOME")
-    if not home:
-        raise ValueError(
-            f"configuration path {text!r} is relative and YUJING_HOME is not set; set "
-            "YUJING_HOME to the yujing folder or give an absolute path"
-        )
-    return Path(home).expanduser() / path
-
-
-def _as_of(data_interval_end: datetime | None) -> datetime:
-    if data_interval_end is None or data_interval_end.tzinfo is None:
-        raise ValueError("the run needs a timezone-aware data interval end (its as-of time)")
-    return datetime.fromisoformat(data_interval_end.isoformat()).astimezone(UTC)
 
 
 @dag(
@@ -82,9 +59,10 @@ def yujing_ingest() -> None:
     @task
     def configured_sources(params: dict[str, Any] | None = None) -> list[str]:
         """Names of the configured sources."""
+        from yujing.dag_support import resolve_config_path
         from yujing.settings import load_settings
 
-        settings = load_settings(_config_path((params or {}).get("config"), os.environ))
+        settings = load_settings(resolve_config_path((params or {}).get("config"), os.environ))
         return sorted(settings.sources)
 
     @task(map_index_template="{{ name }}")
@@ -95,15 +73,16 @@ def yujing_ingest() -> None:
     ) -> dict[str, Any]:
         """Ingest one source up to the run's as-of time; return the counts."""
         from ingest.store import PartitionStore
+        from yujing.dag_support import issue_time_of, resolve_config_path
         from yujing.ingest import ingest_source as ingest
         from yujing.settings import load_settings
 
-        settings = load_settings(_config_path((params or {}).get("config"), os.environ))
+        settings = load_settings(resolve_config_path((params or {}).get("config"), os.environ))
         report = ingest(
             settings,
             name,
             PartitionStore(settings.store_directory),
-            as_of=_as_of(data_interval_end),
+            as_of=issue_time_of(data_interval_end),
         )
         print(report.line())
         return {
@@ -121,9 +100,11 @@ def yujing_ingest() -> None:
         outlet_events: Any = None,
     ) -> None:
         """Publish the ingest asset event with the run's as-of time."""
+        from yujing.dag_support import issue_time_of
+
         if outlet_events is not None:
             outlet_events[INGESTED].extra = {
-                "as_of": _as_of(data_interval_end).isoformat(),
+                "as_of": issue_time_of(data_interval_end).isoformat(),
                 "sources": [report["source"] for report in reports],
             }
 

@@ -12,7 +12,8 @@ When the cycle wrote a rainstorm result, the task updates the asset
 
 Configuration
 -------------
-Which YAML file to use is decided inside the task, at run time, in this order:
+Which YAML file to use is decided inside the task, at run time
+(:func:`yujing.dag_support.resolve_config_path`), in this order:
 
 1. the ``config`` param given when the run is triggered;
 2. the ``YUJING_CONFIG`` environment variable of the worker;
@@ -34,56 +35,15 @@ scheduler: worker processes of a ``LocalCluster`` cannot be started from an Airf
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, task
 
-__all__ = ["DEFAULT_CONFIG", "RAINSTORM", "REGION", "issue_time_of", "resolve_config_path"]
+__all__ = ["RAINSTORM", "REGION"]
 
-DEFAULT_CONFIG = "configs/shenzhen.yaml"
 REGION = os.environ.get("YUJING_REGION", "440300")
 RAINSTORM = Asset(uri=f"yujing://{REGION}/rainstorm", name=f"yujing://{REGION}/rainstorm")
-
-
-def resolve_config_path(param: str | None, environ: Mapping[str, str]) -> Path:
-    """Configuration path: the ``config`` param, else ``YUJING_CONFIG``, else the default.
-
-    Relative paths are resolved against ``YUJING_HOME``.
-
-    Raises
-    ------
-    ValueError
-        If the path is relative and ``YUJING_HOME`` is not set.
-    """
-    text = param or environ.get("YUJING_CONFIG") or DEFAULT_CONFIG
-    path = Path(text).expanduser()
-    if path.is_absolute():
-        return path
-    home = environ.get("YUJING_HOME")
-    if not home:
-        raise ValueError(
-            f"configuration path {text!r} is relative and YUJING_HOME is not set; set "
-            "YUJING_HOME to the yujing folder, or give an absolute path in the 'config' param "
-            "or in YUJING_CONFIG"
-        )
-    return Path(home).expanduser() / path
-
-
-def issue_time_of(data_interval_end: datetime | None) -> datetime:
-    """The run's issue time as a standard-library, timezone-aware UTC ``datetime``.
-
-    Airflow passes a pendulum ``DateTime``; the pipeline wants a plain ``datetime``.
-    """
-    if data_interval_end is None:
-        raise ValueError(
-            "the run has no data interval end; trigger it with a logical date (the issue time)"
-        )
-    if data_interval_end.tzinfo is None:
-        raise ValueError(f"data interval end {data_interval_end} has no timezone")
-    return datetime.fromisoformat(data_interval_end.isoformat()).astimezone(UTC)
 
 
 @dag(
@@ -111,7 +71,7 @@ def issue_time_of(data_interval_end: datetime | None) -> datetime:
             type=["null", "string"],
             description=(
                 "YAML configuration; empty means $YUJING_CONFIG, else "
-                f"{DEFAULT_CONFIG}. Relative paths are relative to $YUJING_HOME."
+                "configs/shenzhen.yaml. Relative paths are relative to $YUJING_HOME."
             ),
         ),
     },
@@ -130,6 +90,7 @@ def yujing_rainstorm_observed() -> None:
         """Run the cycle for the data interval end; return ``{hazard: written path}``."""
         import dask
 
+        from yujing.dag_support import issue_time_of, resolve_config_path
         from yujing.pipeline import run_cycle
         from yujing.settings import load_settings
 

@@ -14,24 +14,23 @@ out of the pytest process.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 
+from yujing.dag_support import issue_time_of, resolve_config_path
+
 PROJECT = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = PROJECT / "dags"
-DAG_FILE = DAGS_FOLDER / "yujing_rainstorm_observed.py"
 DAG_ID = "yujing_rainstorm_observed"
 TASK_ID = "run_observed_cycle"
 
@@ -65,16 +64,6 @@ def dag_bag(airflow_home: Path) -> Any:
     return DagBag(dag_folder=DAGS_FOLDER, safe_mode=False)
 
 
-@pytest.fixture(scope="module")
-def dag_module(airflow_home: Path) -> ModuleType:
-    """The DAG file imported as a module (``dags/`` is not a package)."""
-    spec = importlib.util.spec_from_file_location("yujing_rainstorm_observed_dag", DAG_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_every_dag_file_parses_without_errors_or_warnings(dag_bag: Any) -> None:
     assert dag_bag.import_errors == {}
     assert dag_bag.captured_warnings == {}
@@ -99,11 +88,12 @@ def test_rainstorm_observed_dag_is_hourly_retried_and_publishes_the_asset(dag_ba
     assert dag.params["config"] is None
 
 
-def test_parsing_the_dag_file_imports_no_heavy_packages(tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", sorted(DAGS_FOLDER.glob("*.py")), ids=lambda path: path.stem)
+def test_parsing_the_dag_file_imports_no_heavy_packages(tmp_path: Path, path: Path) -> None:
     heavy = ["alerting", "dask", "hazard_models", "ingest", "xarray", "yujing"]
     script = f"""
 import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("dag_under_test", {str(DAG_FILE)!r})
+spec = importlib.util.spec_from_file_location("dag_under_test", {str(path)!r})
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 print(json.dumps(sorted(name for name in {heavy!r} if name in sys.modules)))
@@ -121,10 +111,8 @@ print(json.dumps(sorted(name for name in {heavy!r} if name in sys.modules)))
     assert json.loads(done.stdout.splitlines()[-1]) == []
 
 
-def test_config_path_comes_from_param_then_environment_then_default(
-    dag_module: ModuleType,
-) -> None:
-    resolve = dag_module.resolve_config_path
+def test_config_path_comes_from_param_then_environment_then_default() -> None:
+    resolve = resolve_config_path
     home = {"YUJING_HOME": "/srv/yujing"}
     assert resolve("/etc/yujing/city.yaml", {"YUJING_CONFIG": "/other.yaml"}) == Path(
         "/etc/yujing/city.yaml"
@@ -135,32 +123,102 @@ def test_config_path_comes_from_param_then_environment_then_default(
     assert resolve("", home) == Path("/srv/yujing/configs/shenzhen.yaml")
 
 
-def test_relative_config_path_without_yujing_home_names_the_fix(dag_module: ModuleType) -> None:
+def test_relative_config_path_without_yujing_home_names_the_fix() -> None:
     with pytest.raises(ValueError, match="YUJING_HOME is not set"):
-        dag_module.resolve_config_path("configs/shenzhen.yaml", {})
+        resolve_config_path("configs/shenzhen.yaml", {})
 
 
-def test_issue_time_is_a_standard_library_utc_datetime(dag_module: ModuleType) -> None:
+def test_issue_time_is_a_standard_library_utc_datetime(airflow_home: Path) -> None:
     import pendulum
 
     shenzhen_11_am = pendulum.datetime(2023, 9, 8, 11, tz="Asia/Shanghai")
-    issue_time = dag_module.issue_time_of(shenzhen_11_am)
+    issue_time = issue_time_of(shenzhen_11_am)
     assert type(issue_time) is datetime
     assert issue_time == datetime(2023, 9, 8, 3, tzinfo=UTC)
     assert issue_time.tzinfo is UTC
     with pytest.raises(ValueError, match="no data interval end"):
-        dag_module.issue_time_of(None)
+        issue_time_of(None)
 
 
 DAG_TEST_SCRIPT = """
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from airflow.dag_processing.dagbag import DagBag
 
 dag = DagBag(dag_folder=sys.argv[1], safe_mode=False).dags[sys.argv[2]]
-run = dag.test(logical_date=datetime(2023, 9, 8, 3, tzinfo=UTC), run_conf={"config": sys.argv[3]})
+when = datetime.fromisoformat(sys.argv[4]) if sys.argv[4:] else datetime(2023, 9, 8, 3, tzinfo=UTC)
+run = dag.test(logical_date=when, run_conf={"config": sys.argv[3]})
 print("DAG RUN STATE", run.state)
 """
+
+
+def test_warning_dag_runs_every_six_minutes_retried_and_publishes_the_asset(
+    dag_bag: Any,
+) -> None:
+    from airflow.sdk import CronTriggerTimetable
+
+    dag = dag_bag.dags["yujing_warning_cycle"]
+    assert dag.task_ids == ["warn"]
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert isinstance(dag.timetable, CronTriggerTimetable)
+    assert dag.timetable.expression == "*/6 * * * *"
+    task = dag.get_task("warn")
+    assert task.retries > 0 and task.execution_timeout <= timedelta(minutes=6)
+    assert [asset.uri for asset in task.outlets] == ["yujing://440300/warnings"]
+
+
+def test_warning_dag_warns_on_the_knmi_storm(tmp_path: Path) -> None:
+    # configs/knmi-demo.yaml, the radar nowcast alone with the replay's demonstration
+    # levels (the event never reaches HKO's), its alert store in tmp_path; 04:00 UTC.
+    document = yaml.safe_load((PROJECT / "configs" / "knmi-demo.yaml").read_text("utf-8"))
+    data_root = os.environ.get("YUJING_DATA_ROOT") or PROJECT.parent / "shared" / "data"
+    document["data_root"] = str(Path(data_root).resolve())
+    nowcast = {**document["hazards"]["rainstorm_nowcast"], "scheme": "knmi-2010-demo"}
+    document["hazards"] = {"rainstorm_nowcast": nowcast}
+    document["alerting"]["policy"]["rainstorm_nowcast"]["confirm_levels"] = ["red"]
+    document["alerting"]["database"] = f"sqlite:///{tmp_path / 'alerts.db'}"
+    document["output"] = {
+        "directory": str(tmp_path / "out"),
+        "cache_directory": str(tmp_path / "cache"),
+        "store_directory": str(tmp_path / "store"),
+    }
+    config = tmp_path / "knmi.yaml"
+    config.write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
+    from yujing.settings import load_settings
+    from yujing.warn import upgrade_alert_database
+
+    upgrade_alert_database(load_settings(config))
+    airflow_home = tmp_path / "airflow_home"
+    airflow_home.mkdir()
+    environment = {**os.environ, **_airflow_environment(airflow_home), "YUJING_REGION": "NL-KNMI"}
+    airflow = Path(sys.executable).with_name("airflow")
+    script = [sys.executable, "-c", DAG_TEST_SCRIPT, str(DAGS_FOLDER), "yujing_warning_cycle"]
+    for command in (
+        [str(airflow), "db", "migrate"],
+        [*script, str(config), "2010-08-26T04:00:00+00:00"],
+    ):
+        done = subprocess.run(
+            command, env=environment, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "DAG RUN STATE success" in done.stdout
+    with sqlite3.connect(airflow_home / "airflow.db") as database:
+        (returned,) = database.execute(
+            "SELECT value FROM xcom WHERE dag_id = 'yujing_warning_cycle' AND task_id = 'warn' "
+            "AND key = 'return_value'"
+        ).fetchone()
+    receipt = json.loads(returned)["receipts"]["rainstorm_nowcast"]
+    assert receipt["recorded_before"] is False and receipt["proposals"] > 0
+    # Yellow and orange go out at once; red waits for the duty forecaster.
+    with sqlite3.connect(tmp_path / "alerts.db") as database:
+        sent = database.execute("SELECT count(*) FROM messages").fetchone()[0]
+        states = database.execute("SELECT level, state FROM proposals").fetchall()
+    assert sent == receipt["messages"] > 0
+    assert len(states) == receipt["proposals"]
+    assert {state for level, state in states if level != "red"} == {"confirmed"}
+    assert {state for level, state in states if level == "red"} <= {"proposed"}
+    written = tmp_path / "out" / "NL-KNMI" / "rainstorm_nowcast" / "20100826T0400Z.nc"
+    assert json.loads(returned)["results"] == {"rainstorm_nowcast": str(written)}
 
 
 def test_dag_runs_end_to_end_on_the_september_2023_rainstorm(tmp_path: Path) -> None:
@@ -172,6 +230,7 @@ def test_dag_runs_end_to_end_on_the_september_2023_rainstorm(tmp_path: Path) -> 
     # relative to configs/, which this copy in tmp_path would not find.
     document["sources"] = {"nasa_power_futian": document["sources"]["nasa_power_futian"]}
     document["hazards"] = {"rainstorm": document["hazards"]["rainstorm"]}
+    document.pop("alerting")  # it warns on the typhoon, left out here
     document["output"] = {
         "directory": str(tmp_path / "out"),
         "cache_directory": str(tmp_path / "cache"),

@@ -29,9 +29,11 @@ from yujing.errors import ConfigError
 __all__ = ["main"]
 
 
-def _print_summary(console: Console, title: str, summary: pd.DataFrame) -> None:
+def _print_summary(
+    console: Console, title: str, summary: pd.DataFrame, index: str = "district"
+) -> None:
     table = Table(title=title, title_justify="left")
-    table.add_column("district")
+    table.add_column(index)
     for column in summary.columns:
         table.add_column(str(column), justify="right")
     for district, row in summary.iterrows():
@@ -67,7 +69,14 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     issue_time = utc_instant(args.at, "--at")
     settings = load_settings(args.config, data_root=args.data_root)
     store = _store(args, settings) if args.from_store else None
-    cycle = run_cycle(settings, issue_time, output_dir=args.output, store=store)
+    warning = None
+    if args.alert:
+        from yujing.warn import warning_cycle
+
+        warning = warning_cycle(settings, issue_time, output_dir=args.output, store=store)
+        cycle = warning.cycle
+    else:
+        cycle = run_cycle(settings, issue_time, output_dir=args.output, store=store)
     local = issue_time.astimezone(__import__("zoneinfo").ZoneInfo(settings.region.timezone))
     for hazard, summary in cycle.summaries.items():
         result = cycle.results[hazard]
@@ -87,9 +96,29 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             if hazard in cycle.paths:
                 stem = cycle.paths[hazard].with_suffix("")
                 console.print(f"written: {stem}_skill.csv, {stem}_reliability.csv")
+    if warning is not None:
+        from yujing.warn import receipt_rows
+
+        _print_summary(
+            console,
+            f"alerting at {issue_time:%Y-%m-%d %H:%M}Z: {settings.alert_database.split('@')[-1]}",
+            pd.DataFrame(receipt_rows(warning)).set_index("hazard").fillna(""),
+            index="hazard",
+        )
+        console.print("deliveries are sent by `yujing dispatch` (the outbox dispatcher)")
     for hazard, problem in cycle.failures.items():
         console.print(f"[bold red]{hazard} failed:[/bold red] {problem}", highlight=False)
     return 1 if cycle.failures else 0
+
+
+def _alerts_upgrade(args: argparse.Namespace, console: Console) -> int:
+    from yujing.settings import load_settings
+    from yujing.warn import upgrade_alert_database
+
+    settings = load_settings(args.config, data_root=args.data_root)
+    url = upgrade_alert_database(settings)
+    console.print(f"alert database at the code's schema: {url.split('@')[-1]}")
+    return 0
 
 
 def _replay(args: argparse.Namespace, console: Console) -> int:
@@ -357,7 +386,21 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="past events: score radar nowcasts against the later frames (CSI, FSS)",
     )
+    run.add_argument(
+        "--alert",
+        action="store_true",
+        help="then warn: the alerting cycle of the config's alerting.hazards on its database",
+    )
     run.set_defaults(handler=_run)
+
+    alerts = commands.add_parser("alerts", help="the alert database")
+    alerts_commands = alerts.add_subparsers(dest="alerts_command", required=True)
+    upgrade = alerts_commands.add_parser(
+        "upgrade", help="create or migrate the schema of the config's alerting.database"
+    )
+    upgrade.add_argument("--config", type=Path, required=True)
+    upgrade.add_argument("--data-root", type=Path, default=None, help="shared data folder")
+    upgrade.set_defaults(handler=_alerts_upgrade)
 
     ingest = commands.add_parser("ingest", help="ingest configured sources into the store")
     ingest.add_argument("--config", type=Path, required=True)

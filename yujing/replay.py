@@ -35,9 +35,6 @@ import xarray as xr
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from alerting.cycle import AlertingSetup
-from alerting.lifecycle import LifecyclePolicy
-from alerting.messages import MessageContext
 from hazard_models import get_model
 from hazard_models.config import Duration, Frozen
 from hazard_models.region import load_region
@@ -47,7 +44,8 @@ from ingest.storage import write_bytes_atomic
 from yujing.errors import ConfigError
 from yujing.pipeline import Loader, available_at, read_configured, run_cycle
 from yujing.replay_alerting import HazardAlerting, ReplayAlerting
-from yujing.settings import Settings, load_settings
+from yujing.settings import Settings, WarningConfig, load_settings
+from yujing.warn import alerting_setups
 
 __all__ = [
     "EventAlerting",
@@ -70,21 +68,16 @@ class EventHazard(Frozen):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class EventAlerting(Frozen):
+class EventAlerting(WarningConfig):
     """How a replay warns: which hazards, with which lifecycle, to whom.
 
     A replay has no duty forecaster: ``policy.confirm_levels`` must stay empty (every
     level is issued automatically), and the capture subscriber receives what the
-    dispatcher delivers (:mod:`yujing.replay_alerting`).
+    dispatcher delivers (:mod:`yujing.replay_alerting`). It uses its own SQLite store,
+    never the deployment's ``alerting.database``.
     """
 
-    hazards: list[str] = Field(min_length=1)
-    """Configured hazards whose results become warnings."""
-    policy: dict[str, LifecyclePolicy] = Field(default_factory=dict)
-    """Per hazard; the defaults of :class:`~alerting.lifecycle.LifecyclePolicy` otherwise."""
     sender: str = "yujing@replay.invalid"
-    sender_code: str = Field(pattern=r"^[0-9]{14}$")
-    """CAP identifier prefix (GB/T 35965.1: admin code + agency code, 14 digits)."""
     capture_rules: list[dict[str, Any]] = Field(default_factory=list)
     """Rules of the capture subscriber (as in a subscription request)."""
 
@@ -250,7 +243,8 @@ def load_event(
                 problems.append((where, f"{strange} are not levels of {levels}"))
     if problems:
         raise ConfigError(path, problems)
-    return event, settings.model_copy(update={"hazards": hazards})
+    # A replay warns through its own store (event.alerting), never the deployment's.
+    return event, settings.model_copy(update={"hazards": hazards, "alerting": None})
 
 
 def _level_names(result: xr.Dataset) -> list[str]:
@@ -333,26 +327,12 @@ def _alerting(
 ) -> ReplayAlerting | None:
     if event.alerting is None:
         return None
-    config = event.alerting
-    context = MessageContext(
-        sender=config.sender,
-        sender_code=config.sender_code,
-        sender_name="yujing replay",
-        region_name=settings.region.name,
-        timezone=settings.region.timezone,
-        communities=communities,
-    )
-    hazards = {}
-    for name in config.hazards:
-        scheme = settings.signal_schemes[settings.hazards[name].scheme]
-        setup = AlertingSetup(
-            context,
-            config.policy.get(name, LifecyclePolicy()),
-            scheme.partition,
-            {level.name: level.rank for level in scheme.levels},
-        )
-        hazards[name] = HazardAlerting(setup, scheme.hazard)
-    return ReplayAlerting(folder, hazards, config.capture_rules, communities)
+    setups = alerting_setups(event.alerting, settings, communities, "yujing replay")
+    hazards = {
+        name: HazardAlerting(setup, settings.signal_schemes[settings.hazards[name].scheme].hazard)
+        for name, setup in setups.items()
+    }
+    return ReplayAlerting(folder, hazards, event.alerting.capture_rules, communities)
 
 
 def replay(

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, model_validator
 
+from alerting.lifecycle import LifecyclePolicy
 from hazard_models import get_model
 from hazard_models.config import (
     CommunityLayerConfig,
@@ -35,7 +36,15 @@ from ingest.qc import QcConfig
 from ingest.readers import get_reader
 from yujing.errors import ConfigError
 
-__all__ = ["FetchConfig", "OutputConfig", "Settings", "SourceConfig", "load_settings"]
+__all__ = [
+    "AlertingConfig",
+    "FetchConfig",
+    "OutputConfig",
+    "Settings",
+    "SourceConfig",
+    "WarningConfig",
+    "load_settings",
+]
 
 
 def _check_options(options: type[BaseModel], values: dict[str, Any], owner: str) -> None:
@@ -113,6 +122,29 @@ class OutputConfig(Frozen):
     store_directory: Path = Path("../out/store")
 
 
+class WarningConfig(Frozen):
+    """Which hazards warn, with which lifecycle, as which CAP sender (live or replayed)."""
+
+    hazards: list[str] = Field(min_length=1)
+    """Configured hazards whose results become warnings."""
+    policy: dict[str, LifecyclePolicy] = Field(default_factory=dict)
+    """Per hazard; the defaults of :class:`~alerting.lifecycle.LifecyclePolicy` otherwise."""
+    sender: str
+    """CAP sender, e.g. ``yujing@440300.example``."""
+    sender_code: str = Field(pattern=r"^[0-9]{14}$")
+    """CAP identifier prefix (GB/T 35965.1: admin code + agency code, 14 digits)."""
+
+
+class AlertingConfig(WarningConfig):
+    """How a deployment warns live (``yujing run --alert``, the warning-cycle DAG)."""
+
+    sender_name: str = "yujing"
+    database: str = "sqlite:///{output}/alerts.db"
+    """SQLAlchemy URL of the alert and subscription store, e.g.
+    ``postgresql+psycopg://yujing@db/yujing``; ``{output}`` stands for the output folder.
+    Its schema is created or migrated with ``yujing alerts upgrade``."""
+
+
 class Settings(Frozen):
     """The whole configuration of one deployment (region)."""
 
@@ -125,9 +157,26 @@ class Settings(Frozen):
     hazards: dict[str, HazardConfig]
     risk: RiskConfig
     output: OutputConfig = Field(default_factory=OutputConfig)
+    alerting: AlertingConfig | None = None
 
     @model_validator(mode="after")
     def _references(self) -> Settings:
+        if self.alerting is not None:
+            for name in [*self.alerting.hazards, *self.alerting.policy]:
+                if name not in self.hazards:
+                    raise ValueError(
+                        f"alerting: {name!r} is not a configured hazard; use one of "
+                        f"{sorted(self.hazards)}"
+                    )
+            for name, policy in self.alerting.policy.items():
+                scheme = self.signal_schemes.get(self.hazards[name].scheme)
+                levels = [level.name for level in scheme.levels] if scheme else []
+                unknown = sorted(set(policy.confirm_levels) - set(levels))
+                if scheme and unknown:
+                    raise ValueError(
+                        f"alerting.policy.{name}.confirm_levels: {unknown} are not levels of "
+                        f"scheme {self.hazards[name].scheme!r}: {levels}"
+                    )
         for name, hazard in self.hazards.items():
             if hazard.scheme not in self.signal_schemes:
                 raise ValueError(
@@ -174,6 +223,16 @@ class Settings(Frozen):
         if source.fetch.landing is not None:
             return self.resolve(source.fetch.landing)
         return (store_root or self.store_directory) / "_raw" / name
+
+    @property
+    def alert_database(self) -> str:
+        """The alert store's SQLAlchemy URL, ``{output}`` replaced by the output folder."""
+        if self.alerting is None:
+            raise ConfigError(
+                self.config_path,
+                [("alerting", "is not configured; add hazards, sender and sender_code to warn")],
+            )
+        return self.alerting.database.replace("{output}", str(self.output_directory))
 
     @property
     def store_directory(self) -> Path:

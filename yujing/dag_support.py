@@ -1,0 +1,53 @@
+"""What the Airflow DAGs in ``dags/`` share, imported inside their tasks (never at parse time).
+
+Parsing a DAG file imports only the standard library and ``airflow.sdk``; the tasks, which
+run where yujing is installed, import this module for the run's configuration and times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+__all__ = ["DEFAULT_CONFIG", "issue_time_of", "resolve_config_path"]
+
+DEFAULT_CONFIG = "configs/shenzhen.yaml"
+
+
+def resolve_config_path(param: str | None, environ: Mapping[str, str]) -> Path:
+    """Configuration path: the ``config`` param, else ``YUJING_CONFIG``, else the default.
+
+    Relative paths are resolved against ``YUJING_HOME``.
+
+    Raises
+    ------
+    ValueError
+        If the path is relative and ``YUJING_HOME`` is not set.
+    """
+    text = param or environ.get("YUJING_CONFIG") or DEFAULT_CONFIG
+    path = Path(text).expanduser()
+    if path.is_absolute():
+        return path
+    home = environ.get("YUJING_HOME")
+    if not home:
+        raise ValueError(
+            f"configuration path {text!r} is relative and YUJING_HOME is not set; set "
+            "YUJING_HOME to the yujing folder, or give an absolute path in the 'config' param "
+            "or in YUJING_CONFIG"
+        )
+    return Path(home).expanduser() / path
+
+
+def issue_time_of(data_interval_end: datetime | None) -> datetime:
+    """The run's issue time (or as-of time) as a standard-library, aware UTC ``datetime``.
+
+    Airflow passes a pendulum ``DateTime``; the pipeline wants a plain ``datetime``.
+    """
+    if data_interval_end is None:
+        raise ValueError(
+            "the run has no data interval end; trigger it with a logical date (the issue time)"
+        )
+    if data_interval_end.tzinfo is None:
+        raise ValueError(f"data interval end {data_interval_end} has no timezone")
+    return datetime.fromisoformat(data_interval_end.isoformat()).astimezone(UTC)

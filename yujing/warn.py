@@ -1,0 +1,169 @@
+"""A live warning cycle: every configured hazard, then the alerting of those that warn.
+
+``yujing run --config configs/shenzhen.yaml --at 2018-09-16T01:00Z --alert`` and the
+Airflow DAG ``yujing_warning_cycle`` both call :func:`warning_cycle`:
+
+1. :func:`yujing.pipeline.run_cycle` for the issue time (every hazard; one that fails is
+   recorded and the others go on);
+2. for each hazard of the deployment's ``alerting.hazards`` that produced a result,
+   :func:`alerting.cycle.alerting_cycle` on the alert store at ``alerting.database``:
+   decide against the warnings in force, propose, and for every proposal the policy issues
+   automatically write the CAP message and queue its deliveries, all in one transaction.
+   Levels the policy keeps for the duty forecaster (``confirm_levels``) wait as proposals
+   for the review API (:mod:`yujing.api`).
+
+Deliveries are sent by the outbox dispatcher (``yujing dispatch``), a separate long-running
+process: a cycle never waits on a subscriber's server, and what it queued is sent even if
+the cycle's process dies right after. Re-running a recorded cycle changes nothing (the
+store keys cycles by hazard and issue time), so a retried task cannot warn twice.
+
+The database schema is never changed by a cycle: create or migrate it first with
+``yujing alerts upgrade --config …`` (a cycle on an unmigrated database fails and names
+that command).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import xarray as xr
+
+from alerting.cycle import AlertingSetup, alerting_cycle
+from alerting.lifecycle import LifecyclePolicy
+from alerting.messages import MessageContext
+from alerting.outbox.records import CycleReceipt
+from alerting.outbox.store import AlertStore
+from alerting.subscriptions import SubscriptionStore
+from hazard_models.region import Region, load_region
+from ingest.store import PartitionStore
+from yujing.pipeline import CycleResult, Loader, run_cycle
+from yujing.settings import Settings, WarningConfig
+
+__all__ = [
+    "WarningCycle",
+    "alerting_setups",
+    "receipt_rows",
+    "upgrade_alert_database",
+    "warning_cycle",
+]
+
+
+@dataclass(frozen=True)
+class WarningCycle:
+    """What one live warning cycle did."""
+
+    cycle: CycleResult
+    receipts: dict[str, CycleReceipt] = field(default_factory=dict)
+    """Per warning hazard that had a result: what its alerting cycle recorded."""
+    not_warned: dict[str, str] = field(default_factory=dict)
+    """Warning hazards without a result this cycle, with the reason (its failure)."""
+
+
+def alerting_setups(
+    config: WarningConfig, settings: Settings, communities: xr.Dataset, sender_name: str
+) -> dict[str, AlertingSetup]:
+    """Per warning hazard (a configured hazard name): what its alerting cycle needs."""
+    context = MessageContext(
+        sender=config.sender,
+        sender_code=config.sender_code,
+        sender_name=sender_name,
+        region_name=settings.region.name,
+        timezone=settings.region.timezone,
+        communities=communities,
+    )
+    setups = {}
+    for name in config.hazards:
+        scheme = settings.signal_schemes[settings.hazards[name].scheme]
+        setups[name] = AlertingSetup(
+            context,
+            config.policy.get(name, LifecyclePolicy()),
+            scheme.partition,
+            {level.name: level.rank for level in scheme.levels},
+        )
+    return setups
+
+
+def upgrade_alert_database(settings: Settings) -> str:
+    """Create or migrate the alert store's schema (idempotent); return the URL used."""
+    url = settings.alert_database
+    _local_folder(url)
+    store = SubscriptionStore(url)
+    try:
+        store.upgrade()
+    finally:
+        store.close()
+    return url
+
+
+def _local_folder(url: str) -> None:
+    """Make the folder of a SQLite file (the embedded default lives in the output folder)."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != prefix + ":memory:":
+        Path(url[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def warning_cycle(
+    settings: Settings,
+    issue_time: datetime,
+    *,
+    output_dir: Path | None = None,
+    region: Region | None = None,
+    store: PartitionStore | None = None,
+    loader: Loader | None = None,
+) -> WarningCycle:
+    """Run the hazards for ``issue_time``, then alert on the configured warning hazards.
+
+    Raises
+    ------
+    ConfigError
+        If the settings have no ``alerting`` section.
+    OutboxError
+        If the alert database cannot be reached or its schema is not the code's (run
+        ``yujing alerts upgrade``); the hazard results are written before.
+    """
+    url = settings.alert_database  # fails first, naming the missing section
+    issue_time = issue_time.astimezone(UTC)
+    region = region or load_region(settings.region, settings.communities, settings.cache_directory)
+    cycle = run_cycle(
+        settings, issue_time, output_dir=output_dir, region=region, store=store, loader=loader
+    )
+    assert settings.alerting is not None
+    setups = alerting_setups(
+        settings.alerting, settings, region.communities, settings.alerting.sender_name
+    )
+    receipts: dict[str, CycleReceipt] = {}
+    not_warned: dict[str, str] = {}
+    alerts, subscriptions = AlertStore(url), SubscriptionStore(url)
+    try:
+        for name, setup in setups.items():
+            result = cycle.results.get(name)
+            if result is None:
+                not_warned[name] = cycle.failures.get(name, "no result")
+                continue
+            receipts[name] = alerting_cycle(result, issue_time, setup, alerts, subscriptions)
+    finally:
+        alerts.close()
+        subscriptions.close()
+    return WarningCycle(cycle, receipts, not_warned)
+
+
+def receipt_rows(warning: WarningCycle) -> list[Mapping[str, object]]:
+    """One row per warning hazard for a summary table."""
+    rows: list[Mapping[str, object]] = []
+    for name, receipt in warning.receipts.items():
+        rows.append(
+            {
+                "hazard": name,
+                "recorded before": receipt.already_recorded,
+                "proposals": receipt.proposals,
+                "messages": receipt.messages,
+                "deliveries queued": receipt.deliveries,
+                "unassessed rules": len(receipt.unassessed),
+            }
+        )
+    for name, reason in warning.not_warned.items():
+        rows.append({"hazard": name, "not warned": reason})
+    return rows
