@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,35 @@ def test_not_yaml_and_missing_config(tmp_path: Path, data_root: Path) -> None:
     bad.write_text("region: [unclosed", encoding="utf-8")
     assert "is not valid YAML" in _problems(bad, data_root)
     assert "does not exist" in _problems(tmp_path / "absent.yaml", data_root)
+
+
+def test_alerting_section_is_checked_against_hazards_and_levels(
+    tmp_path: Path, data_root: Path
+) -> None:
+    def unknown_hazard(d):  # type: ignore[no-untyped-def]
+        d["alerting"]["hazards"] = ["typhoon", "heatwave"]
+
+    message = _problems(_broken(tmp_path, unknown_hazard), data_root)
+    assert "alerting: 'heatwave' is not a configured hazard" in message
+
+    def unknown_level(d):  # type: ignore[no-untyped-def]
+        d["alerting"]["policy"]["typhoon"]["confirm_levels"] = ["red", "black"]
+
+    message = _problems(_broken(tmp_path, unknown_level), data_root)
+    assert "alerting.policy.typhoon.confirm_levels: ['black'] are not levels" in message
+
+    def bad_code(d):  # type: ignore[no-untyped-def]
+        d["alerting"]["sender_code"] = "440300"
+
+    assert "alerting.sender_code" in _problems(_broken(tmp_path, bad_code), data_root)
+
+
+def test_warning_without_an_alerting_section_names_it(tmp_path: Path, data_root: Path) -> None:
+    from yujing.warn import warning_cycle
+
+    path = _broken(tmp_path, lambda d: d.pop("alerting"))
+    settings = load_settings(path, data_root=data_root)
+    with pytest.raises(ConfigError, match="alerting: is not configured"):
+        warning_cycle(settings, datetime(2018, 9, 16, 1, tzinfo=UTC))
+    deployed = load_settings(REPO / "configs/shenzhen.yaml", data_root=data_root)
+    assert deployed.alert_database == f"sqlite:///{deployed.output_directory / 'alerts.db'}"
