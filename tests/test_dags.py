@@ -167,23 +167,32 @@ def test_warning_dag_runs_every_six_minutes_retried_and_publishes_the_asset(
     assert [asset.uri for asset in task.outlets] == ["yujing://440300/warnings"]
 
 
-def test_warning_dag_warns_on_the_knmi_storm(tmp_path: Path) -> None:
-    # configs/knmi-demo.yaml, the radar nowcast alone with the replay's demonstration
-    # levels (the event never reaches HKO's), its alert store in tmp_path; 04:00 UTC.
-    document = yaml.safe_load((PROJECT / "configs" / "knmi-demo.yaml").read_text("utf-8"))
+def _config_copy(tmp_path: Path, name: str, edit: Any) -> Path:
+    """``configs/<name>`` with an absolute data root, outputs in ``tmp_path``, ``edit``ed."""
+    document = yaml.safe_load((PROJECT / "configs" / name).read_text("utf-8"))
     data_root = os.environ.get("YUJING_DATA_ROOT") or PROJECT.parent / "shared" / "data"
     document["data_root"] = str(Path(data_root).resolve())
-    nowcast = {**document["hazards"]["rainstorm_nowcast"], "scheme": "knmi-2010-demo"}
-    document["hazards"] = {"rainstorm_nowcast": nowcast}
-    document["alerting"]["policy"]["rainstorm_nowcast"]["confirm_levels"] = ["red"]
-    document["alerting"]["database"] = f"sqlite:///{tmp_path / 'alerts.db'}"
     document["output"] = {
         "directory": str(tmp_path / "out"),
         "cache_directory": str(tmp_path / "cache"),
         "store_directory": str(tmp_path / "store"),
     }
-    config = tmp_path / "knmi.yaml"
+    edit(document)
+    config = tmp_path / name
     config.write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
+    return config
+
+
+def test_warning_dag_warns_on_the_knmi_storm(tmp_path: Path) -> None:
+    # configs/knmi-demo.yaml, the radar nowcast alone with the replay's demonstration
+    # levels (the event never reaches HKO's), its alert store in tmp_path; 04:00 UTC.
+    def edit(document: dict[str, Any]) -> None:
+        nowcast = {**document["hazards"]["rainstorm_nowcast"], "scheme": "knmi-2010-demo"}
+        document["hazards"] = {"rainstorm_nowcast": nowcast}
+        document["alerting"]["policy"]["rainstorm_nowcast"]["confirm_levels"] = ["red"]
+        document["alerting"]["database"] = f"sqlite:///{tmp_path / 'alerts.db'}"
+
+    config = _config_copy(tmp_path, "knmi-demo.yaml", edit)
     from yujing.settings import load_settings
     from yujing.warn import upgrade_alert_database
 
@@ -223,21 +232,14 @@ def test_warning_dag_warns_on_the_knmi_storm(tmp_path: Path) -> None:
 
 def test_dag_runs_end_to_end_on_the_september_2023_rainstorm(tmp_path: Path) -> None:
     # configs/shenzhen.yaml with absolute data_root and outputs in tmp_path.
-    document = yaml.safe_load((PROJECT / "configs" / "shenzhen.yaml").read_text("utf-8"))
-    data_root = os.environ.get("YUJING_DATA_ROOT") or PROJECT.parent / "shared" / "data"
-    document["data_root"] = str(Path(data_root).resolve())
-    # Only the source the rainstorm model reads: the others poll HTTP or name files
-    # relative to configs/, which this copy in tmp_path would not find.
-    document["sources"] = {"nasa_power_futian": document["sources"]["nasa_power_futian"]}
-    document["hazards"] = {"rainstorm": document["hazards"]["rainstorm"]}
-    document.pop("alerting")  # it warns on the typhoon, left out here
-    document["output"] = {
-        "directory": str(tmp_path / "out"),
-        "cache_directory": str(tmp_path / "cache"),
-        "store_directory": str(tmp_path / "store"),
-    }
-    config = tmp_path / "shenzhen.yaml"
-    config.write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
+    def edit(document: dict[str, Any]) -> None:
+        # Only the source the rainstorm model reads: the others poll HTTP or name files
+        # relative to configs/, which this copy in tmp_path would not find.
+        document["sources"] = {"nasa_power_futian": document["sources"]["nasa_power_futian"]}
+        document["hazards"] = {"rainstorm": document["hazards"]["rainstorm"]}
+        document.pop("alerting")  # it warns on the typhoon, left out here
+
+    config = _config_copy(tmp_path, "shenzhen.yaml", edit)
     airflow_home = tmp_path / "airflow_home"
     airflow_home.mkdir()
     environment = {**os.environ, **_airflow_environment(airflow_home)}

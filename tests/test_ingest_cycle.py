@@ -104,6 +104,7 @@ def _write_config(tmp_path: Path, data_root: Path, sources: dict[str, object]) -
     document["data_root"] = str(data_root)
     document["sources"] = sources
     document["hazards"] = {}
+    document.pop("alerting")  # it names a hazard; this copy has none
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(document), "utf-8")
     return path

@@ -33,7 +33,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-import dask
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -46,7 +45,6 @@ from hazard_models.region import Region
 from hazard_models.typhoon.ensemble import perturb_parameters
 from hazard_models.typhoon.model import _WIND_ATTRS, TyphoonModel, TyphoonOptions
 from hazard_models.typhoon.track import interpolate_parameters, storm_parameters
-from hazard_models.typhoon.windfield import storm_distance, surface_wind
 from ingest.contracts import COMMUNITY_COORDS
 
 __all__ = ["TyphoonAnalysisModel", "TyphoonAnalysisOptions"]
@@ -102,32 +100,8 @@ class TyphoonAnalysisModel(TyphoonModel):
         if parameters.sizes["time"] == 0:
             return self._quiet(region, issue, "no usable fix in the span analysed")
         storm = perturb_parameters(parameters, latest, options.track_errors, 1, options.seed)
-        mean_factor, gust_factor = self._exposure(region)
-        coords = region.grid.coords()
-        wind = surface_wind(
-            storm,
-            coords["lat"],
-            coords["lon"],
-            exposure_factor=mean_factor,
-            profile=options.profile,
-            asymmetry_fraction=options.asymmetry_fraction,
-        )
-        gust = (wind * gust_factor).assign_attrs(units="m s-1")
-        weights = region.weights
-        wind, gust, distance = dask.compute(
-            weights.apply(wind.transpose("member", "time", "y", "x"), "max"),
-            weights.apply(gust.transpose("member", "time", "y", "x"), "max"),
-            storm_distance(storm, region.communities["lat"], region.communities["lon"]),
-        )
-        dims = ("member", "time", "community")
-        return self._analysed(
-            wind.transpose(*dims),
-            gust.transpose(*dims),
-            distance.transpose(*dims),
-            region,
-            latest,
-            track,
-        )
+        wind, gust, distance = self._community_winds(storm, region)
+        return self._analysed(wind, gust, distance, region, latest, track)
 
     def _quiet(self, region: Region, issue: np.datetime64, reason: str) -> xr.Dataset:
         """No storm to analyse: no level met anywhere, the reason kept."""

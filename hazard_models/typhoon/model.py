@@ -266,6 +266,16 @@ class TyphoonModel(HazardModel):
         members = perturb_parameters(
             parameters, reference, options.track_errors, options.members, options.seed
         ).chunk({"member": options.member_chunk})
+        wind, gust, distance = self._community_winds(members, region)
+        return self._result(forecast, parameters, wind, gust, distance, region, issue)
+
+    def _community_winds(
+        self, members: xr.Dataset, region: Region
+    ) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray]:
+        """Per member, hour and community: the highest cell's 10-min wind and 3-s gust
+        (each cell's exposure applied) and the distance to the storm, computed."""
+        options = self.options
+        assert isinstance(options, TyphoonOptions)
         mean_factor, gust_factor = self._exposure(region)
         coords = region.grid.coords()
         wind = surface_wind(
@@ -278,23 +288,14 @@ class TyphoonModel(HazardModel):
         )
         gust = (wind * gust_factor).assign_attrs(units="m s-1")
         weights = region.weights
-        community_wind = weights.apply(wind.transpose("member", "time", "y", "x"), "max")
-        community_gust = weights.apply(gust.transpose("member", "time", "y", "x"), "max")
-        distance = storm_distance(
-            members, region.communities["lat"], region.communities["lon"]
-        ).transpose("member", "time", "community")
-        community_wind, community_gust, distance = dask.compute(
-            community_wind, community_gust, distance
+        dims = ("member", "time", "community")
+        computed = dask.compute(
+            weights.apply(wind.transpose("member", "time", "y", "x"), "max"),
+            weights.apply(gust.transpose("member", "time", "y", "x"), "max"),
+            storm_distance(members, region.communities["lat"], region.communities["lon"]),
         )
-        return self._result(
-            forecast,
-            parameters,
-            community_wind.transpose("member", "time", "community"),
-            community_gust.transpose("member", "time", "community"),
-            distance,
-            region,
-            issue,
-        )
+        community_wind, community_gust, distance = (part.transpose(*dims) for part in computed)
+        return community_wind, community_gust, distance
 
     def _no_storm(
         self, track: xr.Dataset, region: Region, issue: np.datetime64, reason: str
