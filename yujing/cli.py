@@ -111,6 +111,27 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     return 1 if cycle.failures else 0
 
 
+def _serve(args: argparse.Namespace, console: Console) -> int:
+    import uvicorn
+
+    from yujing.settings import load_settings
+    from yujing.warn import review_api
+
+    settings = load_settings(args.config, data_root=args.data_root)
+    public = args.public_url or f"http://{args.host}:{args.port}"
+    app, close = review_api(settings, public_base_url=public)
+    console.print(
+        f"review API and CAP feed on http://{args.host}:{args.port} "
+        f"(store {settings.alert_database.split('@')[-1]}); no authentication: put it behind "
+        "a proxy that does"
+    )
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    finally:
+        close()
+    return 0
+
+
 def _alerts_upgrade(args: argparse.Namespace, console: Console) -> int:
     from yujing.settings import load_settings
     from yujing.warn import upgrade_alert_database
@@ -401,6 +422,16 @@ def _parser() -> argparse.ArgumentParser:
     upgrade.add_argument("--config", type=Path, required=True)
     upgrade.add_argument("--data-root", type=Path, default=None, help="shared data folder")
     upgrade.set_defaults(handler=_alerts_upgrade)
+
+    serve = commands.add_parser(
+        "serve", help="the forecasters' review API and the public CAP feed (yujing.api)"
+    )
+    serve.add_argument("--config", type=Path, required=True)
+    serve.add_argument("--data-root", type=Path, default=None, help="shared data folder")
+    serve.add_argument("--host", default="127.0.0.1", help="listen address (default loopback)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--public-url", default=None, help="base URL of the feed's links")
+    serve.set_defaults(handler=_serve)
 
     ingest = commands.add_parser("ingest", help="ingest configured sources into the store")
     ingest.add_argument("--config", type=Path, required=True)

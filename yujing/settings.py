@@ -168,6 +168,17 @@ class Settings(Frozen):
                         f"alerting: {name!r} is not a configured hazard; use one of "
                         f"{sorted(self.hazards)}"
                     )
+            warned = [
+                self.signal_schemes[self.hazards[name].scheme].hazard
+                for name in self.alerting.hazards
+                if self.hazards[name].scheme in self.signal_schemes
+            ]
+            twice = sorted({hazard for hazard in warned if warned.count(hazard) > 1})
+            if twice:
+                raise ValueError(
+                    f"alerting.hazards: more than one warns on {twice} (the alert store keeps "
+                    "one set of warnings per hazard); keep one of them"
+                )
             for name, policy in self.alerting.policy.items():
                 scheme = self.signal_schemes.get(self.hazards[name].scheme)
                 levels = [level.name for level in scheme.levels] if scheme else []

@@ -24,12 +24,13 @@ that command).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import xarray as xr
+from fastapi import FastAPI
 
 from alerting.cycle import AlertingSetup, alerting_cycle
 from alerting.lifecycle import LifecyclePolicy
@@ -46,6 +47,7 @@ __all__ = [
     "WarningCycle",
     "alerting_setups",
     "receipt_rows",
+    "review_api",
     "upgrade_alert_database",
     "warning_cycle",
 ]
@@ -84,6 +86,35 @@ def alerting_setups(
             {level.name: level.rank for level in scheme.levels},
         )
     return setups
+
+
+def review_api(
+    settings: Settings, *, public_base_url: str = "http://127.0.0.1:8000"
+) -> tuple[FastAPI, Callable[[], None]]:
+    """The HTTP API (:mod:`yujing.api`) over the deployment's alert store, and a function
+    that closes its stores: where the duty forecasters confirm, hold, edit or withdraw the
+    proposals the warning cycles left waiting, and the public CAP feed."""
+    from yujing.api import create_app
+
+    url = settings.alert_database
+    assert settings.alerting is not None
+    region = load_region(settings.region, settings.communities, settings.cache_directory)
+    setups = alerting_setups(
+        settings.alerting, settings, region.communities, settings.alerting.sender_name
+    )
+    # The store keys warnings by the scheme's hazard (``typhoon``), not the configured name.
+    by_hazard = {
+        settings.signal_schemes[settings.hazards[name].scheme].hazard: setup
+        for name, setup in setups.items()
+    }
+    alerts, subscriptions = AlertStore(url), SubscriptionStore(url)
+
+    def close() -> None:
+        alerts.close()
+        subscriptions.close()
+
+    app = create_app(alerts, subscriptions, by_hazard, public_base_url=public_base_url)
+    return app, close
 
 
 def upgrade_alert_database(settings: Settings) -> str:

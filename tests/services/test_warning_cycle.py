@@ -8,6 +8,7 @@ store on SQLite and on this machine's PostgreSQL (``database_url``).
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,17 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
+from starlette.exceptions import StarletteDeprecationWarning
 
 from alerting.errors import OutboxError
 from alerting.outbox.store import AlertStore
-from yujing.warn import upgrade_alert_database, warning_cycle
+from yujing.warn import review_api, upgrade_alert_database, warning_cycle
+
+with warnings.catch_warnings():
+    # Starlette 1.x asks for the httpx2 fork on import; the locked dev tools have httpx,
+    # which its TestClient still drives (as in tests/test_feed_api.py).
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
 
 FIRST = datetime(2018, 9, 15, 1, tzinfo=UTC)  # yellow expected within 24 h
 SECOND = datetime(2018, 9, 16, 1, tzinfo=UTC)
@@ -68,6 +76,19 @@ def test_live_cycles_warn_once_and_keep_orange_and_red_for_the_forecaster(  # ty
         assert again.receipts["typhoon"].already_recorded
         everything = alerts.proposals(states=("proposed", "held", "confirmed", "cancelled"))
         assert len(everything) == len(every) and len(alerts.messages()) == len(sent)
+        # The duty forecaster confirms one waiting signal through the review API.
+        app, close = review_api(settings)
+        try:
+            with TestClient(app) as client:
+                listed = client.get("/proposals", params={"hazard": "typhoon"}).json()
+                assert {p["level"] for p in listed} <= {"orange", "red"} and listed
+                chosen = listed[-1]
+                done = client.post(f"/proposals/{chosen['id']}/confirm", json={"by": "duty-1"})
+                assert done.status_code == 200 and done.json()["state"] == "confirmed"
+        finally:
+            close()
+        message = alerts.last_message("typhoon", chosen["area"])
+        assert message is not None and message.level == chosen["level"]
         between = datetime(2018, 9, 15, 19, tzinfo=UTC)  # never run, older than SECOND
         with pytest.raises(OutboxError, match="a newer cycle"):
             warning_cycle(settings, between, output_dir=tmp_path, region=shenzhen_region)
