@@ -114,9 +114,10 @@ def make_engine(url: str, what: str, error: type[AlertingError]) -> Engine:
     return engine
 
 
-def public_url(engine: Engine) -> str:
-    """The engine's URL with any password hidden (for messages)."""
-    return engine.url.render_as_string(hide_password=True)
+def public_url(target: Engine | str) -> str:
+    """The URL of an engine (or a URL) with any password hidden (for messages)."""
+    url = make_url(target) if isinstance(target, str) else target.url
+    return url.render_as_string(hide_password=True)
 
 
 def _alembic_config() -> Config:

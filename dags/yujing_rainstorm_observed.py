@@ -90,7 +90,7 @@ def yujing_rainstorm_observed() -> None:
         """Run the cycle for the data interval end; return ``{hazard: written path}``."""
         import dask
 
-        from yujing.dag_support import issue_time_of, resolve_config_path
+        from yujing.dag_support import check_region, issue_time_of, resolve_config_path
         from yujing.pipeline import run_cycle
         from yujing.settings import load_settings
 
@@ -102,12 +102,7 @@ def yujing_rainstorm_observed() -> None:
                 f"{config} configures no 'rainstorm' hazard (it has "
                 f"{', '.join(sorted(settings.hazards)) or 'none'}); add one under 'hazards'"
             )
-        if settings.region.code != REGION:
-            raise ValueError(
-                f"{config} is for region {settings.region.code!r} but this DAG publishes "
-                f"{RAINSTORM.uri}; set YUJING_REGION={settings.region.code} where the DAG is "
-                f"parsed and run, or use a configuration for region {REGION!r}"
-            )
+        check_region(config, settings.region.code, REGION, RAINSTORM.uri)
         with dask.config.set(scheduler="threads"):
             cycle = run_cycle(settings, issue_time)
         if outlet_events is not None:

@@ -77,19 +77,14 @@ def yujing_warning_cycle() -> None:
         """Run the warning cycle for the data interval end; return what it did."""
         import dask
 
-        from yujing.dag_support import issue_time_of, resolve_config_path
+        from yujing.dag_support import check_region, issue_time_of, resolve_config_path
         from yujing.settings import load_settings
         from yujing.warn import warning_cycle
 
         config = resolve_config_path((params or {}).get("config"), os.environ)
         issue_time = issue_time_of(data_interval_end)
         settings = load_settings(config)
-        if settings.region.code != REGION:
-            raise ValueError(
-                f"{config} is for region {settings.region.code!r} but this DAG publishes "
-                f"{WARNINGS.uri}; set YUJING_REGION={settings.region.code} where the DAG is "
-                f"parsed and run, or use a configuration for region {REGION!r}"
-            )
+        check_region(config, settings.region.code, REGION, WARNINGS.uri)
         with dask.config.set(scheduler="threads"):
             done = warning_cycle(settings, issue_time)
         receipts = {

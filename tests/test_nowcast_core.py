@@ -309,7 +309,7 @@ def test_ensemble_member_equals_the_dense_computation(frames: xr.DataArray) -> N
     for member in (0, 3):
         expected = _dense_member(field, points, offsets, 11, member, 0.3, 16.0)
         support = _support(field, points, np.ceil(np.abs(offsets).max(axis=1)))
-        got = _member(field, points, support, offsets, 11, member, 0.3, 16.0)
+        got = _member(points, support, offsets, 11, member, 0.3, 16.0)
         np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5, equal_nan=True)
         assert (got[-1] > 1.0).sum() > 5_000  # a real storm, not an empty comparison

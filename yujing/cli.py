@@ -97,11 +97,12 @@ def _run(args: argparse.Namespace, console: Console) -> int:
                 stem = cycle.paths[hazard].with_suffix("")
                 console.print(f"written: {stem}_skill.csv, {stem}_reliability.csv")
     if warning is not None:
+        from alerting.database import public_url
         from yujing.warn import receipt_rows
 
         _print_summary(
             console,
-            f"alerting at {issue_time:%Y-%m-%d %H:%M}Z: {settings.alert_database.split('@')[-1]}",
+            f"alerting at {issue_time:%Y-%m-%d %H:%M}Z: {public_url(settings.alert_database)}",
             pd.DataFrame(receipt_rows(warning)).set_index("hazard").fillna(""),
             index="hazard",
         )
@@ -114,6 +115,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 def _serve(args: argparse.Namespace, console: Console) -> int:
     import uvicorn
 
+    from alerting.database import public_url
     from yujing.settings import load_settings
     from yujing.warn import review_api
 
@@ -122,7 +124,7 @@ def _serve(args: argparse.Namespace, console: Console) -> int:
     app, close = review_api(settings, public_base_url=public)
     console.print(
         f"review API and CAP feed on http://{args.host}:{args.port} "
-        f"(store {settings.alert_database.split('@')[-1]}); no authentication: put it behind "
+        f"(store {public_url(settings.alert_database)}); no authentication: put it behind "
         "a proxy that does"
     )
     try:
@@ -133,12 +135,13 @@ def _serve(args: argparse.Namespace, console: Console) -> int:
 
 
 def _alerts_upgrade(args: argparse.Namespace, console: Console) -> int:
+    from alerting.database import public_url
     from yujing.settings import load_settings
     from yujing.warn import upgrade_alert_database
 
     settings = load_settings(args.config, data_root=args.data_root)
     url = upgrade_alert_database(settings)
-    console.print(f"alert database at the code's schema: {url.split('@')[-1]}")
+    console.print(f"alert database at the code's schema: {public_url(url)}")
     return 0
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["DEFAULT_CONFIG", "issue_time_of", "resolve_config_path"]
+__all__ = ["DEFAULT_CONFIG", "check_region", "issue_time_of", "resolve_config_path"]
 
 DEFAULT_CONFIG = "configs/shenzhen.yaml"
 
@@ -51,3 +51,19 @@ def issue_time_of(data_interval_end: datetime | None) -> datetime:
     if data_interval_end.tzinfo is None:
         raise ValueError(f"data interval end {data_interval_end} has no timezone")
     return datetime.fromisoformat(data_interval_end.isoformat()).astimezone(UTC)
+
+
+def check_region(config: Path, configured: str, published: str, asset_uri: str) -> None:
+    """Refuse a configuration for another region than the DAG's asset was parsed for.
+
+    Raises
+    ------
+    ValueError
+        Naming both regions and the ``YUJING_REGION`` setting that fixes it.
+    """
+    if configured != published:
+        raise ValueError(
+            f"{config} is for region {configured!r} but this DAG publishes {asset_uri}; set "
+            f"YUJING_REGION={configured} where the DAG is parsed and run, or use a "
+            f"configuration for region {published!r}"
+        )

@@ -329,7 +329,7 @@ def _alerting(
         return None
     setups = alerting_setups(event.alerting, settings, communities, "yujing replay")
     hazards = {
-        name: HazardAlerting(setup, settings.signal_schemes[settings.hazards[name].scheme].hazard)
+        name: HazardAlerting(setup, settings.scheme_of(name).hazard)
         for name, setup in setups.items()
     }
     return ReplayAlerting(folder, hazards, event.alerting.capture_rules, communities)

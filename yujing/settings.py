@@ -235,6 +235,10 @@ class Settings(Frozen):
             return self.resolve(source.fetch.landing)
         return (store_root or self.store_directory) / "_raw" / name
 
+    def scheme_of(self, hazard: str) -> SignalScheme:
+        """The signal scheme of the configured hazard ``hazard``."""
+        return self.signal_schemes[self.hazards[hazard].scheme]
+
     @property
     def alert_database(self) -> str:
         """The alert store's SQLAlchemy URL, ``{output}`` replaced by the output folder."""

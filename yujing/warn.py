@@ -78,7 +78,7 @@ def alerting_setups(
     )
     setups = {}
     for name in config.hazards:
-        scheme = settings.signal_schemes[settings.hazards[name].scheme]
+        scheme = settings.scheme_of(name)
         setups[name] = AlertingSetup(
             context,
             config.policy.get(name, LifecyclePolicy()),
@@ -103,10 +103,7 @@ def review_api(
         settings.alerting, settings, region.communities, settings.alerting.sender_name
     )
     # The store keys warnings by the scheme's hazard (``typhoon``), not the configured name.
-    by_hazard = {
-        settings.signal_schemes[settings.hazards[name].scheme].hazard: setup
-        for name, setup in setups.items()
-    }
+    by_hazard = {settings.scheme_of(name).hazard: setup for name, setup in setups.items()}
     alerts, subscriptions = AlertStore(url), SubscriptionStore(url)
 
     def close() -> None:

@@ -191,9 +191,24 @@ def _correlated_noise(
     return noise / std if std > 0 else noise
 
 
-def _support(
-    field: np.ndarray, points: np.ndarray, radii: np.ndarray
-) -> tuple[np.ndarray, list[np.ndarray]]:
+class _Support(NamedTuple):
+    """What every member of one ensemble shares (:func:`_support`)."""
+
+    base: np.ndarray
+    """(lead, y, x): 0 or NaN where settled for all members, 0 at the candidates."""
+    candidates: list[np.ndarray]
+    """Per lead, the flat indices each member interpolates."""
+    filled: np.ndarray
+    """The field as :func:`~hazard_models.rainstorm.extrapolation.sample_filled` reads it."""
+    wet: np.ndarray
+    """Flat indices of the cells with rain (not 0, not NaN)."""
+    wet_cells: tuple[np.ndarray, np.ndarray]
+    """Their row and column indices."""
+    rain: np.ndarray
+    """Their rain rate (float32)."""
+
+
+def _support(field: np.ndarray, points: np.ndarray, radii: np.ndarray) -> _Support:
     """Which cells of each lead every member must interpolate, and the rest's value.
 
     A member's departure point is the unperturbed one (``points``) moved by at most
@@ -203,8 +218,10 @@ def _support(
     member is NaN. Those cells (most of a radar image: the dry land and what lies beyond
     the radars' range) are settled once here for all members; only the rest, the
     ``candidates`` (flat indices), is interpolated per member. ``base[k]`` holds 0 or NaN
-    for the settled cells and 0 at the candidates.
+    for the settled cells and 0 at the candidates. The field's filled copy and its wet
+    cells are prepared here once too.
     """
+    field = np.asarray(field, dtype=np.float32)
     dry = (field == 0).astype(np.uint8)  # NaN is neither dry nor wet
     missing = np.isnan(field).astype(np.uint8)
     n_rows, n_columns = field.shape
@@ -226,13 +243,20 @@ def _support(
         settled_missing = all_missing[row, column].astype(bool)
         base[k][settled_missing] = np.nan
         candidates.append(np.flatnonzero(~(settled_dry | settled_missing)))
-    return base, candidates
+    wet = np.flatnonzero(~(dry | missing).astype(bool))
+    return _Support(
+        base,
+        candidates,
+        fill_missing(field),
+        wet,
+        np.divmod(wet, n_columns),
+        field.ravel()[wet],
+    )
 
 
 def _member(
-    field: np.ndarray,
     points: np.ndarray,
-    support: tuple[np.ndarray, list[np.ndarray]],
+    support: _Support,
     offsets: np.ndarray,
     seed: int,
     member: int,
@@ -245,23 +269,18 @@ def _member(
     at the candidates of :func:`_support` (the noise only at the wet cells).
     """
     rng = np.random.default_rng(np.random.SeedSequence([seed, member, 1]))
-    rows = _upsampling(field.shape[0], correlation_length)
-    columns = _upsampling(field.shape[1], correlation_length)
-    field = np.asarray(field, dtype=np.float32)
-    filled = fill_missing(field)
-    wet = np.flatnonzero((field != 0) & ~np.isnan(field))
-    wet_cells = np.divmod(wet, field.shape[1])
-    rain = field.ravel()[wet]
-    log_factor = np.zeros(wet.size, dtype=np.float32)
-    base, candidates = support
-    out = base.copy()
-    source = filled.copy()
+    rows = _upsampling(support.filled.shape[0], correlation_length)
+    columns = _upsampling(support.filled.shape[1], correlation_length)
+    log_factor = np.zeros(support.wet.size, dtype=np.float32)
+    out = support.base.copy()
+    source = support.filled.copy()
     for k in range(points.shape[0]):
         if growth_decay > 0:
-            log_factor += growth_decay * _correlated_noise(rng, rows, columns, wet_cells)
+            noise = _correlated_noise(rng, rows, columns, support.wet_cells)
+            log_factor += growth_decay * noise
             bias = 0.5 * (k + 1) * growth_decay**2
-            source.ravel()[wet] = rain * np.exp(log_factor - bias)
-        cells = candidates[k]
+            source.ravel()[support.wet] = support.rain * np.exp(log_factor - bias)
+        cells = support.candidates[k]
         step = points[k].reshape(2, -1)[:, cells] - offsets[k][:, None]
         out[k].ravel()[cells] = sample_filled(source, step)
     return out
@@ -357,7 +376,7 @@ def ensemble_nowcast(
     members = [
         da.from_delayed(
             dask.delayed(_member, pure=True)(
-                latest.data, points, support, offsets[m], seed, m, growth_decay, correlation_length
+                points, support, offsets[m], seed, m, growth_decay, correlation_length
             ),
             shape=shape,
             dtype=np.float32,
