@@ -29,6 +29,7 @@ from ingest.units import UnitsError, parse_duration, parse_quantity
 
 __all__ = [
     "CRITERION_UNITS",
+    "HEAT_VARIABLES",
     "WIND_AVERAGING_PERIODS",
     "CommunityAttribute",
     "CommunityLayerConfig",
@@ -271,10 +272,19 @@ class RegionConfig(Frozen):
     districts: DistrictLayerConfig | None = None
 
 
-CRITERION_UNITS: dict[str, str] = {**CANONICAL_UNITS, "storm_distance": "km", "pr_excess": "mm"}
+CRITERION_UNITS: dict[str, str] = {
+    **CANONICAL_UNITS,
+    "storm_distance": "km",
+    "pr_excess": "mm",
+    "heat_index": "degC",
+}
 """Variables a criterion may test, with their units: the CF variables, the distance from a
-tropical cyclone's centre (for signals such as Hong Kong's No. 1, "within 800 km"), and the
-rainfall beyond the drainage capacity over a window (``pr_excess``, waterlogging)."""
+tropical cyclone's centre (for signals such as Hong Kong's No. 1, "within 800 km"), the
+rainfall beyond the drainage capacity over a window (``pr_excess``, waterlogging) and the
+NWS heat index (``heat_index``, heat)."""
+
+HEAT_VARIABLES = ("tas", "heat_index")
+"""Criterion variables tested as 24-h maxima over whole days (the heat model)."""
 
 WIND_AVERAGING_PERIODS = ("1 min", "2 min", "3 min", "10 min")
 
@@ -284,8 +294,11 @@ class Criterion(Frozen):
 
     For rainfall the window is an accumulation (``pr over 3 h >= 50 mm``); for wind and
     storm distance it is the look-ahead (``sfcWind within 24 h >= 17.2 m s-1``: the highest
-    value in the next 24 h). A wind criterion says which ``averaging_period`` its threshold
-    refers to (CMA and Shenzhen count 2-min means, Hong Kong 10-min means).
+    value in the next 24 h); for temperature and heat index a whole number of days, each
+    of whose 24-h maxima must meet the threshold (``tas over 3 d >= 35 degC``: the daily
+    maximum reaches 35 °C on 3 consecutive days). A wind criterion says which
+    ``averaging_period`` its threshold refers to (CMA and Shenzhen count 2-min means, Hong
+    Kong 10-min means).
     """
 
     variable: str = "pr"
@@ -321,8 +334,12 @@ class Criterion(Frozen):
         return self
 
     def describe(self) -> str:
-        """Human form, e.g. ``pr over 3 h >= 50 mm``, ``sfcWind within 24 h >= 17.2 m s-1``."""
+        """Human form, e.g. ``pr over 3 h >= 50 mm``, ``sfcWind within 24 h >= 17.2 m s-1``,
+        ``24-h maximum tas >= 35 degC on 3 consecutive days``."""
         hours = self.window.total_seconds() / 3600
+        if self.variable in HEAT_VARIABLES:
+            days = f" on {hours / 24:g} consecutive days" if hours > 24 else ""
+            return f"24-h maximum {self.variable} {self.comparison} {self.threshold}{days}"
         window = f"{hours:g} h" if hours >= 1 else f"{hours * 60:g} min"
         how = "over" if self.variable in ("pr", "pr_excess") else "within"
         period = f" ({self.averaging_period} mean)" if self.averaging_period else ""

@@ -178,6 +178,7 @@ def register_model(cls: type[HazardModel]) -> type[HazardModel]:
 
 
 def _load_builtin() -> None:
+    from hazard_models.heatwave import model as _heatwave  # noqa: F401
     from hazard_models.rainstorm import nowcast, observed  # noqa: F401
     from hazard_models.typhoon import analysis, model  # noqa: F401
     from hazard_models.waterlogging import model as _waterlogging  # noqa: F401

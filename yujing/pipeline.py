@@ -109,8 +109,9 @@ def _count_equal(level: int) -> Callable[[pd.Series], int]:
 
 def district_summary(result: xr.Dataset) -> pd.DataFrame:
     """Per district: communities, how many have data, how many at each risk level, the
-    highest hazard level and the largest accumulation per window (rain) or the largest
-    ensemble-mean 10-min wind over the forecast (typhoon)."""
+    highest hazard level and the largest accumulation per window (rain), the largest
+    ensemble-mean 10-min wind over the forecast (typhoon), or the highest 24-h maximum
+    temperature now and the temperature over the forecast (heat)."""
     at_issue = result.isel(lead_time=0)
     table = pd.DataFrame(
         {
@@ -127,6 +128,9 @@ def district_summary(result: xr.Dataset) -> pd.DataFrame:
             table[f"max {window} mm"] = at_issue["accumulation"].sel(window=window).values
     if "wind_speed" in result:
         table["max wind m/s"] = result["wind_speed"].max("lead_time").values
+    if "tas_max" in result:
+        table["max 24-h tas degC"] = at_issue["tas_max"].values
+        table["max tas degC"] = result["tas"].max("lead_time").values
     grouped = table.groupby("district", sort=True)
     summary = pd.DataFrame(
         {

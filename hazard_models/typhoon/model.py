@@ -52,6 +52,7 @@ from hazard_models.errors import ModelError
 from hazard_models.grid import AnalysisGrid
 from hazard_models.interface import HazardModel, InputSpec, ModelOptions, register_model
 from hazard_models.region import Region
+from hazard_models.timing import conditional_median_time
 from hazard_models.typhoon.ensemble import TrackErrors, perturb_parameters
 from hazard_models.typhoon.exposure import (
     gust_factors,
@@ -374,7 +375,7 @@ class TyphoonModel(HazardModel):
             share = within.mean(axis=0)  # time, community
             probability[k] = share.T
             warranted = (share >= options.warn_probability).any(axis=0)
-            onset[k] = np.where(warranted, _conditional_median_time(first, issue), onset[k])
+            onset[k] = np.where(warranted, conditional_median_time(first, issue), onset[k])
         names = [level.name for level in levels]
         ranks = np.array([level.rank for level in levels])
         meets = probability >= options.warn_probability  # level, community, time
@@ -523,24 +524,11 @@ class TyphoonModel(HazardModel):
             for k, window in enumerate(options.windows):
                 exceed[:, j, k] = (wait <= window.total_seconds() / 3600.0).mean(axis=0)
             reached[:, j] = np.isfinite(wait).mean(axis=0)
-            arrival[:, j] = _conditional_median_time(wait, issue)
+            arrival[:, j] = conditional_median_time(wait, issue)
         return thresholds, exceed, arrival, reached
 
 
 _WIND_ATTRS = {"units": "m s-1", "standard_name": "wind_speed", "averaging_period": "10 min"}
-
-
-def _conditional_median_time(wait: np.ndarray, issue: np.datetime64) -> np.ndarray:
-    """Median over members (axis 0) of finite waits (hours from ``issue``) as times; NaT
-    where no member reaches the event."""
-    finite = np.where(np.isfinite(wait), wait, np.nan)
-    any_finite = np.asarray(np.isfinite(finite).any(axis=0))
-    safe = np.where(any_finite[None, :], finite, 0.0)
-    with np.errstate(all="ignore"):
-        median = np.nanmedian(np.where(np.isfinite(safe), safe, np.nan), axis=0)
-    minutes = np.round(np.nan_to_num(median) * 60.0).astype("int64")
-    times = issue + minutes.astype("timedelta64[m]")
-    return np.where(any_finite, times, np.datetime64("NaT", "ns"))
 
 
 def _track_variables(forecast: xr.Dataset) -> dict[str, Any]:

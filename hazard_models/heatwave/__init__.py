@@ -1,0 +1,1 @@
+"""Heat: heat indices and the ``heatwave-outlook`` model."""
