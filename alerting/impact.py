@@ -94,6 +94,7 @@ import shapely
 import xarray as xr
 from shapely.strtree import STRtree
 
+from alerting.messages import ZONE_NAMES
 from alerting.subscriptions.geometry import envelope, within_distance
 from alerting.subscriptions.request import VARIABLES, Asset, Rule
 from alerting.subscriptions.store import AssetMatch
@@ -127,7 +128,6 @@ _VARIABLE_NAMES = {
     "probability": ("概率", "probability"),
 }
 _QUALIFIERS = {"exact": ("", ""), "upper": ("≤ ", "at most "), "lower": ("≥ ", "at least ")}
-_ZONE_NAMES = {"Asia/Shanghai": ("北京时间", "Beijing time"), "Asia/Hong_Kong": ("香港时间", "HKT")}
 
 
 # -- records -----------------------------------------------------------------------------
@@ -260,7 +260,7 @@ class ImpactForecast:
         for language in languages:
             _check_language(language)
         zone = ZoneInfo(timezone)
-        local_zh, local_en = _ZONE_NAMES.get(timezone, (timezone, timezone))
+        local_zh, local_en = ZONE_NAMES.get(timezone, (timezone, timezone))
         parts = []
         for language in languages:
             zh = language == "zh-CN"

@@ -17,7 +17,7 @@ warning threshold, at least 0.3 by default, and the forecaster or the policy con
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -27,7 +27,7 @@ import xarray as xr
 from alerting.cap import CapAlert, CapArea, CapInfo, CapReference, cap_identifier
 from alerting.lifecycle import Decision
 
-__all__ = ["MessageContext", "decision_to_cap"]
+__all__ = ["ZONE_NAMES", "MessageContext", "decision_to_cap", "local_clock_zh"]
 
 _SEVERITY = {0: "Minor", 1: "Minor", 2: "Moderate", 3: "Severe", 4: "Extreme"}
 _HAZARD_NAMES = {
@@ -98,6 +98,20 @@ def _area_polygons(
     return tuple(rings)
 
 
+ZONE_NAMES = {"Asia/Shanghai": ("北京时间", "Beijing time"), "Asia/Hong_Kong": ("香港时间", "HKT")}
+"""Chinese and English names of the clocks of the regions whose warnings are written in
+Chinese; other regions' times are given as local time with their UTC offset."""
+
+
+def local_clock_zh(timezone: str, at: datetime) -> str:
+    """How a Chinese text names the region's clock: its name in :data:`ZONE_NAMES`, else
+    the local time with its UTC offset at ``at`` (e.g. ``当地时间 UTC+01:00``)."""
+    if timezone in ZONE_NAMES:
+        return ZONE_NAMES[timezone][0]
+    offset = at.astimezone(ZoneInfo(timezone)).strftime("%z")
+    return f"当地时间 UTC{offset[:3]}:{offset[3:]}"
+
+
 def decision_to_cap(decision: Decision, context: MessageContext) -> CapAlert:
     """The CAP 1.2 message of ``decision`` (see the module docstring)."""
     zone = ZoneInfo(context.timezone)
@@ -124,11 +138,15 @@ def decision_to_cap(decision: Decision, context: MessageContext) -> CapAlert:
     if expires <= decision.issue_time:
         expires = decision.issue_time + timedelta(minutes=30)  # a Cancel stays 30 min
     polygons = _area_polygons(context, decision.communities)
-    geocodes = (("GB/T 2260", decision.area),)
+    # An administrative code (GB/T 2260: 6-digit county, 9-digit street, 12-digit
+    # community) is the geocode of the national profile; any other area id is ours.
+    official = decision.area.isdigit() and len(decision.area) in (6, 9, 12)
+    geocodes = (("GB/T 2260" if official else "yujing:area", decision.area),)
     area_zh = CapArea(f"{context.region_name}{decision.area_name}", polygons, (), geocodes)
     area_en = CapArea(f"{decision.area_name} ({decision.area}), {context.region_name}",
                       polygons, (), geocodes)  # fmt: skip
     local_onset = onset.astimezone(zone).strftime("%m-%d %H:%M") if onset else "—"
+    clock_zh = local_clock_zh(context.timezone, onset or decision.issue_time)
     criterion = decision.evidence.get("criterion", "")
     action_zh, action_en = _ACTIONS_ZH[decision.action], _ACTIONS_EN[decision.action]
     common = {
@@ -152,7 +170,7 @@ def decision_to_cap(decision: Decision, context: MessageContext) -> CapAlert:
         headline=f"{context.region_name}{decision.area_name}{hazard_zh}{level_zh}预警{action_zh}",
         description=(
             f"{decision.area_name}{len(decision.communities)}个社区达到{hazard_zh}{level_zh}"
-            f"预警标准（{criterion}），预计开始时间 {local_onset}（北京时间）。"
+            f"预警标准（{criterion}），预计开始时间 {local_onset}（{clock_zh}）。"
             if decision.action != "cancel"
             else f"{decision.area_name}{hazard_zh}预警解除。"
         ),

@@ -1,9 +1,10 @@
-"""Hourly observed-rainstorm cycle: run every configured hazard and publish the result.
+"""Hourly observed-rainstorm cycle: run the configured hazards and publish the result.
 
 The DAG ``yujing_rainstorm_observed`` has one task, ``run_observed_cycle``, which calls
 :func:`yujing.pipeline.run_cycle` for the run's ``data_interval_end`` (the time the run is
-for, taken as the issue time) and returns the written files as ``{hazard: path}`` strings
-(an XCom). Re-running a run rewrites the same files, keyed by that issue time.
+for, taken as the issue time) on the hazards of the ``nowcast`` cycle (those marked
+``cycle: daily`` are the heat outlook's) and returns the written files as ``{hazard: path}``
+strings (an XCom). Re-running a run rewrites the same files, keyed by that issue time.
 
 When the cycle wrote a rainstorm result, the task updates the asset
 ``yujing://<region code>/rainstorm`` (for Shenzhen ``yujing://440300/rainstorm``), with
@@ -104,7 +105,7 @@ def yujing_rainstorm_observed() -> None:
             )
         check_region(config, settings.region.code, REGION, RAINSTORM.uri)
         with dask.config.set(scheduler="threads"):
-            cycle = run_cycle(settings, issue_time)
+            cycle = run_cycle(settings, issue_time, cycle="nowcast")
         if outlet_events is not None:
             outlet_events[RAINSTORM].extra = {
                 "region": settings.region.code,

@@ -2,8 +2,9 @@
 
 The DAG ``yujing_warning_cycle`` has one task, ``warn``, which calls
 :func:`yujing.warn.warning_cycle` for the run's ``data_interval_end`` (the issue time):
-every configured hazard (:func:`yujing.pipeline.run_cycle`; the nowcast's inputs are what
-had arrived by then, each source's latency applied), then for each hazard of the
+every configured hazard of the ``nowcast`` cycle (all but those marked ``cycle: daily``,
+which ``yujing_heat_outlook`` runs; :func:`yujing.pipeline.run_cycle`; the nowcast's inputs
+are what had arrived by then, each source's latency applied), then for each hazard of the
 configuration's ``alerting.hazards`` the alerting cycle on ``alerting.database``
 (PostgreSQL in production): decisions against the warnings in force, proposals, CAP
 messages and queued deliveries, in one transaction per hazard. Levels the policy keeps for
@@ -86,7 +87,7 @@ def yujing_warning_cycle() -> None:
         settings = load_settings(config)
         check_region(config, settings.region.code, REGION, WARNINGS.uri)
         with dask.config.set(scheduler="threads"):
-            done = warning_cycle(settings, issue_time)
+            done = warning_cycle(settings, issue_time, cycle="nowcast")
         receipts = {
             name: {
                 "recorded_before": receipt.already_recorded,

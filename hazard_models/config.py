@@ -29,6 +29,7 @@ from ingest.units import UnitsError, parse_duration, parse_quantity
 
 __all__ = [
     "CRITERION_UNITS",
+    "CYCLES",
     "HEAT_VARIABLES",
     "WIND_AVERAGING_PERIODS",
     "CommunityAttribute",
@@ -376,13 +377,21 @@ class SignalScheme(Frozen):
         return self
 
 
+CYCLES = ("nowcast", "daily")
+"""Which scheduled cycle runs a hazard: the fast warning cycle (every radar interval) or the
+daily outlook (heat)."""
+
+
 class HazardConfig(Frozen):
-    """A hazard to run: its registered model, signal scheme, inputs and model options."""
+    """A hazard to run: its registered model, signal scheme, inputs and model options, and
+    the scheduled ``cycle`` that runs it (``nowcast``, the default: the fast warning cycle;
+    ``daily``: the daily outlook). ``yujing run`` runs every hazard unless told a cycle."""
 
     model: str
     scheme: str
     inputs: dict[str, str] = Field(description="model input name -> source name")
     options: dict[str, Any] = Field(default_factory=dict)
+    cycle: Literal["nowcast", "daily"] = "nowcast"
 
     @model_validator(mode="before")
     @classmethod

@@ -230,6 +230,71 @@ def test_warning_dag_warns_on_the_knmi_storm(tmp_path: Path) -> None:
     assert json.loads(returned)["results"] == {"rainstorm_nowcast": str(written)}
 
 
+def test_heat_outlook_runs_daily_in_the_deployment_timezone(dag_bag: Any) -> None:
+    from airflow.sdk import CronTriggerTimetable
+
+    dag = dag_bag.dags["yujing_heat_outlook"]
+    assert dag.task_ids == ["outlook"]
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert isinstance(dag.timetable, CronTriggerTimetable)
+    assert dag.timetable.expression == "0 6 * * *"
+    assert str(dag.timetable.timezone) == "Asia/Shanghai"
+    task = dag.get_task("outlook")
+    assert task.retries > 0 and task.retry_exponential_backoff
+    assert [asset.uri for asset in task.outlets] == ["yujing://440300/heat"]
+
+
+def test_heat_outlook_warns_on_real_analyses(tmp_path: Path) -> None:
+    # configs/era5-uk-demo.yaml (ERA5 2 m temperature, March 2019; its demonstration heat
+    # levels warn), its alert store in tmp_path; the outlook of 30 March 2019, 06:00 London.
+    def edit(document: dict[str, Any]) -> None:
+        document["alerting"]["database"] = f"sqlite:///{tmp_path / 'alerts.db'}"
+
+    config = _config_copy(tmp_path, "era5-uk-demo.yaml", edit)
+    from yujing.settings import load_settings
+    from yujing.warn import upgrade_alert_database
+
+    upgrade_alert_database(load_settings(config))
+    airflow_home = tmp_path / "airflow_home"
+    airflow_home.mkdir()
+    environment = {
+        **os.environ,
+        **_airflow_environment(airflow_home),
+        "YUJING_REGION": "UK-ERA5",
+        "YUJING_TIMEZONE": "Europe/London",
+    }
+    airflow = Path(sys.executable).with_name("airflow")
+    script = [sys.executable, "-c", DAG_TEST_SCRIPT, str(DAGS_FOLDER), "yujing_heat_outlook"]
+    for command in (
+        [str(airflow), "db", "migrate"],
+        [*script, str(config), "2019-03-30T06:00:00+00:00"],
+    ):
+        done = subprocess.run(
+            command, env=environment, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "DAG RUN STATE success" in done.stdout
+    with sqlite3.connect(airflow_home / "airflow.db") as database:
+        (returned,) = database.execute(
+            "SELECT value FROM xcom WHERE dag_id = 'yujing_heat_outlook' "
+            "AND task_id = 'outlook' AND key = 'return_value'"
+        ).fetchone()
+    outcome = json.loads(returned)
+    folder = tmp_path / "out" / "UK-ERA5"
+    assert outcome["results"] == {
+        name: str(folder / name / "20190330T0600Z.nc") for name in ("heatwave", "heatwave_demo")
+    }
+    receipt = outcome["receipts"]["heatwave_demo"]
+    assert receipt["proposals"] > 0 and receipt["messages"] > 0
+    with sqlite3.connect(tmp_path / "alerts.db") as database:
+        events = {row[0] for row in database.execute("SELECT hazard FROM messages")}
+        (xml,) = database.execute("SELECT cap_xml FROM messages LIMIT 1").fetchone()
+    assert events == {"heatwave"}
+    text = xml.decode() if isinstance(xml, bytes) else xml
+    assert "<event>Heat " in text and "当地时间 UTC+00:00" in text  # GMT until 31 March
+    assert "<valueName>yujing:area</valueName>" in text  # not a GB/T 2260 code
+
+
 def test_dag_runs_end_to_end_on_the_september_2023_rainstorm(tmp_path: Path) -> None:
     # configs/shenzhen.yaml with absolute data_root and outputs in tmp_path.
     def edit(document: dict[str, Any]) -> None:

@@ -73,10 +73,14 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     if args.alert:
         from yujing.warn import warning_cycle
 
-        warning = warning_cycle(settings, issue_time, output_dir=args.output, store=store)
+        warning = warning_cycle(
+            settings, issue_time, output_dir=args.output, store=store, cycle=args.cycle
+        )
         cycle = warning.cycle
     else:
-        cycle = run_cycle(settings, issue_time, output_dir=args.output, store=store)
+        cycle = run_cycle(
+            settings, issue_time, output_dir=args.output, store=store, cycle=args.cycle
+        )
     local = issue_time.astimezone(__import__("zoneinfo").ZoneInfo(settings.region.timezone))
     for hazard, summary in cycle.summaries.items():
         result = cycle.results[hazard]
@@ -399,6 +403,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--at", required=True, help="issue time, ISO 8601 with zone (…Z, +08:00)")
     run.add_argument("--output", type=Path, default=None, help="output folder")
     run.add_argument("--data-root", type=Path, default=None, help="shared data folder")
+    run.add_argument(
+        "--cycle",
+        choices=["nowcast", "daily"],
+        default=None,
+        help="only the hazards of this scheduled cycle (hazards.<name>.cycle); default all",
+    )
     run.add_argument(
         "--from-store",
         action="store_true",

@@ -17,6 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from hazard_models import get_model
+from hazard_models.config import CYCLES
 from hazard_models.region import Region, load_region
 from hazard_models.risk import RISK_COLOURS
 from ingest.errors import YujingError
@@ -155,8 +156,10 @@ def run_cycle(
     region: Region | None = None,
     store: PartitionStore | None = None,
     loader: Loader | None = None,
+    cycle: str | None = None,
 ) -> CycleResult:
-    """Run every configured hazard for ``issue_time`` and write NetCDF plus a summary.
+    """Run every configured hazard for ``issue_time`` (only those of ``cycle``, ``nowcast``
+    or ``daily``, when given) and write NetCDF plus a summary.
 
     A hazard whose inputs or model fail (a :class:`~ingest.errors.YujingError`: bad or
     missing data, a grid that changed) is recorded in ``failures`` and the other hazards
@@ -170,9 +173,16 @@ def run_cycle(
     issue_time = issue_time.astimezone(UTC)
     region = region or load_region(settings.region, settings.communities, settings.cache_directory)
     folder = Path(output_dir) if output_dir is not None else settings.output_directory
-    cycle = CycleResult(issue_time=issue_time)
+    if cycle is not None and cycle not in CYCLES:
+        raise ValueError(f"unknown cycle {cycle!r}; choose one of {list(CYCLES)}")
+    selected = {
+        name: hazard
+        for name, hazard in settings.hazards.items()
+        if cycle is None or hazard.cycle == cycle
+    }
+    done = CycleResult(issue_time=issue_time)
     stamp = issue_time.strftime("%Y%m%dT%H%MZ")
-    for hazard_name, hazard in settings.hazards.items():
+    for hazard_name, hazard in selected.items():
         try:
             inputs = {
                 input_name: (
@@ -189,18 +199,18 @@ def run_cycle(
         except YujingError as err:
             # One hazard's bad input must not cost the other hazards their cycle; the
             # failure is reported (CLI exit status 1), never replaced by a made-up result.
-            cycle.failures[hazard_name] = str(err)
-            cycle.errors[hazard_name] = err
+            done.failures[hazard_name] = str(err)
+            done.errors[hazard_name] = err
             _LOG.error("hazard %r failed at %s: %s", hazard_name, issue_time, err)
             continue
         target = folder / settings.region.code / hazard_name / f"{stamp}.nc"
         write_netcdf_atomic(result, target)
         summary = district_summary(result)
         write_bytes_atomic(target.with_suffix(".txt"), summary.to_string().encode() + b"\n")
-        cycle.results[hazard_name] = result
-        cycle.paths[hazard_name] = target
-        cycle.summaries[hazard_name] = summary
-    return cycle
+        done.results[hazard_name] = result
+        done.paths[hazard_name] = target
+        done.summaries[hazard_name] = summary
+    return done
 
 
 def verify_nowcasts(settings: Settings, cycle: CycleResult) -> dict[str, pd.DataFrame]:

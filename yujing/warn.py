@@ -141,8 +141,10 @@ def warning_cycle(
     region: Region | None = None,
     store: PartitionStore | None = None,
     loader: Loader | None = None,
+    cycle: str | None = None,
 ) -> WarningCycle:
-    """Run the hazards for ``issue_time``, then alert on the configured warning hazards.
+    """Run the hazards for ``issue_time``, then alert on the configured warning hazards
+    (with ``cycle``, only the hazards of that scheduled cycle: ``nowcast`` or ``daily``).
 
     Raises
     ------
@@ -155,8 +157,14 @@ def warning_cycle(
     url = settings.alert_database  # fails first, naming the missing section
     issue_time = issue_time.astimezone(UTC)
     region = region or load_region(settings.region, settings.communities, settings.cache_directory)
-    cycle = run_cycle(
-        settings, issue_time, output_dir=output_dir, region=region, store=store, loader=loader
+    done = run_cycle(
+        settings,
+        issue_time,
+        output_dir=output_dir,
+        region=region,
+        store=store,
+        loader=loader,
+        cycle=cycle,
     )
     assert settings.alerting is not None
     setups = alerting_setups(
@@ -167,15 +175,17 @@ def warning_cycle(
     alerts, subscriptions = AlertStore(url), SubscriptionStore(url)
     try:
         for name, setup in setups.items():
-            result = cycle.results.get(name)
+            if cycle is not None and settings.hazards[name].cycle != cycle:
+                continue  # another scheduled cycle warns on it
+            result = done.results.get(name)
             if result is None:
-                not_warned[name] = cycle.failures.get(name, "no result")
+                not_warned[name] = done.failures.get(name, "no result")
                 continue
             receipts[name] = alerting_cycle(result, issue_time, setup, alerts, subscriptions)
     finally:
         alerts.close()
         subscriptions.close()
-    return WarningCycle(cycle, receipts, not_warned)
+    return WarningCycle(done, receipts, not_warned)
 
 
 def receipt_rows(warning: WarningCycle) -> list[Mapping[str, object]]:

@@ -1,0 +1,133 @@
+"""The daily heat outlook: the hazards of the ``daily`` cycle, then their warnings.
+
+The DAG ``yujing_heat_outlook`` has one task, ``outlook``, which runs every hazard the
+configuration puts in the daily cycle (``hazards.<name>.cycle: daily``; the heat models)
+for the run's ``data_interval_end`` (the issue time), through
+:func:`yujing.warn.warning_cycle` when the configuration's ``alerting.hazards`` names one of
+them (warnings, CAP messages and deliveries queued in the alert database, as in the
+six-minute ``yujing_warning_cycle``), else through :func:`yujing.pipeline.run_cycle`. The
+six-minute cycle leaves these hazards alone.
+
+It runs once a day at 06:00 in the deployment's timezone (the ``YUJING_TIMEZONE``
+environment variable at parse time, default ``Asia/Shanghai``), so that the day's heat
+warnings are out before the working day. A configuration with no daily hazard skips the
+run (and says so); a daily hazard without a result fails it, after the others have run,
+so that Airflow retries it and the failure is seen.
+
+The task returns ``{"results": {hazard: path}, "receipts": {hazard: counts}, "failures":
+{hazard: reason}}`` (an XCom) and updates the asset ``yujing://<region code>/heat`` (for
+Shenzhen ``yujing://440300/heat``).
+
+Configuration and region as in ``yujing_rainstorm_observed`` (the ``config`` param, else
+``YUJING_CONFIG``, else ``configs/shenzhen.yaml`` under ``YUJING_HOME``; the asset's region
+from ``YUJING_REGION`` at parse time). Parsing this file imports only the standard library
+and ``airflow.sdk``; the task uses dask's threaded scheduler.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, task
+
+__all__ = ["HEAT", "REGION", "TIMEZONE"]
+
+REGION = os.environ.get("YUJING_REGION", "440300")
+TIMEZONE = os.environ.get("YUJING_TIMEZONE", "Asia/Shanghai")
+HEAT = Asset(uri=f"yujing://{REGION}/heat", name=f"yujing://{REGION}/heat")
+
+
+@dag(
+    dag_id="yujing_heat_outlook",
+    description="Daily heat outlook per community, and its warnings",
+    schedule=CronTriggerTimetable("0 6 * * *", timezone=TIMEZONE),
+    catchup=False,  # yesterday's outlook is of no use today
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=2),
+    default_args={
+        "retries": 3,
+        "retry_delay": timedelta(minutes=5),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+        "execution_timeout": timedelta(minutes=30),
+    },
+    params={
+        "config": Param(
+            None,
+            type=["null", "string"],
+            description=(
+                "YAML configuration; empty means $YUJING_CONFIG, else configs/shenzhen.yaml. "
+                "Relative paths are relative to $YUJING_HOME."
+            ),
+        ),
+    },
+    tags=["yujing", "heat", "warnings"],
+    doc_md=__doc__,
+)
+def yujing_heat_outlook() -> None:
+    """Every morning: the daily hazards (heat), then their warnings."""
+
+    @task(outlets=[HEAT])
+    def outlook(
+        params: dict[str, Any] | None = None,
+        data_interval_end: datetime | None = None,
+        outlet_events: Any = None,
+    ) -> dict[str, Any]:
+        """Run the daily cycle for the data interval end; return what it did."""
+        import dask
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from yujing.dag_support import check_region, issue_time_of, resolve_config_path
+        from yujing.pipeline import run_cycle
+        from yujing.settings import load_settings
+        from yujing.warn import warning_cycle
+
+        config = resolve_config_path((params or {}).get("config"), os.environ)
+        issue_time = issue_time_of(data_interval_end)
+        settings = load_settings(config)
+        check_region(config, settings.region.code, REGION, HEAT.uri)
+        daily = sorted(name for name, hazard in settings.hazards.items() if hazard.cycle == "daily")
+        if not daily:
+            raise AirflowSkipException(f"{config}: no hazard has 'cycle: daily'; nothing to do")
+        warned = settings.alerting is not None and set(settings.alerting.hazards) & set(daily)
+        receipts: dict[str, Any] = {}
+        not_warned: dict[str, str] = {}
+        with dask.config.set(scheduler="threads"):
+            if warned:
+                done = warning_cycle(settings, issue_time, cycle="daily")
+                cycle, not_warned = done.cycle, dict(done.not_warned)
+                receipts = {
+                    name: {
+                        "recorded_before": receipt.already_recorded,
+                        "proposals": receipt.proposals,
+                        "messages": receipt.messages,
+                        "deliveries": receipt.deliveries,
+                    }
+                    for name, receipt in done.receipts.items()
+                }
+            else:
+                cycle = run_cycle(settings, issue_time, cycle="daily")
+        if outlet_events is not None:
+            outlet_events[HEAT].extra = {
+                "region": settings.region.code,
+                "issue_time": issue_time.isoformat(),
+                "results": {hazard: str(path) for hazard, path in cycle.paths.items()},
+            }
+        missing = {**{name: cycle.failures[name] for name in cycle.failures}, **not_warned}
+        if missing:
+            raise RuntimeError(
+                "daily cycle incomplete: "
+                + "; ".join(f"{name}: {reason}" for name, reason in sorted(missing.items()))
+            )
+        return {
+            "results": {hazard: str(path) for hazard, path in cycle.paths.items()},
+            "receipts": receipts,
+            "failures": dict(cycle.failures),
+        }
+
+    outlook()
+
+
+yujing_heat_outlook()
