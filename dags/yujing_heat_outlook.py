@@ -79,34 +79,21 @@ def yujing_heat_outlook() -> None:
         import dask
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from yujing.dag_support import check_region, issue_time_of, resolve_config_path
+        from yujing.dag_support import task_run
         from yujing.pipeline import run_cycle
-        from yujing.settings import load_settings
         from yujing.warn import warning_cycle
 
-        config = resolve_config_path((params or {}).get("config"), os.environ)
-        issue_time = issue_time_of(data_interval_end)
-        settings = load_settings(config)
-        check_region(config, settings.region.code, REGION, HEAT.uri)
-        daily = sorted(name for name, hazard in settings.hazards.items() if hazard.cycle == "daily")
+        run = task_run(params, data_interval_end, REGION, HEAT.uri, os.environ)
+        settings, issue_time = run.settings, run.issue_time
+        daily = {name for name, hazard in settings.hazards.items() if hazard.cycle == "daily"}
         if not daily:
-            raise AirflowSkipException(f"{config}: no hazard has 'cycle: daily'; nothing to do")
-        warned = settings.alerting is not None and set(settings.alerting.hazards) & set(daily)
+            raise AirflowSkipException(f"{run.config}: no hazard has 'cycle: daily'; nothing to do")
         receipts: dict[str, Any] = {}
         not_warned: dict[str, str] = {}
         with dask.config.set(scheduler="threads"):
-            if warned:
+            if settings.alerting is not None and daily & set(settings.alerting.hazards):
                 done = warning_cycle(settings, issue_time, cycle="daily")
-                cycle, not_warned = done.cycle, dict(done.not_warned)
-                receipts = {
-                    name: {
-                        "recorded_before": receipt.already_recorded,
-                        "proposals": receipt.proposals,
-                        "messages": receipt.messages,
-                        "deliveries": receipt.deliveries,
-                    }
-                    for name, receipt in done.receipts.items()
-                }
+                cycle, receipts, not_warned = done.cycle, done.receipt_counts(), done.not_warned
             else:
                 cycle = run_cycle(settings, issue_time, cycle="daily")
         if outlet_events is not None:
@@ -115,7 +102,7 @@ def yujing_heat_outlook() -> None:
                 "issue_time": issue_time.isoformat(),
                 "results": {hazard: str(path) for hazard, path in cycle.paths.items()},
             }
-        missing = {**{name: cycle.failures[name] for name in cycle.failures}, **not_warned}
+        missing = {**cycle.failures, **not_warned}
         if missing:
             raise RuntimeError(
                 "daily cycle incomplete: "

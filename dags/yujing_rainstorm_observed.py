@@ -91,19 +91,16 @@ def yujing_rainstorm_observed() -> None:
         """Run the cycle for the data interval end; return ``{hazard: written path}``."""
         import dask
 
-        from yujing.dag_support import check_region, issue_time_of, resolve_config_path
+        from yujing.dag_support import task_run
         from yujing.pipeline import run_cycle
-        from yujing.settings import load_settings
 
-        config = resolve_config_path((params or {}).get("config"), os.environ)
-        issue_time = issue_time_of(data_interval_end)
-        settings = load_settings(config)
+        run = task_run(params, data_interval_end, REGION, RAINSTORM.uri, os.environ)
+        settings, issue_time = run.settings, run.issue_time
         if "rainstorm" not in settings.hazards:
             raise ValueError(
-                f"{config} configures no 'rainstorm' hazard (it has "
+                f"{run.config} configures no 'rainstorm' hazard (it has "
                 f"{', '.join(sorted(settings.hazards)) or 'none'}); add one under 'hazards'"
             )
-        check_region(config, settings.region.code, REGION, RAINSTORM.uri)
         with dask.config.set(scheduler="threads"):
             cycle = run_cycle(settings, issue_time, cycle="nowcast")
         if outlet_events is not None:

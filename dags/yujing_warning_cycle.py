@@ -78,25 +78,14 @@ def yujing_warning_cycle() -> None:
         """Run the warning cycle for the data interval end; return what it did."""
         import dask
 
-        from yujing.dag_support import check_region, issue_time_of, resolve_config_path
-        from yujing.settings import load_settings
+        from yujing.dag_support import task_run
         from yujing.warn import warning_cycle
 
-        config = resolve_config_path((params or {}).get("config"), os.environ)
-        issue_time = issue_time_of(data_interval_end)
-        settings = load_settings(config)
-        check_region(config, settings.region.code, REGION, WARNINGS.uri)
+        run = task_run(params, data_interval_end, REGION, WARNINGS.uri, os.environ)
+        settings, issue_time = run.settings, run.issue_time
         with dask.config.set(scheduler="threads"):
             done = warning_cycle(settings, issue_time, cycle="nowcast")
-        receipts = {
-            name: {
-                "recorded_before": receipt.already_recorded,
-                "proposals": receipt.proposals,
-                "messages": receipt.messages,
-                "deliveries": receipt.deliveries,
-            }
-            for name, receipt in done.receipts.items()
-        }
+        receipts = done.receipt_counts()
         if outlet_events is not None:
             outlet_events[WARNINGS].extra = {
                 "region": settings.region.code,

@@ -25,6 +25,7 @@ from hazard_models.config import SignalScheme
 from hazard_models.errors import ModelError
 from hazard_models.heatwave import indices
 from hazard_models.heatwave.indices import heat_index
+from hazard_models.heatwave.persistence import diurnal_persistence
 from ingest.errors import LookAheadError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -185,36 +186,14 @@ def test_chunked_input_gives_the_same_result(uk) -> None:  # type: ignore[no-unt
     xr.testing.assert_identical(lazy, eager)
 
 
-def _persistence_ensemble(analysis: xr.Dataset, issue: datetime, members: int) -> xr.Dataset:
-    """A forecast made only of analyses up to ``issue``: member j repeats, hour by hour,
-    the day that ended ``24 j`` hours before the issue time (diurnal persistence)."""
-    tas = analysis["tas"].isel(lead_time=0)
-    issue_naive = np.datetime64(issue.replace(tzinfo=None), "ns")
-    leads = np.arange(1, 49) * np.timedelta64(1, "h")
-    fields = []
-    for member in range(members):
-        source = issue_naive - np.timedelta64(24 * (member + 1), "h")
-        hours = (np.arange(48) % 24 + 1) * np.timedelta64(1, "h")
-        fields.append(tas.sel(reference_time=source + hours).values)
-    data = np.stack(fields)[None]  # reference_time, member, lead_time, y, x
-    return xr.Dataset(
-        {"tas": (("reference_time", "member", "lead_time", "y", "x"), data, {"units": "degC"})},
-        coords={
-            "reference_time": [issue_naive],
-            "lead_time": leads,
-            "member": np.arange(members),
-            "valid_time": (("reference_time", "lead_time"), (issue_naive + leads)[None]),
-            "lat": tas["lat"],
-            "lon": tas["lon"],
-        },
-        attrs={"source": "diurnal persistence of ERA5 analyses (test forecast)"},
-    )
-
-
 def test_forecast_members_give_probabilities(uk) -> None:  # type: ignore[no-untyped-def]
     settings, region, era5 = uk
     available = _analysis_up_to(era5, ISSUE)
-    forecast = _persistence_ensemble(available, ISSUE, members=3)
+    forecast = diurnal_persistence(available, ISSUE, members=3)
+    # Member 1 repeats the day that ended 24 h before the issue time: lead 5 h is 43 h ago.
+    five = forecast["tas"].sel(member=1, lead_time=np.timedelta64(5, "h")).isel(reference_time=0)
+    then = available["tas"].sel(reference_time=np.datetime64("2019-03-28T20:00")).isel(lead_time=0)
+    np.testing.assert_array_equal(five.values, then.values)
     result = _model(settings).run({"analysis": available, "forecast": forecast}, region, ISSUE)
     assert result.sizes["lead_time"] == 49
     assert result["lead_time"].values[-1] == np.timedelta64(48, "h")
@@ -237,6 +216,52 @@ def test_forecast_members_give_probabilities(uk) -> None:  # type: ignore[no-unt
     np.testing.assert_allclose(got.transpose("lead_time", "community"), expected)
     assert 0.0 < float(orange.max()) <= 1.0
     assert result.attrs["members"] == 3
+
+
+def test_sector_rules_read_the_heat_result(uk) -> None:  # type: ignore[no-untyped-def]
+    from alerting.impact import assess
+    from alerting.subscriptions.request import Asset, Rule
+    from alerting.subscriptions.store import AssetMatch
+
+    settings, region, era5 = uk
+    available = _analysis_up_to(era5, ISSUE)
+    forecast = diurnal_persistence(available, ISSUE, members=3)
+    result = _model(settings).run({"analysis": available, "forecast": forecast}, region, ISSUE)
+    site = Asset.model_validate(
+        {
+            "id": "site",
+            "name": "outdoor site",
+            "geometry": {"type": "Point", "coordinates": [-0.12, 51.5]},
+        }
+    )
+    rules = tuple(
+        Rule.model_validate(
+            {
+                "hazard": "heatwave",
+                "variable": variable,
+                "comparison": ">=",
+                "threshold": limit,
+                "within": "24 h",
+            }
+        )
+        for variable, limit in (("tas", "12 degC"), ("heat_index", "41 degC"))
+    )
+    forecasts, unassessed = assess(
+        result, region.communities, [AssetMatch("builder", site, rules, (0, 1))], ISSUE
+    )
+    (met,) = forecasts
+    inside = np.isin(result["community_id"].values, list(met.communities))
+    window = result["tas"].isel(community=np.flatnonzero(inside), lead_time=slice(0, 25))
+    assert met.variable == "tas" and met.value == pytest.approx(float(window.max()), abs=0.01)
+    (reason,) = unassessed
+    assert "does not hold 'heat_index'" in reason.reason  # ERA5 here has no humidity
+
+
+def test_persistence_needs_the_past_days(uk) -> None:  # type: ignore[no-untyped-def]
+    _, _, era5 = uk
+    early = datetime(2019, 3, 3, 12, tzinfo=UTC)  # the analyses begin on 1 March
+    with pytest.raises(ModelError, match=r"member 2 needs .* use fewer members"):
+        diurnal_persistence(_analysis_up_to(era5, early), early, members=3)
 
 
 def test_refuses_future_analyses(uk) -> None:  # type: ignore[no-untyped-def]

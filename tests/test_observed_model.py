@@ -210,7 +210,10 @@ def test_station_input_without_radius_is_refused(
 
 
 def test_unknown_model_lists_the_registered_ones() -> None:
-    with pytest.raises(ValueError, match="available models: rainstorm-nowcast, rainstorm-observed"):
+    with pytest.raises(
+        ValueError,
+        match="available models: heatwave-outlook, rainstorm-nowcast, rainstorm-observed",
+    ):
         get_model("rainstorm-nowcast-typo")
 
 

@@ -7,10 +7,21 @@ run where yujing is installed, import this module for the run's configuration an
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-__all__ = ["DEFAULT_CONFIG", "check_region", "issue_time_of", "resolve_config_path"]
+from yujing.settings import Settings, load_settings
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "TaskRun",
+    "check_region",
+    "issue_time_of",
+    "resolve_config_path",
+    "task_run",
+]
 
 DEFAULT_CONFIG = "configs/shenzhen.yaml"
 
@@ -67,3 +78,29 @@ def check_region(config: Path, configured: str, published: str, asset_uri: str) 
             f"YUJING_REGION={configured} where the DAG is parsed and run, or use a "
             f"configuration for region {published!r}"
         )
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    """What a DAG task runs on: its configuration file, issue time and settings."""
+
+    config: Path
+    issue_time: datetime
+    settings: Settings
+
+
+def task_run(
+    params: Mapping[str, Any] | None,
+    data_interval_end: datetime | None,
+    published_region: str,
+    asset_uri: str,
+    environ: Mapping[str, str],
+) -> TaskRun:
+    """The configuration (:func:`resolve_config_path`), issue time (:func:`issue_time_of`)
+    and loaded settings of a task's run, its region checked against the DAG's asset
+    (:func:`check_region`)."""
+    config = resolve_config_path((params or {}).get("config"), environ)
+    issue_time = issue_time_of(data_interval_end)
+    settings = load_settings(config)
+    check_region(config, settings.region.code, published_region, asset_uri)
+    return TaskRun(config, issue_time, settings)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 from fastapi import FastAPI
@@ -62,6 +63,18 @@ class WarningCycle:
     """Per warning hazard that had a result: what its alerting cycle recorded."""
     not_warned: dict[str, str] = field(default_factory=dict)
     """Warning hazards without a result this cycle, with the reason (its failure)."""
+
+    def receipt_counts(self) -> dict[str, dict[str, Any]]:
+        """Per warning hazard, what its alerting cycle recorded, as plain JSON values."""
+        return {
+            name: {
+                "recorded_before": receipt.already_recorded,
+                "proposals": receipt.proposals,
+                "messages": receipt.messages,
+                "deliveries": receipt.deliveries,
+            }
+            for name, receipt in self.receipts.items()
+        }
 
 
 def alerting_setups(
