@@ -282,7 +282,8 @@ def test_heat_outlook_warns_on_real_analyses(tmp_path: Path) -> None:
     outcome = json.loads(returned)
     folder = tmp_path / "out" / "UK-ERA5"
     assert outcome["results"] == {
-        name: str(folder / name / "20190330T0600Z.nc") for name in ("heatwave", "heatwave_demo")
+        name: str(folder / name / "20190330T0600Z.nc")
+        for name in ("heatwave", "heatwave_demo", "heatwave_demo_analysis")
     }
     receipt = outcome["receipts"]["heatwave_demo"]
     assert receipt["proposals"] > 0 and receipt["messages"] > 0

@@ -82,6 +82,21 @@ def test_knmi_warnings_are_scored_against_later_observations(replays: Path, haza
     assert (leads["observed_onset"] > first_cycle).all(), "events under way at the start are out"
 
 
+def test_heat_outlook_is_scored_against_the_analyses(replays: Path) -> None:
+    folder = replays / "era5-uk-2019-03"
+    skill = pd.read_csv(folder / "skill.csv").set_index("level")
+    assert (skill["truth"].str.startswith("heatwave_demo_analysis")).all()
+    leads = pd.read_csv(folder / "lead_times.csv", parse_dates=["observed_onset", "first_warned"])
+    for level in ("yellow", "orange"):
+        row, events = skill.loc[level], leads[leads["level"] == level]
+        assert row["hits"] + row["misses"] == len(events) > 0
+        warned = events.dropna(subset=["first_warned"])
+        assert row["hits"] == len(warned)
+        # Lead time as DESIGN.md defines it: observed onset minus first warning, in minutes.
+        expected = (warned["observed_onset"] - warned["first_warned"]).dt.total_seconds() / 60
+        assert np.allclose(warned["lead_minutes"], expected.clip(lower=0))
+
+
 def test_shenzhen_2023_is_unscored_with_its_reason(replays: Path) -> None:
     skill = pd.read_csv(replays / "shenzhen-2023-09" / "skill.csv")
     assert skill["hits"].isna().all() and (skill["truth"] == "none: unscored").all()
@@ -235,6 +250,10 @@ def test_scoring_controls_on_the_knmi_truth(replays: Path, data_root: Path) -> N
     assert np.allclose(events["lead_time"].dt.total_seconds(), expected)
     none = warning_lead_times(periods.iloc[:0], onsets, truth.levels)
     assert (none["outcome"] == "miss").all() and len(none) == len(onsets)
+    # A replay that never warned of the hazard at all: every event a miss, no error.
+    unwarned = warning_periods(blanket.assign(hazard="other"), "h", event.every)
+    missed = warning_lead_times(unwarned, onsets, truth.levels)
+    assert (missed["outcome"] == "miss").all() and len(missed) == len(onsets)
 
 
 def test_results_stack_per_cycle(replays: Path, data_root: Path) -> None:

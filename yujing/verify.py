@@ -146,7 +146,9 @@ def observed_onsets(truth: HazardResults) -> pd.DataFrame:
                     "onset": pd.Timestamp(times[t] if np.isnat(onset) else onset, tz="UTC"),
                 }
             )
-    return pd.DataFrame(rows, columns=["community", "level", "rank", "onset"])
+    frame = pd.DataFrame(rows, columns=["community", "level", "rank", "onset"])
+    # No event at all still gives aware times (an empty column would be untyped).
+    return frame.astype({"onset": "datetime64[ns, UTC]"})
 
 
 def warning_periods(warnings: pd.DataFrame, hazard: str, every: timedelta) -> pd.DataFrame:
@@ -154,7 +156,10 @@ def warning_periods(warnings: pd.DataFrame, hazard: str, every: timedelta) -> pd
     force to the next cycle. Columns ``area`` (community), ``level``, ``start``, ``end``."""
     rows = warnings[warnings["hazard"] == hazard]
     if rows.empty:
-        return pd.DataFrame(columns=["area", "level", "start", "end"])
+        never = pd.Series([], dtype="datetime64[ns, UTC]")
+        return pd.DataFrame(
+            {"area": pd.Series([], dtype=str), "level": pd.Series([], dtype=str)}
+        ).assign(start=never, end=never)
     split = rows.assign(area=rows["communities"].fillna("").str.split()).explode("area")
     split = split[split["area"].notna() & (split["area"] != "")].reset_index(drop=True)
     start = pd.to_datetime(split["cycle"], utc=True)

@@ -11,7 +11,12 @@ Registered as ``heatwave-outlook`` (hazard ``heatwave``). Inputs, each a gridded
     An NWP forecast: the latest run available at the issue time (``reference_time`` ≤
     issue time), its lead times as valid times, its ``member`` dimension if an ensemble.
 
-At least one is needed. A field on another grid is interpolated (bilinear, or nearest) to
+At least one is needed. With ``baseline: diurnal-persistence`` and no ``forecast``, the
+forecast is made from the analyses themselves (:mod:`hazard_models.heatwave.persistence`,
+``baseline_members`` past days repeated to the ``horizon``): the reference an NWP-driven
+outlook must beat, and how replays without NWP temperature look ahead.
+
+A field on another grid is interpolated (bilinear, or nearest) to
 the region's analysis grid from its ``lat``/``lon``; cells outside it stay missing. Then,
 per community (area-weighted mean of the cells, or their maximum), one series of samples:
 the analyses up to the issue time, the forecast after the last analysis (or, without
@@ -58,6 +63,7 @@ from hazard_models.config import HEAT_VARIABLES, Criterion, Duration
 from hazard_models.errors import ModelError
 from hazard_models.grid import AnalysisGrid
 from hazard_models.heatwave.indices import consecutive_periods_met, heat_index, trailing_maximum
+from hazard_models.heatwave.persistence import diurnal_persistence
 from hazard_models.interface import HazardModel, InputSpec, ModelOptions, register_model
 from hazard_models.region import Region
 from hazard_models.timing import conditional_median_time
@@ -87,6 +93,12 @@ class HeatOptions(ModelOptions):
     interpolation: Literal["linear", "nearest"] = Field(
         default="linear", description="from a field's own lat/lon grid to the analysis grid"
     )
+    baseline: Literal["none", "diurnal-persistence"] = Field(
+        default="none",
+        description="without a 'forecast' input, forecast from the analyses themselves "
+        "(hazard_models.heatwave.persistence) to the horizon",
+    )
+    baseline_members: int = Field(default=5, ge=1, le=30, description="past days repeated")
 
 
 def _on_grid(
@@ -274,6 +286,16 @@ class HeatwaveModel(HazardModel):
                 )
         criteria = self._criteria()
         issue = np.datetime64(issue_time.astimezone(UTC).replace(tzinfo=None), "ns")
+        if options.baseline == "diurnal-persistence" and "forecast" not in inputs:
+            if "analysis" not in inputs:
+                raise ModelError(
+                    f"model {self.name!r}: options.baseline 'diurnal-persistence' forecasts "
+                    "from the analyses; map 'analysis' to a source"
+                )
+            forecast = diurnal_persistence(
+                inputs["analysis"], issue_time, options.baseline_members, options.horizon
+            )
+            inputs = {**inputs, "forecast": forecast}
         times, series, evidence = self._community_series(inputs, region, issue)
         missing = sorted({c.variable for _, c, _ in criteria} - set(series))
         if missing:

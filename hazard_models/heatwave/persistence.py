@@ -1,7 +1,8 @@
 """Diurnal persistence: a baseline temperature forecast made of past analyses only.
 
 Member ``j`` (0, 1, …) repeats, hour by hour, the 24 hours that ended ``24 j`` hours before
-the issue time: member 0 says tomorrow is today again, member 1 the day before, and so on.
+the latest analysis: member 0 says the next day is the last one again, member 1 the day
+before, and so on. The run starts at the latest analysis known at the issue time.
 The spread of the members is the day-to-day variability of the recent past. It is the
 reference a heat forecast must beat, and what replays and tests use where no NWP
 temperature is at hand; it knows nothing that was not observed at the issue time.
@@ -33,7 +34,8 @@ def diurnal_persistence(
         Hourly analyses (gridded field with ``reference_time`` and a single ``lead_time``,
         e.g. ERA5 as read by the GRIB reader), up to the issue time.
     issue_time
-        The forecast's reference time; analyses after it are not used.
+        Analyses after it are not used; the forecast's reference time is the latest analysis
+        up to it.
     members
         Number of members: past days repeated.
     horizon
@@ -54,6 +56,9 @@ def diurnal_persistence(
     steps = int(horizon / timedelta(hours=1))
     leads = np.arange(1, steps + 1) * np.timedelta64(1, "h")
     fields = analysis.isel(lead_time=0).sel(reference_time=slice(None, issue))
+    if fields.sizes["reference_time"] == 0:
+        raise ModelError("diurnal persistence: no analysis up to the issue time")
+    issue = np.datetime64(fields["reference_time"].values[-1], "ns")  # the latest analysis
     available = set(fields["reference_time"].values.astype("datetime64[ns]").tolist())
     hours = (np.arange(steps) % 24 + 1) * np.timedelta64(1, "h")
     runs = []
@@ -63,7 +68,7 @@ def diurnal_persistence(
         if lacking:
             raise ModelError(
                 f"diurnal persistence: member {member} needs the analyses of the day ending "
-                f"{24 * member} h before the issue time; {len(lacking)} hours are missing "
+                f"{24 * member} h before the latest one; {len(lacking)} hours are missing "
                 f"(first {np.datetime64(lacking[0], 'ns')}); use fewer members"
             )
         run = fields.sel(reference_time=wanted).drop_vars(
