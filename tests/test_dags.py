@@ -183,6 +183,30 @@ def _config_copy(tmp_path: Path, name: str, edit: Any) -> Path:
     return config
 
 
+def _run_dag(
+    tmp_path: Path, dag_id: str, task_id: str, config: Path, when: str, **environ: str
+) -> tuple[Path, Any]:
+    """``dag.test`` of ``dag_id`` at ``when`` on a fresh SQLite Airflow home in ``tmp_path``;
+    the Airflow home and the task's returned XCom."""
+    airflow_home = tmp_path / "airflow_home"
+    airflow_home.mkdir()
+    environment = {**os.environ, **_airflow_environment(airflow_home), **environ}
+    airflow = Path(sys.executable).with_name("airflow")
+    script = [sys.executable, "-c", DAG_TEST_SCRIPT, str(DAGS_FOLDER), dag_id]
+    for command in ([str(airflow), "db", "migrate"], [*script, str(config), when]):
+        done = subprocess.run(
+            command, env=environment, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "DAG RUN STATE success" in done.stdout
+    with sqlite3.connect(airflow_home / "airflow.db") as database:
+        (returned,) = database.execute(
+            "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = 'return_value'",
+            (dag_id, task_id),
+        ).fetchone()
+    return airflow_home, json.loads(returned)
+
+
 def test_warning_dag_warns_on_the_knmi_storm(tmp_path: Path) -> None:
     # configs/knmi-demo.yaml, the radar nowcast alone with the replay's demonstration
     # levels (the event never reaches HKO's), its alert store in tmp_path; 04:00 UTC.
@@ -197,26 +221,15 @@ def test_warning_dag_warns_on_the_knmi_storm(tmp_path: Path) -> None:
     from yujing.warn import upgrade_alert_database
 
     upgrade_alert_database(load_settings(config))
-    airflow_home = tmp_path / "airflow_home"
-    airflow_home.mkdir()
-    environment = {**os.environ, **_airflow_environment(airflow_home), "YUJING_REGION": "NL-KNMI"}
-    airflow = Path(sys.executable).with_name("airflow")
-    script = [sys.executable, "-c", DAG_TEST_SCRIPT, str(DAGS_FOLDER), "yujing_warning_cycle"]
-    for command in (
-        [str(airflow), "db", "migrate"],
-        [*script, str(config), "2010-08-26T04:00:00+00:00"],
-    ):
-        done = subprocess.run(
-            command, env=environment, capture_output=True, text=True, timeout=300, check=False
-        )
-        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    assert "DAG RUN STATE success" in done.stdout
-    with sqlite3.connect(airflow_home / "airflow.db") as database:
-        (returned,) = database.execute(
-            "SELECT value FROM xcom WHERE dag_id = 'yujing_warning_cycle' AND task_id = 'warn' "
-            "AND key = 'return_value'"
-        ).fetchone()
-    receipt = json.loads(returned)["receipts"]["rainstorm_nowcast"]
+    _, returned = _run_dag(
+        tmp_path,
+        "yujing_warning_cycle",
+        "warn",
+        config,
+        "2010-08-26T04:00:00+00:00",
+        YUJING_REGION="NL-KNMI",
+    )
+    receipt = returned["receipts"]["rainstorm_nowcast"]
     assert receipt["recorded_before"] is False and receipt["proposals"] > 0
     # Yellow and orange go out at once; red waits for the duty forecaster.
     with sqlite3.connect(tmp_path / "alerts.db") as database:
@@ -227,7 +240,7 @@ def test_warning_dag_warns_on_the_knmi_storm(tmp_path: Path) -> None:
     assert {state for level, state in states if level != "red"} == {"confirmed"}
     assert {state for level, state in states if level == "red"} <= {"proposed"}
     written = tmp_path / "out" / "NL-KNMI" / "rainstorm_nowcast" / "20100826T0400Z.nc"
-    assert json.loads(returned)["results"] == {"rainstorm_nowcast": str(written)}
+    assert returned["results"] == {"rainstorm_nowcast": str(written)}
 
 
 def test_heat_outlook_runs_daily_in_the_deployment_timezone(dag_bag: Any) -> None:
@@ -255,31 +268,15 @@ def test_heat_outlook_warns_on_real_analyses(tmp_path: Path) -> None:
     from yujing.warn import upgrade_alert_database
 
     upgrade_alert_database(load_settings(config))
-    airflow_home = tmp_path / "airflow_home"
-    airflow_home.mkdir()
-    environment = {
-        **os.environ,
-        **_airflow_environment(airflow_home),
-        "YUJING_REGION": "UK-ERA5",
-        "YUJING_TIMEZONE": "Europe/London",
-    }
-    airflow = Path(sys.executable).with_name("airflow")
-    script = [sys.executable, "-c", DAG_TEST_SCRIPT, str(DAGS_FOLDER), "yujing_heat_outlook"]
-    for command in (
-        [str(airflow), "db", "migrate"],
-        [*script, str(config), "2019-03-30T06:00:00+00:00"],
-    ):
-        done = subprocess.run(
-            command, env=environment, capture_output=True, text=True, timeout=300, check=False
-        )
-        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    assert "DAG RUN STATE success" in done.stdout
-    with sqlite3.connect(airflow_home / "airflow.db") as database:
-        (returned,) = database.execute(
-            "SELECT value FROM xcom WHERE dag_id = 'yujing_heat_outlook' "
-            "AND task_id = 'outlook' AND key = 'return_value'"
-        ).fetchone()
-    outcome = json.loads(returned)
+    _, outcome = _run_dag(
+        tmp_path,
+        "yujing_heat_outlook",
+        "outlook",
+        config,
+        "2019-03-30T06:00:00+00:00",
+        YUJING_REGION="UK-ERA5",
+        YUJING_TIMEZONE="Europe/London",
+    )
     folder = tmp_path / "out" / "UK-ERA5"
     assert outcome["results"] == {
         name: str(folder / name / "20190330T0600Z.nc")
