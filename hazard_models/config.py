@@ -43,6 +43,7 @@ __all__ = [
     "GridSpec",
     "HazardConfig",
     "HotspotConfig",
+    "KelvinPerKilometre",
     "Kilometres",
     "Metres",
     "MillimetresPerHour",
@@ -139,6 +140,7 @@ Duration = Annotated[timedelta, BeforeValidator(_duration)]
 Metres = Annotated[float, BeforeValidator(_in_units("m"))]
 Kilometres = Annotated[float, BeforeValidator(_in_units("km"))]
 MillimetresPerHour = Annotated[float, BeforeValidator(_in_units("mm h-1"))]
+KelvinPerKilometre = Annotated[float, BeforeValidator(_in_units("K km-1"))]
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]
 
 

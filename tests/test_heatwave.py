@@ -257,6 +257,67 @@ def test_sector_rules_read_the_heat_result(uk) -> None:  # type: ignore[no-untyp
     assert "does not hold 'heat_index'" in reason.reason  # ERA5 here has no humidity
 
 
+HKO_FEED = REPO / "tests" / "fixtures" / "hko"
+
+
+@pytest.fixture(scope="module")
+def hko_observations(tmp_path_factory: pytest.TempPathFactory) -> xr.Dataset:
+    """The real HKO ``rhrread`` answer of 2023-08-19 17:02 HKT (tests/fixtures/hko/README.md):
+    27 stations' temperature, humidity at the Observatory; only the Observatory's position
+    is known (the other stations have no coordinates)."""
+    from ingest.readers.hko_regional import HkoRegionalOptions, HkoRegionalReader
+
+    folder = tmp_path_factory.mktemp("rhrread")
+    recorded = HKO_FEED / "recorded" / "rhrread_home_assistant_20230819.json"
+    (folder / "20230819T090230Z_00000000000000aa.json").write_bytes(recorded.read_bytes())
+    options = HkoRegionalOptions(station_metadata=HKO_FEED / "stations.csv")
+    return HkoRegionalReader().read(folder, options, "hko")
+
+
+def test_heat_index_from_the_hko_station_feed(  # type: ignore[no-untyped-def]
+    hko_observations: xr.Dataset, data_root: Path, cache_dir: Path
+) -> None:
+    from hazard_models.region import load_region
+    from yujing.settings import load_settings
+
+    settings = load_settings(REPO / "configs" / "hongkong.yaml", data_root=data_root)
+    region = load_region(settings.region, settings.communities, cache_dir)
+    scheme = _scheme({"variable": "heat_index", "window": "1 d", "threshold": "32 degC"})
+    model = get_model("heatwave-outlook")(scheme, {}, settings.risk)
+    issue = datetime(2023, 8, 19, 9, 30, tzinfo=UTC)
+    result = model.run({"analysis": hko_observations}, region, issue)
+    # The Observatory: 29 degC (84.2 degF) at 74 %. NWS chart: 84 degF -> 90 (70 %), 92
+    # (75 %); 86 degF -> 95, 97: 92.1 degF there, the chart rounded to whole degrees.
+    fahrenheit = float(result["heat_index"].isel(lead_time=0, community=0)) * 9 / 5 + 32
+    assert fahrenheit == pytest.approx(92.1, abs=1.0)
+    assert float(result["tas"].isel(lead_time=0, community=0)) == pytest.approx(29.0)
+    assert int(result["hazard_level"].isel(lead_time=0, community=0)) == 2  # 89.6 degF met
+    assert "without coordinates left out" in result.attrs["evidence"]
+    assert "no height correction" in result.attrs["evidence"]  # no DEM in this layer
+
+
+def test_station_temperature_follows_the_terrain(  # type: ignore[no-untyped-def]
+    hko_observations: xr.Dataset, shenzhen_settings, shenzhen_region
+) -> None:
+    # The Observatory (32 m) across the border: Shenzhen's communities within 35 km get its
+    # temperature carried to their DEM mean height at 6.5 K per km.
+    model = get_model("heatwave-outlook")(
+        shenzhen_settings.signal_schemes["cma-heat"],
+        {"station_gridding": {"radius": "35 km"}},
+        shenzhen_settings.risk,
+    )
+    issue = datetime(2023, 8, 19, 9, 30, tzinfo=UTC)
+    result = model.run({"analysis": hko_observations}, shenzhen_region, issue)
+    tas = result["tas"].isel(lead_time=0).values
+    reached = np.isfinite(tas)
+    assert 0 < reached.sum() < tas.size  # the southern communities only
+    heights = shenzhen_region.communities["elevation_mean"].values
+    expected = 29.0 + 6.5e-3 * (32.0 - heights)
+    np.testing.assert_allclose(tas[reached], expected[reached], atol=1e-6)
+    assert np.ptp(tas[reached]) > 1.0  # hills and coast differ
+    assert "6.5 K km-1 to the communities' heights" in result.attrs["evidence"]
+
+
 def test_persistence_needs_the_past_days(uk) -> None:  # type: ignore[no-untyped-def]
     _, _, era5 = uk
     early = datetime(2019, 3, 3, 12, tzinfo=UTC)  # the analyses begin on 1 March

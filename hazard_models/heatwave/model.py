@@ -11,6 +11,14 @@ Registered as ``heatwave-outlook`` (hazard ``heatwave``). Inputs, each a gridded
     An NWP forecast: the latest run available at the issue time (``reference_time`` ≤
     issue time), its lead times as valid times, its ``member`` dimension if an ensemble.
 
+The analyses may also be station observations (the city's weather stations, e.g. the
+HKO feed): the stations with coordinates are gridded to the analysis grid by inverse
+distance (:func:`ingest.gridding.grid_stations`, ``station_gridding``); where the stations
+have elevations and the communities ``elevation_mean`` (a DEM in the community layer), the
+temperature is carried to sea level and back to each community's mean height with
+``lapse_rate`` (6.5 K km-1, the standard atmosphere), so that a hill station does not cool
+the coast nor a coastal one warm the hills.
+
 At least one is needed. With ``baseline: diurnal-persistence`` and no ``forecast``, the
 forecast is made from the analyses themselves (:mod:`hazard_models.heatwave.persistence`,
 ``baseline_members`` past days repeated to the ``horizon``): the reference an NWP-driven
@@ -59,15 +67,22 @@ import pandas as pd
 import xarray as xr
 from pydantic import Field
 
-from hazard_models.config import HEAT_VARIABLES, Criterion, Duration
+from hazard_models.config import HEAT_VARIABLES, Criterion, Duration, KelvinPerKilometre
 from hazard_models.errors import ModelError
 from hazard_models.grid import AnalysisGrid
 from hazard_models.heatwave.indices import consecutive_periods_met, heat_index, trailing_maximum
 from hazard_models.heatwave.persistence import diurnal_persistence
-from hazard_models.interface import HazardModel, InputSpec, ModelOptions, register_model
+from hazard_models.interface import (
+    HazardModel,
+    InputSpec,
+    ModelOptions,
+    input_contract,
+    register_model,
+)
 from hazard_models.region import Region
 from hazard_models.timing import conditional_median_time
 from ingest.contracts import COMMUNITY_COORDS
+from ingest.gridding import IdwConfig, build_idw_weights, grid_stations
 
 __all__ = ["HeatOptions", "HeatwaveModel"]
 
@@ -99,6 +114,16 @@ class HeatOptions(ModelOptions):
         "(hazard_models.heatwave.persistence) to the horizon",
     )
     baseline_members: int = Field(default=5, ge=1, le=30, description="past days repeated")
+    station_gridding: IdwConfig = Field(
+        default_factory=lambda: IdwConfig(radius="20 km"),
+        description="how station analyses are gridded (inverse distance)",
+    )
+    lapse_rate: KelvinPerKilometre = Field(
+        default=6.5,
+        ge=0.0,
+        le=10.0,
+        description="temperature decrease with height for station analyses, e.g. '6.5 K km-1'",
+    )
 
 
 def _on_grid(
@@ -166,9 +191,9 @@ class HeatwaveModel(HazardModel):
     version = "0.1.0"
     inputs: ClassVar[Mapping[str, InputSpec]] = {
         "analysis": InputSpec(
-            ("gridded field",),
+            ("gridded field", "station observations"),
             ("tas",),
-            "analysed 2 m temperature (and hurs) valid up to the issue time",
+            "analysed or observed 2 m temperature (and hurs) valid up to the issue time",
             optional=True,
         ),
         "forecast": InputSpec(
@@ -208,12 +233,15 @@ class HeatwaveModel(HazardModel):
         start = issue - np.timedelta64(options.lookback)
         end = issue + np.timedelta64(options.horizon)
         parts: list[xr.Dataset] = []
-        evidence = []
+        evidence: list[str] = []
         names = [name for name in ("analysis", "forecast") if name in inputs]
         with_hurs = all("hurs" in inputs[name].data_vars for name in names)
         variables = ["tas", "hurs"] if with_hurs else ["tas"]
         for name in names:
-            series = _valid_time_series(inputs[name][variables], latest_run=name == "forecast")
+            dataset, heights = inputs[name], None
+            if input_contract(dataset) == "station observations":
+                dataset, heights = self._stations_on_grid(dataset, variables, region, evidence)
+            series = _valid_time_series(dataset[variables], latest_run=name == "forecast")
             times = series["time"].values
             keep = (times > start) & (times <= (issue if name == "analysis" else end))
             if parts:
@@ -230,6 +258,8 @@ class HeatwaveModel(HazardModel):
                     for variable in variables
                 }
             )
+            if heights is not None:  # back from sea level to the communities' heights
+                community["tas"] = community["tas"] - options.lapse_rate / 1000.0 * heights
             if "member" not in community.dims:
                 community = community.expand_dims("member")
             parts.append(community.transpose("member", "community", "time").compute())
@@ -266,6 +296,65 @@ class HeatwaveModel(HazardModel):
                 ).values
             )
         return np.asarray(joined["time"].values, dtype="datetime64[ns]"), arrays, evidence
+
+    def _stations_on_grid(
+        self, obs: xr.Dataset, variables: list[str], region: Region, evidence: list[str]
+    ) -> tuple[xr.Dataset, xr.DataArray | None]:
+        """Station analyses gridded to the analysis grid, and the community heights (m) to
+        bring the temperature back to when it was carried to sea level (else ``None``)."""
+        options = self.options
+        assert isinstance(options, HeatOptions)
+        located = np.isfinite(obs["lat"].values) & np.isfinite(obs["lon"].values)
+        if not located.any():
+            raise ModelError(
+                f"model {self.name!r}: no station of the analysis has coordinates; give the "
+                "source its station metadata (lat, lon, elevation)"
+            )
+        kept = [
+            name
+            for variable in variables
+            for name in (variable, f"{variable}_flag", f"{variable}_qc")
+            if name in obs.data_vars
+        ]
+        obs = obs[kept].isel(station=np.flatnonzero(located))
+        elevation = np.asarray(obs["elevation"].values, dtype=float)
+        heights = region.communities.get("elevation_mean")
+        adjust = options.lapse_rate > 0 and heights is not None and np.isfinite(elevation).all()
+        if adjust:
+            sea_level = obs["tas"] + options.lapse_rate / 1000.0 * obs["elevation"]
+            obs = obs.assign(tas=sea_level.assign_attrs(obs["tas"].attrs))
+        lon, lat = region.grid.lonlat()
+        grid_coords = {name: region.grid.coords()[name] for name in ("y", "x")}
+        weights = build_idw_weights(
+            np.asarray(obs["lon"].values),
+            np.asarray(obs["lat"].values),
+            lon,
+            lat,
+            options.station_gridding,
+        )
+        fields = {
+            variable: grid_stations(
+                obs,
+                variable,
+                lon,
+                lat,
+                coords=grid_coords,
+                weights=weights,
+            )[variable]
+            for variable in variables
+        }
+        left_out = int((~located).sum())
+        evidence.append(
+            f"{obs.sizes['station']} stations gridded by inverse distance "
+            f"(radius {options.station_gridding.radius})"
+            + (f", {left_out} without coordinates left out" if left_out else "")
+            + (
+                f", temperature by {options.lapse_rate:g} K km-1 to the communities' heights"
+                if adjust
+                else ", no height correction (station or community heights unknown)"
+            )
+        )
+        return xr.Dataset(fields, attrs=obs.attrs), heights if adjust else None
 
     def compute(
         self, inputs: Mapping[str, xr.Dataset], region: Region, issue_time: datetime
@@ -366,9 +455,7 @@ class HeatwaveModel(HazardModel):
             )
             temperatures[f"{name}_max"] = (
                 ("community", "lead_time"),
-                np.nanmean(trailing_maximum(values, times, at, _DAY), axis=0)
-                if np.isfinite(values).any()
-                else np.full((values.shape[1], at.size), np.nan),
+                _member_mean(trailing_maximum(values, times, at, _DAY)),
                 {**attrs, "long_name": f"ensemble mean of the 24-h maximum {label}"},
             )
         names = [level.name for level in levels]
@@ -447,3 +534,11 @@ def _interpolate_in_time(
     blended = np.where(weight == 0.0, lower, lower * (1.0 - weight) + upper * weight)
     blended = np.where(weight == 1.0, upper, blended)
     return np.where(inside, blended, out)
+
+
+def _member_mean(values: np.ndarray) -> np.ndarray:
+    """Mean over members (axis 0) of the finite values; NaN where a community has none."""
+    finite = np.isfinite(values)
+    count = finite.sum(axis=0)
+    total = np.where(finite, values, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
