@@ -82,7 +82,8 @@ def run(output: Path) -> str:
         table["analysed"] = table["issue_time"].map(truth["signal"])
         shown = [c for c in [*COLUMNS[:2], "analysed", *COLUMNS[2:]] if c in table.columns]
         cycles = len(event.issue_times())
-        skill = verify(event, settings, result.folder).skill
+        outcome = verify(event, settings, result.folder)
+        skill = outcome.skill
         scored = skill[skill["truth"].str.startswith("typhoon_analysis")]
         scored = scored.drop(columns=["truth", "correct_negatives", "agency_median_min"])
         counts = ["hits", "misses", "false_alarms", "events"]
@@ -98,6 +99,16 @@ def run(output: Path) -> str:
             "Skill against the analysis (communities; lead times in minutes):",
             "",
             scored.to_markdown(index=False, floatfmt=".2f"),
+            "",
+            "Reliability: each issue time's probability of a level within its criteria's "
+            "window (yellow 24 h, orange 12 h, red 6 h) against whether the analysis met it "
+            "at a later cycle inside that window (issue times whose window fits the replay; "
+            "bins of 0.1, empty bins left out):",
+            "",
+            outcome.reliability[outcome.reliability["count"] > 0]
+            .drop(columns=["hazard"])
+            .astype({"count": int})
+            .to_markdown(index=False, floatfmt=".2f"),
             "",
         ]
     return "\n".join(lines)

@@ -118,6 +118,14 @@ def test_typhoons_are_scored_against_the_best_track_analysis(replays: Path, name
     assert any(note.startswith("typhoon blue: unscored") for note in notes)
     leads = pd.read_csv(replays / name / "lead_times.csv")
     assert set(leads["level"]) <= {"yellow", "orange", "red"}
+    # The model's probability is of a level within its criteria's windows (red: 6 h), so
+    # the short replay's two cycles, 6 h apart, give red forecast-outcome pairs; the
+    # longer windows (orange 12 h, yellow 24 h) do not fit inside it.
+    reliable = pd.read_csv(replays / name / "reliability.csv")
+    assert set(reliable["level"]) == {"red"}
+    first = sorted((replays / name).rglob("typhoon/*.nc"))[0]
+    with xr.open_dataset(first) as result:
+        assert reliable["count"].sum() == result.sizes["community"]  # one issue time
 
 
 def _hk_first_polls(data_root: Path) -> dict[str, pd.Timestamp]:

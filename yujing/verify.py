@@ -170,15 +170,21 @@ def warning_periods(warnings: pd.DataFrame, hazard: str, every: timedelta) -> pd
 
 
 def reliability(
-    forecast: HazardResults, truth: HazardResults, look_ahead: timedelta
+    forecast: HazardResults,
+    truth: HazardResults,
+    look_ahead: timedelta,
+    windows: Mapping[str, timedelta] | None = None,
 ) -> pd.DataFrame:
     """Probability of each level within ``look_ahead`` against the truth at later cycles.
 
     The forecast probability of a level for a community at issue time T is the largest
     per-lead probability up to ``look_ahead`` (a lower bound of the probability of
     meeting it at any time in the window); the outcome is whether the truth has the
-    community at that level or higher at any cycle in (T, T + look_ahead]. Only issue
-    times whose whole window lies inside the replay are used.
+    community at that level or higher at any cycle in (T, T + window], the window being
+    ``look_ahead``, or the level's own ``windows[level]`` where the model's probability is
+    already of meeting the level within its criteria's windows (the typhoon model: "gust
+    Beaufort 8 within 24 h"). Only issue times whose whole window lies inside the replay
+    are used.
     """
     probability = forecast.results["probability"]
     leads = probability["lead_time"] <= np.timedelta64(look_ahead)
@@ -188,11 +194,12 @@ def reliability(
     end = truth_times.max() if truth_times.size else None
     frames = []
     for level, rank in zip(forecast.levels, forecast.ranks, strict=True):
+        window = np.timedelta64(max(look_ahead, (windows or {}).get(level, look_ahead)))
         pairs_p, pairs_o = [], []
         for time in probability["time"].values:
-            if end is None or time + np.timedelta64(look_ahead) > end:
+            if end is None or time + window > end:
                 continue
-            later = (truth_times > time) & (truth_times <= time + np.timedelta64(look_ahead))
+            later = (truth_times > time) & (truth_times <= time + window)
             if not later.any():
                 continue
             happened = (truth_level.values[later] >= rank).any(axis=0)
@@ -501,7 +508,11 @@ def verify(
             if event.alerting
             else LifecyclePolicy()
         )
-        reliable = reliability(forecast, truth, policy.look_ahead)
+        windows = None
+        if forecast.results.attrs.get("probability_window") == "criteria":
+            scheme = settings.scheme_of(hazard)
+            windows = {lv.name: max(c.window for c in lv.criteria) for lv in scheme.levels}
+        reliable = reliability(forecast, truth, policy.look_ahead, windows)
         if not reliable.empty:
             reliable = reliable[reliable["level"].isin(scored)]
         reliability_frames.append(reliable)

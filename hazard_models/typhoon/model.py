@@ -20,7 +20,8 @@ Result (the hazard-result contract plus)
     criteria within each criterion's window starting at that lead time (a criterion such as
     ``sfcWind (2 min mean) within 24 h >= 17.2 m s-1`` holds at lead ``L`` when the member's
     wind reaches the threshold between ``L`` and ``L + 24 h``; windows reaching past the
-    forecast horizon only see the horizon: a lower bound). ``hazard_level`` is the highest
+    forecast horizon only see the horizon: a lower bound; attribute ``probability_window``
+    ``criteria`` says so to the verification). ``hazard_level`` is the highest
     rank with probability ≥ ``warn_probability``; ``signal`` the index of the highest level
     (rank-0 advisories included) so met. ``onset_time(community, level)``: the median, over
     the members that reach them, of the first time the level's thresholds are met (NaT unless
@@ -485,6 +486,7 @@ class TyphoonModel(HazardModel):
             },
             attrs={
                 "evaluation_time": pd.Timestamp(issue).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "probability_window": "criteria",
                 "storm": f"{parameters.attrs.get('storm_name', '')} "
                 f"{parameters.attrs.get('storm_id', '')}".strip(),
                 "forecast_agency": str(forecast.attrs.get("agency", "")),
