@@ -15,6 +15,7 @@
     DELETE /subscriptions/{id}
     GET    /outbox                   delivery counts by status and the dead letters
     GET    /health                   the database (password hidden) and pending deliveries
+    GET    /console                  the duty forecasters' page over these routes (HTML)
 
 Errors
     An unknown proposal, message or subscriber is 404; a review step the proposal's state
@@ -41,7 +42,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
@@ -53,6 +54,7 @@ from alerting.feed import CAP_MEDIA_TYPE, atom_feed
 from alerting.outbox.store import AlertStore
 from alerting.review import Proposal
 from alerting.subscriptions import SubscriptionError, SubscriptionStore
+from yujing.console import console_page
 
 __all__ = [
     "AuditView",
@@ -165,6 +167,8 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     public_base_url: str = "http://127.0.0.1:8000",
     feed_title: str = "yujing warnings in force",
+    timezone: str = "UTC",
+    region_name: str = "yujing",
 ) -> FastAPI:
     """The HTTP API over the alert and subscription stores.
 
@@ -182,6 +186,8 @@ def create_app(
         Where the API is reached from outside (feed and CAP links), without trailing ``/``.
     feed_title
         The Atom feed's title.
+    timezone, region_name
+        The region's IANA timezone and name, for the console (:mod:`yujing.console`).
 
     Returns
     -------
@@ -332,6 +338,21 @@ def create_app(
                 for delivery in alerts.deliveries(status="dead")
             ],
         }
+
+    @app.get("/console", response_class=HTMLResponse)
+    def console() -> HTMLResponse:
+        """The duty forecasters' page: the proposals waiting, with buttons to review them."""
+        waiting = [ProposalView.of(p) for p in alerts.proposals(states=["proposed", "held"])]
+        return HTMLResponse(
+            console_page(waiting, clock(), timezone, region_name),
+            headers={
+                "Content-Security-Policy": (
+                    "default-src 'self'; script-src 'unsafe-inline'; "
+                    "style-src 'unsafe-inline'; img-src data:"
+                ),
+                "Cache-Control": "no-store",
+            },
+        )
 
     @app.get("/health")
     def health() -> dict[str, Any]:

@@ -123,7 +123,14 @@ def review_api(
         alerts.close()
         subscriptions.close()
 
-    app = create_app(alerts, subscriptions, by_hazard, public_base_url=public_base_url)
+    app = create_app(
+        alerts,
+        subscriptions,
+        by_hazard,
+        public_base_url=public_base_url,
+        timezone=settings.region.timezone,
+        region_name=settings.region.name,
+    )
     return app, close
 
 

@@ -226,14 +226,16 @@ class HeatwaveModel(HazardModel):
 
     def _community_series(
         self, inputs: Mapping[str, xr.Dataset], region: Region, issue: np.datetime64
-    ) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]]:
-        """Sample times and, per variable, the (member, community, time) community series."""
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], list[str], np.datetime64]:
+        """Sample times, per variable the (member, community, time) community series, the
+        evidence, and the time of the latest data (analysis, or the forecast's run)."""
         options = self.options
         assert isinstance(options, HeatOptions)
         start = issue - np.timedelta64(options.lookback)
         end = issue + np.timedelta64(options.horizon)
         parts: list[xr.Dataset] = []
         evidence: list[str] = []
+        known: list[np.datetime64] = []  # the latest analysis, the forecast's reference time
         names = [name for name in ("analysis", "forecast") if name in inputs]
         with_hurs = all("hurs" in inputs[name].data_vars for name in names)
         variables = ["tas", "hurs"] if with_hurs else ["tas"]
@@ -264,6 +266,12 @@ class HeatwaveModel(HazardModel):
                 community = community.expand_dims("member")
             parts.append(community.transpose("member", "community", "time").compute())
             span = pd.DatetimeIndex(series["time"].values)
+            runs = inputs[name].coords.get("reference_time")
+            known.append(
+                np.datetime64(runs.values.max(), "ns")
+                if name == "forecast" and runs is not None
+                else np.asarray(span[-1:].values, dtype="datetime64[ns]")[0]
+            )
             evidence.append(
                 f"{name}: {inputs[name].attrs.get('source', '?')}, {series.sizes['time']} "
                 f"steps {span[0]:%Y-%m-%dT%H:%MZ} to {span[-1]:%Y-%m-%dT%H:%MZ}"
@@ -295,7 +303,8 @@ class HeatwaveModel(HazardModel):
                     joined["hurs"].assign_attrs(units="%"),
                 ).values
             )
-        return np.asarray(joined["time"].values, dtype="datetime64[ns]"), arrays, evidence
+        times = np.asarray(joined["time"].values, dtype="datetime64[ns]")
+        return times, arrays, evidence, max(known)
 
     def _stations_on_grid(
         self, obs: xr.Dataset, variables: list[str], region: Region, evidence: list[str]
@@ -385,7 +394,7 @@ class HeatwaveModel(HazardModel):
                 inputs["analysis"], issue_time, options.baseline_members, options.horizon
             )
             inputs = {**inputs, "forecast": forecast}
-        times, series, evidence = self._community_series(inputs, region, issue)
+        times, series, evidence, data_until = self._community_series(inputs, region, issue)
         missing = sorted({c.variable for _, c, _ in criteria} - set(series))
         if missing:
             raise ModelError(
@@ -413,7 +422,10 @@ class HeatwaveModel(HazardModel):
                 _COMPARE[criterion.comparison],
                 _DAY,
             )
-        return self._result(met, series, times, at, issue, region, evidence)
+        result = self._result(met, series, times, at, issue, region, evidence)
+        return result.assign_attrs(
+            evaluation_time=pd.Timestamp(data_until).strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
 
     def _result(
         self,
@@ -460,7 +472,6 @@ class HeatwaveModel(HazardModel):
             )
         names = [level.name for level in levels]
         members = met.shape[1]
-        latest = times[times <= issue].max() if (times <= issue).any() else issue
         return xr.Dataset(
             {
                 "probability": (
@@ -508,7 +519,6 @@ class HeatwaveModel(HazardModel):
                 },
             },
             attrs={
-                "evaluation_time": pd.Timestamp(latest).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "members": members,
                 "evidence": "; ".join(evidence),
             },

@@ -1,0 +1,165 @@
+"""The duty forecasters' console: one HTML page over the review API.
+
+``GET /console`` (:func:`yujing.api.create_app`) shows the proposals waiting for a
+forecaster (proposed and held), newest issue first, each with what a forecaster decides
+on: hazard, level and action (issue, upgrade …), the area and how many communities, the
+expected onset and lead time in the region's local time, the evidence (criterion, data,
+model version), the message text and its history. Buttons confirm, hold or withdraw it; a
+hold or a withdrawal needs a reason. Every step is a call of the review API
+(``POST /proposals/{id}/confirm`` …) under the name the forecaster typed, which the audit
+log records; the page then reloads. A step the proposal's state no longer allows (another
+forecaster was quicker) shows the API's reason on the card.
+
+The page is self-contained: no external script, style sheet or font (the console must work
+on a network cut off from the internet), every value HTML-escaped. It authenticates no one:
+like the API, it belongs behind the proxy that does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from html import escape
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from yujing.api import ProposalView
+
+__all__ = ["console_page"]
+
+_LEVEL_COLOURS = {
+    "white": "#f4f4f4",
+    "blue": "#1f77b4",
+    "yellow": "#f2c200",
+    "amber": "#f2a900",
+    "orange": "#ff7f0e",
+    "red": "#d62728",
+    "black": "#222222",
+}
+
+_STYLE = """
+body { font-family: "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif; margin: 1.5em;
+       background: #fafafa; color: #222; }
+header { display: flex; gap: 2em; align-items: baseline; flex-wrap: wrap; }
+.card { background: #fff; border: 1px solid #ccc; border-left: 0.6em solid var(--level);
+        padding: 0.8em 1em; margin: 0.8em 0; max-width: 60em; }
+.card h2 { font-size: 1.1em; margin: 0 0 0.4em 0; }
+.meta { color: #555; }
+table.evidence td { padding: 0.1em 0.8em 0.1em 0; vertical-align: top; }
+.text { white-space: pre-wrap; background: #f4f4f4; padding: 0.5em; }
+.error { color: #b00020; font-weight: bold; }
+button { margin-right: 0.5em; }
+"""
+
+_SCRIPT = """
+const nameField = document.getElementById("forecaster");
+nameField.value = localStorage.getItem("yujing-forecaster") || "";
+nameField.addEventListener("change", () =>
+  localStorage.setItem("yujing-forecaster", nameField.value.trim()));
+for (const button of document.querySelectorAll("button[data-action]")) {
+  button.addEventListener("click", async () => {
+    const card = button.closest(".card");
+    const status = card.querySelector(".status");
+    const by = nameField.value.trim();
+    if (!by) { status.textContent = "Type your name above first."; return; }
+    const body = { by };
+    const action = button.dataset.action;
+    if (action !== "confirm") {
+      const reason = card.querySelector("input.reason").value.trim();
+      if (!reason) { status.textContent = "A reason is needed to " + action + "."; return; }
+      body.reason = reason;
+    }
+    status.textContent = "…";
+    const answer = await fetch("proposals/" + encodeURIComponent(card.dataset.id) + "/" + action,
+      { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body) });
+    if (answer.ok) { location.reload(); return; }
+    const detail = await answer.json().catch(() => ({}));
+    status.textContent = "Refused (" + answer.status + "): " +
+      (typeof detail.detail === "string" ? detail.detail : JSON.stringify(detail.detail));
+  });
+}
+"""
+
+
+def _local(moment: datetime | None, zone: ZoneInfo) -> str:
+    return "—" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _card(proposal: ProposalView, zone: ZoneInfo) -> str:
+    """One proposal's card."""
+    lead = "—" if proposal.lead_time is None else f"{proposal.lead_time:.0f} min"
+    colour = _LEVEL_COLOURS.get(proposal.level, "#888888")
+    change = (
+        f"{escape(proposal.previous_level)} → {escape(proposal.level)}"
+        if proposal.previous_level
+        else escape(proposal.level)
+    )
+    evidence = "".join(
+        f"<tr><td>{escape(key)}</td><td>{escape(value)}</td></tr>"
+        for key, value in sorted(proposal.evidence.items())
+    )
+    history = "".join(
+        f"<li>{escape(_local(entry.at, zone))}: {escape(entry.action)} by {escape(entry.by)}"
+        f"{' — ' + escape(entry.detail) if entry.detail else ''}</li>"
+        for entry in proposal.audit
+    )
+    count = f"{proposal.communities} communit{'y' if proposal.communities == 1 else 'ies'}"
+    text = f'<div class="text">{escape(proposal.text)}</div>' if proposal.text else ""
+    issued, onset = _local(proposal.issue_time, zone), _local(proposal.onset, zone)
+    expires = _local(proposal.expires, zone)
+    return f"""
+<section class="card" data-id="{escape(proposal.id)}" data-state="{escape(proposal.state)}"
+         style="--level: {colour}">
+  <h2>{escape(proposal.hazard)} {change} — {escape(proposal.action)} — {escape(proposal.area_name)}
+    <span class="meta">({escape(proposal.area)}, {count})</span></h2>
+  <p class="meta">state <b>{escape(proposal.state)}</b> · issue {escape(issued)}
+    · expected onset {escape(onset)} · lead time {escape(lead)} · expires {escape(expires)}</p>
+  <table class="evidence">{evidence}</table>
+  {text}
+  <p>
+    <button data-action="confirm">Confirm and send</button>
+    <input class="reason" placeholder="reason (to hold or withdraw)" size="32">
+    <button data-action="hold">Hold</button>
+    <button data-action="cancel">Withdraw</button>
+    <span class="status error" role="status"></span>
+  </p>
+  <details><summary>history</summary><ul>{history}</ul></details>
+</section>"""
+
+
+def console_page(
+    proposals: Sequence[ProposalView], now: datetime, timezone: str, region_name: str
+) -> str:
+    """The console's HTML: the given proposals (``ProposalView``), newest issue first.
+
+    Parameters
+    ----------
+    proposals
+        The proposals waiting (:class:`yujing.api.ProposalView`).
+    now
+        When the page is made (aware), shown in local time.
+    timezone
+        The region's IANA timezone, for every time shown.
+    region_name
+        Shown in the title.
+    """
+    zone = ZoneInfo(timezone)
+    ordered = sorted(proposals, key=lambda p: p.issue_time, reverse=True)
+    cards = "".join(_card(p, zone) for p in ordered) or (
+        '<p id="none">No proposal waits for a forecaster.</p>'
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<title>yujing console — {escape(region_name)}</title>
+<style>{_STYLE}</style></head>
+<body>
+<header><h1>Proposed warnings — {escape(region_name)}</h1>
+  <span class="meta">{len(ordered)} waiting · page of {escape(_local(now, zone))}
+    · <a href="console">refresh</a></span>
+  <label>Forecaster <input id="forecaster" autocomplete="name"></label></header>
+<main>{cards}</main>
+<script>{_SCRIPT}</script>
+</body></html>
+"""
