@@ -109,8 +109,8 @@ def test_forecaster_confirms_and_holds_in_the_console(served: Any) -> None:
         page.goto(url)
         cards = page.locator("section.card")
         assert cards.count() == len(before) > 1
-        first, second = (cards.nth(i).get_attribute("data-id") for i in (0, 1))
-        assert first is not None and second is not None
+        first, second, third = (cards.nth(i).get_attribute("data-id") for i in (0, 1, 2))
+        assert first is not None and second is not None and third is not None
         card = page.locator(f'section.card[data-id="{first}"]')
         assert "heatwave" in card.locator("h2").inner_text()
         assert "24-h maximum tas" in card.locator("table.evidence").inner_text()
@@ -130,9 +130,27 @@ def test_forecaster_confirms_and_holds_in_the_console(served: Any) -> None:
         held = page.locator(f'section.card[data-id="{second}"]')
         assert held.get_attribute("data-state") == "held"
         assert page.locator(f'section.card[data-id="{first}"]').count() == 0  # sent, gone
+        # The forecaster raises the third proposal to red; it then waits for confirmation.
+        edited = page.locator(f'section.card[data-id="{third}"]')
+        edited.locator("details summary", has_text="edit").click()
+        edited.locator('button[data-action="edit"]').click()
+        assert "Nothing changed" in edited.locator(".status").inner_text()
+        assert edited.locator("select.level option").all_inner_texts() == [
+            "yellow",
+            "orange",
+            "red",
+        ]
+        edited.locator("select.level").select_option("red")
+        with page.expect_navigation():
+            edited.locator('button[data-action="edit"]').click()
+        edited = page.locator(f'section.card[data-id="{third}"]')
+        assert edited.get_attribute("data-level") == "red"
         browser.close()
     assert errors == []
     after = _waiting(settings)
     assert after[first].state == "confirmed" and after[second].state == "held"
     assert [(e.by, e.action) for e in after[first].audit][-1] == ("Li Wei", "confirmed")
     assert after[second].audit[-1].detail.endswith("waiting for the 06 UTC run")
+    assert before[third].decision.level != "red"
+    assert after[third].decision.level == "red" and after[third].state == "proposed"
+    assert after[third].audit[-1].by == "Li Wei"

@@ -195,6 +195,10 @@ def create_app(
         The application.
     """
     base = public_base_url.rstrip("/")
+    levels = {
+        hazard: sorted(setup.levels, key=setup.levels.__getitem__)
+        for hazard, setup in setups.items()
+    }
     app = FastAPI(title="yujing", summary="Warnings review, public CAP feed, subscriptions")
 
     def stored(proposal_id: str) -> Proposal:
@@ -344,7 +348,7 @@ def create_app(
         """The duty forecasters' page: the proposals waiting, with buttons to review them."""
         waiting = [ProposalView.of(p) for p in alerts.proposals(states=["proposed", "held"])]
         return HTMLResponse(
-            console_page(waiting, clock(), timezone, region_name),
+            console_page(waiting, clock(), timezone, region_name, levels),
             headers={
                 "Content-Security-Policy": (
                     "default-src 'self'; script-src 'unsafe-inline'; "

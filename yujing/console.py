@@ -4,8 +4,9 @@
 forecaster (proposed and held), newest issue first, each with what a forecaster decides
 on: hazard, level and action (issue, upgrade …), the area and how many communities, the
 expected onset and lead time in the region's local time, the evidence (criterion, data,
-model version), the message text and its history. Buttons confirm, hold or withdraw it; a
-hold or a withdrawal needs a reason. Every step is a call of the review API
+model version), the message text and its history. Buttons confirm, hold or withdraw it (a
+hold or a withdrawal needs a reason), or save a changed level or text (the proposal then
+waits for confirmation). Every step is a call of the review API
 (``POST /proposals/{id}/confirm`` …) under the name the forecaster typed, which the audit
 log records; the page then reloads. A step the proposal's state no longer allows (another
 forecaster was quicker) shows the API's reason on the card.
@@ -17,7 +18,7 @@ like the API, it belongs behind the proxy that does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from html import escape
 from typing import TYPE_CHECKING
@@ -65,7 +66,13 @@ for (const button of document.querySelectorAll("button[data-action]")) {
     if (!by) { status.textContent = "Type your name above first."; return; }
     const body = { by };
     const action = button.dataset.action;
-    if (action !== "confirm") {
+    if (action === "edit") {
+      const level = card.querySelector("select.level").value;
+      const text = card.querySelector("textarea.text-edit").value.trim();
+      if (level !== card.dataset.level) body.level = level;
+      if (text && text !== card.dataset.text) body.text = text;
+      if (!body.level && !body.text) { status.textContent = "Nothing changed."; return; }
+    } else if (action !== "confirm") {
       const reason = card.querySelector("input.reason").value.trim();
       if (!reason) { status.textContent = "A reason is needed to " + action + "."; return; }
       body.reason = reason;
@@ -87,8 +94,8 @@ def _local(moment: datetime | None, zone: ZoneInfo) -> str:
     return "—" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _card(proposal: ProposalView, zone: ZoneInfo) -> str:
-    """One proposal's card."""
+def _card(proposal: ProposalView, zone: ZoneInfo, levels: Sequence[str]) -> str:
+    """One proposal's card; ``levels`` are its hazard's level names, lowest first."""
     lead = "—" if proposal.lead_time is None else f"{proposal.lead_time:.0f} min"
     colour = _LEVEL_COLOURS.get(proposal.level, "#888888")
     change = (
@@ -107,10 +114,16 @@ def _card(proposal: ProposalView, zone: ZoneInfo) -> str:
     )
     count = f"{proposal.communities} communit{'y' if proposal.communities == 1 else 'ies'}"
     text = f'<div class="text">{escape(proposal.text)}</div>' if proposal.text else ""
+    options = "".join(
+        f'<option value="{escape(name)}"{" selected" if name == proposal.level else ""}>'
+        f"{escape(name)}</option>"
+        for name in (levels or [proposal.level])
+    )
     issued, onset = _local(proposal.issue_time, zone), _local(proposal.onset, zone)
     expires = _local(proposal.expires, zone)
     return f"""
 <section class="card" data-id="{escape(proposal.id)}" data-state="{escape(proposal.state)}"
+         data-level="{escape(proposal.level)}" data-text="{escape(proposal.text)}"
          style="--level: {colour}">
   <h2>{escape(proposal.hazard)} {change} — {escape(proposal.action)} — {escape(proposal.area_name)}
     <span class="meta">({escape(proposal.area)}, {count})</span></h2>
@@ -125,12 +138,21 @@ def _card(proposal: ProposalView, zone: ZoneInfo) -> str:
     <button data-action="cancel">Withdraw</button>
     <span class="status error" role="status"></span>
   </p>
+  <details><summary>edit</summary><p>
+    <label>level <select class="level">{options}</select></label>
+    <textarea class="text-edit" rows="2" cols="60" placeholder="message text (optional)"
+      >{escape(proposal.text)}</textarea>
+    <button data-action="edit">Save changes</button></p></details>
   <details><summary>history</summary><ul>{history}</ul></details>
 </section>"""
 
 
 def console_page(
-    proposals: Sequence[ProposalView], now: datetime, timezone: str, region_name: str
+    proposals: Sequence[ProposalView],
+    now: datetime,
+    timezone: str,
+    region_name: str,
+    levels: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
     """The console's HTML: the given proposals (``ProposalView``), newest issue first.
 
@@ -144,10 +166,12 @@ def console_page(
         The region's IANA timezone, for every time shown.
     region_name
         Shown in the title.
+    levels
+        Per hazard, the level names a forecaster may choose when editing, lowest first.
     """
     zone = ZoneInfo(timezone)
     ordered = sorted(proposals, key=lambda p: p.issue_time, reverse=True)
-    cards = "".join(_card(p, zone) for p in ordered) or (
+    cards = "".join(_card(p, zone, (levels or {}).get(p.hazard, ())) for p in ordered) or (
         '<p id="none">No proposal waits for a forecaster.</p>'
     )
     return f"""<!DOCTYPE html>
