@@ -85,7 +85,7 @@ def yujing_heat_outlook() -> None:
 
         run = task_run(params, data_interval_end, REGION, HEAT.uri, os.environ)
         settings, issue_time = run.settings, run.issue_time
-        daily = {name for name, hazard in settings.hazards.items() if hazard.cycle == "daily"}
+        daily = set(settings.hazards_in("daily"))
         if not daily:
             raise AirflowSkipException(f"{run.config}: no hazard has 'cycle: daily'; nothing to do")
         receipts: dict[str, Any] = {}

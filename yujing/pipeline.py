@@ -17,7 +17,6 @@ import pandas as pd
 import xarray as xr
 
 from hazard_models import get_model
-from hazard_models.config import CYCLES
 from hazard_models.region import Region, load_region
 from hazard_models.risk import RISK_COLOURS
 from ingest.errors import YujingError
@@ -173,13 +172,7 @@ def run_cycle(
     issue_time = issue_time.astimezone(UTC)
     region = region or load_region(settings.region, settings.communities, settings.cache_directory)
     folder = Path(output_dir) if output_dir is not None else settings.output_directory
-    if cycle is not None and cycle not in CYCLES:
-        raise ValueError(f"unknown cycle {cycle!r}; choose one of {list(CYCLES)}")
-    selected = {
-        name: hazard
-        for name, hazard in settings.hazards.items()
-        if cycle is None or hazard.cycle == cycle
-    }
+    selected = settings.hazards_in(cycle)
     done = CycleResult(issue_time=issue_time)
     stamp = issue_time.strftime("%Y%m%dT%H%MZ")
     for hazard_name, hazard in selected.items():

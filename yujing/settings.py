@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError, ValidationInfo, model_va
 from alerting.lifecycle import LifecyclePolicy
 from hazard_models import get_model
 from hazard_models.config import (
+    CYCLES,
     CommunityLayerConfig,
     Duration,
     ExistingPath,
@@ -234,6 +235,21 @@ class Settings(Frozen):
         if source.fetch.landing is not None:
             return self.resolve(source.fetch.landing)
         return (store_root or self.store_directory) / "_raw" / name
+
+    def hazards_in(self, cycle: str | None) -> dict[str, HazardConfig]:
+        """The configured hazards of the scheduled ``cycle`` (``nowcast`` or ``daily``;
+        ``None``: every hazard).
+
+        Raises
+        ------
+        ValueError
+            If ``cycle`` is not one of :data:`hazard_models.config.CYCLES`.
+        """
+        if cycle is None:
+            return dict(self.hazards)
+        if cycle not in CYCLES:
+            raise ValueError(f"unknown cycle {cycle!r}; choose one of {list(CYCLES)}")
+        return {name: hazard for name, hazard in self.hazards.items() if hazard.cycle == cycle}
 
     def scheme_of(self, hazard: str) -> SignalScheme:
         """The signal scheme of the configured hazard ``hazard``."""

@@ -155,11 +155,6 @@ def warning_periods(warnings: pd.DataFrame, hazard: str, every: timedelta) -> pd
     """Per community, the periods it was covered: from each cycle it was in a warning in
     force to the next cycle. Columns ``area`` (community), ``level``, ``start``, ``end``."""
     rows = warnings[warnings["hazard"] == hazard]
-    if rows.empty:
-        never = pd.Series([], dtype="datetime64[ns, UTC]")
-        return pd.DataFrame(
-            {"area": pd.Series([], dtype=str), "level": pd.Series([], dtype=str)}
-        ).assign(start=never, end=never)
     split = rows.assign(area=rows["communities"].fillna("").str.split()).explode("area")
     split = split[split["area"].notna() & (split["area"] != "")].reset_index(drop=True)
     start = pd.to_datetime(split["cycle"], utc=True)

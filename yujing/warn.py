@@ -194,8 +194,9 @@ def warning_cycle(
     not_warned: dict[str, str] = {}
     alerts, subscriptions = AlertStore(url), SubscriptionStore(url)
     try:
+        selected = settings.hazards_in(cycle)
         for name, setup in setups.items():
-            if cycle is not None and settings.hazards[name].cycle != cycle:
+            if name not in selected:
                 continue  # another scheduled cycle warns on it
             result = done.results.get(name)
             if result is None:

@@ -8,9 +8,9 @@
 ``trailing_maximum(values, times, at, period)``
     The highest value in the ``period`` ending at each of the times ``at``: the 24-h
     maximum temperature of a criterion such as CMA's "24 h max ≥ 37 °C".
-``consecutive_periods_met(maxima, threshold, periods, compare)``
-    Whether ``periods`` consecutive 24-h maxima all meet a threshold: CMA's "daily maximum
-    ≥ 35 °C on 3 consecutive days".
+``consecutive_periods_met(maxima, threshold, compare)``
+    Whether consecutive 24-h maxima all meet a threshold: CMA's "daily maximum ≥ 35 °C on
+    3 consecutive days".
 
 References
 ----------
@@ -23,7 +23,7 @@ https://www.wpc.ncep.noaa.gov/html/heatindex_equation.shtml (the procedure coded
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import xarray as xr
@@ -171,59 +171,43 @@ def trailing_maximum(
 
 
 def consecutive_periods_met(
-    maxima: Callable[[np.ndarray], np.ndarray],
-    at: np.ndarray,
-    periods: int,
+    maxima: Sequence[np.ndarray],
     threshold: float,
     compare: Callable[[np.ndarray, float], np.ndarray],
-    period: np.timedelta64,
 ) -> np.ndarray:
-    """Whether the ``periods`` consecutive period maxima ending at each time all meet the
-    threshold.
+    """Whether consecutive period maxima all meet the threshold.
 
     Parameters
     ----------
     maxima
-        ``maxima(times)``: the period maximum ending at each time (last axis), NaN where
-        unknown (e.g. :func:`trailing_maximum` bound to the samples).
-    at
-        Evaluation times.
-    periods
-        How many consecutive periods (1: the period ending at the time itself).
+        ``maxima[k]``: the maximum of the period ending ``k`` periods before each
+        evaluation time (e.g. :func:`trailing_maximum` at ``at - k * 24 h``), NaN where
+        unknown; as many as the criterion's consecutive periods.
     threshold, compare
         The criterion, e.g. ``35.0`` and ``np.greater_equal``.
-    period
-        Length of one period (24 h for a daily maximum).
 
     Returns
     -------
     np.ndarray of bool
-        True where the periods ending at ``t``, ``t - period``, …, ``t - (periods - 1)
-        period`` each have a maximum meeting the threshold; a period without data does not.
+        True where every one of the periods has a maximum meeting the threshold; a period
+        without data does not.
 
     Examples
     --------
-    Daily maxima of 36, 35, 34, 36 and 37 °C (24-h periods ending at midnight): no 3 days
-    in a row reach 35 °C (the 34 °C day breaks every run); 2 days in a row do, on the
-    second and the fifth day.
+    Daily maxima of 36, 35, 34, 36 and 37 °C: no 3 days in a row reach 35 °C (the 34 °C day
+    breaks every run); 2 days in a row do, on the second and the fifth day.
 
-    >>> days = np.datetime64("2019-07-01") + np.arange(5) * np.timedelta64(1, "D")
     >>> daily = np.array([36.0, 35.0, 34.0, 36.0, 37.0])
-    >>> lookup = lambda t: np.interp(t.astype("int64"), days.astype("datetime64[ns]").astype(
-    ...     "int64"), daily, left=np.nan)
-    >>> consecutive_periods_met(lookup, days, 3, 35.0, np.greater_equal,
-    ...                         np.timedelta64(1, "D")).tolist()
+    >>> back = lambda k: np.concatenate([np.full(k, np.nan), daily[: daily.size - k]])
+    >>> consecutive_periods_met([back(k) for k in range(3)], 35.0, np.greater_equal).tolist()
     [False, False, False, False, False]
-    >>> consecutive_periods_met(lookup, days, 2, 35.0, np.greater_equal,
-    ...                         np.timedelta64(1, "D")).tolist()
+    >>> consecutive_periods_met([back(k) for k in range(2)], 35.0, np.greater_equal).tolist()
     [False, True, False, False, True]
     """
-    at = np.asarray(at, dtype="datetime64[ns]")
-    met: np.ndarray | None = None
-    for back in range(periods):
-        values = maxima(at - back * period)
+    if not maxima:
+        raise ValueError("consecutive_periods_met needs at least one period's maxima")
+    met = np.ones(np.shape(maxima[0]), dtype=bool)
+    for values in maxima:
         with np.errstate(invalid="ignore"):
-            this = np.asarray(compare(values, threshold)) & np.isfinite(values)
-        met = this if met is None else met & this
-    assert met is not None
+            met &= np.asarray(compare(values, threshold)) & np.isfinite(values)
     return met

@@ -376,12 +376,6 @@ class HeatwaveModel(HazardModel):
                 f"model {self.name!r} needs an 'analysis' or a 'forecast' of tas; map one to "
                 "a source under hazards.<name>.inputs"
             )
-        for name in ("analysis", "forecast"):
-            if name in inputs and inputs[name]["tas"].attrs.get("units") != "degC":
-                raise ModelError(
-                    f"model {self.name!r}: input {name!r} tas is in "
-                    f"{inputs[name]['tas'].attrs.get('units')!r}; the reader converts it to degC"
-                )
         criteria = self._criteria()
         issue = np.datetime64(issue_time.astimezone(UTC).replace(tzinfo=None), "ns")
         if options.baseline == "diurnal-persistence" and "forecast" not in inputs:
@@ -405,24 +399,25 @@ class HeatwaveModel(HazardModel):
         steps = int(max(times[-1] - issue, np.timedelta64(0)) // step)
         steps = min(steps, int(np.timedelta64(options.horizon) // step))
         at = issue + np.arange(steps + 1) * step
-        tas = series["tas"]
-        members, n_community = tas.shape[:2]
+        # Per variable, the 24-h maxima ending at each evaluation time (k = 0), a day
+        # earlier (k = 1) ...: as many days back as its longest criterion needs.
+        days_back = {name: 1 for name in series}
+        for _, criterion, periods in criteria:
+            days_back[criterion.variable] = max(days_back[criterion.variable], periods)
+        maxima = {
+            name: [trailing_maximum(series[name], times, at - k * _DAY, _DAY) for k in range(n)]
+            for name, n in days_back.items()
+        }
+        members, n_community = series["tas"].shape[:2]
         met = np.zeros((len(self.scheme.levels), members, n_community, at.size), dtype=bool)
         for k, criterion, periods in criteria:
-            values = series[criterion.variable]
-
-            def maxima(when: np.ndarray, values: np.ndarray = values) -> np.ndarray:
-                return trailing_maximum(values, times, when, _DAY)
-
             met[k] |= consecutive_periods_met(
-                maxima,
-                at,
-                periods,
+                maxima[criterion.variable][:periods],
                 criterion.threshold_value,
                 _COMPARE[criterion.comparison],
-                _DAY,
             )
-        result = self._result(met, series, times, at, issue, region, evidence)
+        daily = {name: days[0] for name, days in maxima.items()}
+        result = self._result(met, series, daily, times, at, issue, region, evidence)
         return result.assign_attrs(
             evaluation_time=pd.Timestamp(data_until).strftime("%Y-%m-%dT%H:%M:%SZ")
         )
@@ -431,6 +426,7 @@ class HeatwaveModel(HazardModel):
         self,
         met: np.ndarray,
         series: dict[str, np.ndarray],
+        daily: dict[str, np.ndarray],
         times: np.ndarray,
         at: np.ndarray,
         issue: np.datetime64,
@@ -440,7 +436,7 @@ class HeatwaveModel(HazardModel):
         options = self.options
         assert isinstance(options, HeatOptions)
         levels = self.scheme.levels
-        known = np.isfinite(trailing_maximum(series["tas"], times, at, _DAY)).any(axis=0)
+        known = np.isfinite(daily["tas"]).any(axis=0)
         probability = np.where(known[None], met.mean(axis=1), np.nan)  # level, community, time
         ranks = np.array([level.rank for level in levels])
         warranted = np.nan_to_num(probability) >= options.warn_probability
@@ -467,7 +463,7 @@ class HeatwaveModel(HazardModel):
             )
             temperatures[f"{name}_max"] = (
                 ("community", "lead_time"),
-                _member_mean(trailing_maximum(values, times, at, _DAY)),
+                _member_mean(daily[name]),
                 {**attrs, "long_name": f"ensemble mean of the 24-h maximum {label}"},
             )
         names = [level.name for level in levels]
