@@ -8,8 +8,9 @@ through the same steps. Sub-district codes come only from a layer that carries t
 rule in the bundled data assigns a cell to a 街道 honestly, so the default layer leaves
 ``subdistrict_code`` empty.
 
-Static attributes from real data: mean/min elevation, low-lying share and DEM coverage from
-the DEM (pixels whose centre lies in the community), and the number of official
+Static attributes from real data: mean/min elevation, low-lying share, the share in closed
+depressions (:mod:`hazard_models.terrain`) and DEM coverage from the DEM (pixels whose
+centre lies in the community), and the number of official
 waterlogging points whose third-party geocode falls inside the community *and* within
 ``max_offset`` of the district the official list names (geocodes that fail that check are
 not counted; the layer's attributes report how many). Exposure/vulnerability attributes no
@@ -32,6 +33,7 @@ from hazard_models.config import CommunityLayerConfig, DemConfig, HotspotConfig,
 from hazard_models.errors import RegionError
 from hazard_models.geometry import Feature, read_polygon_layer, transform_geometries
 from hazard_models.grid import AnalysisGrid, geodesic_area_km2
+from hazard_models.terrain import depression_labels, fill_depressions
 from ingest.contracts import validate_community_layer
 
 __all__ = ["District", "build_community_layer", "load_districts"]
@@ -173,6 +175,11 @@ def _dem_attributes(geometries: np.ndarray, dem: DemConfig) -> dict[str, xr.Data
     low = np.bincount(
         valid_labels, weights=elevation[valid] <= dem.low_lying_threshold, minlength=n + 1
     )[1:]
+    outlet = ~valid
+    hollows, _ = depression_labels(
+        elevation, fill_depressions(elevation, outlet), dem.depression_min_cells
+    )
+    in_hollow = np.bincount(valid_labels, weights=hollows[valid] > 0, minlength=n + 1)[1:]
     minimum = np.asarray(
         ndimage.minimum(
             np.where(valid, elevation, np.inf),
@@ -185,6 +192,7 @@ def _dem_attributes(geometries: np.ndarray, dem: DemConfig) -> dict[str, xr.Data
         has = counted > 0
         mean = np.where(has, total / counted, np.nan)
         low_share = np.where(has, low / counted, np.nan)
+        hollow_share = np.where(has, in_hollow / counted, np.nan)
         coverage = np.where(pixels > 0, counted / pixels, 0.0)
     minimum = np.where(has, minimum, np.nan)
     source = f"{dem.source} ({dem.path.name}); pixels whose centre lies in the community"
@@ -205,6 +213,19 @@ def _dem_attributes(geometries: np.ndarray, dem: DemConfig) -> dict[str, xr.Data
                 "long_name": f"share of DEM pixels at or below {threshold}",
                 "threshold": threshold,
                 "threshold_source": dem.low_lying_source,
+            },
+        ),
+        "depression_fraction": xr.DataArray(
+            hollow_share,
+            dims="community",
+            attrs={
+                "units": "1",
+                "source": source,
+                "long_name": "share of DEM pixels in a closed depression",
+                "comment": (
+                    "cells a priority-flood fill raises, in groups of at least "
+                    f"{dem.depression_min_cells} pixels (hazard_models.terrain)"
+                ),
             },
         ),
         "dem_coverage": xr.DataArray(

@@ -209,6 +209,14 @@ class DemConfig(Frozen):
     low_lying_threshold: Metres
     low_lying_source: str = Field(min_length=3, description="why this threshold")
     source: str = Field(min_length=3)
+    depression_min_cells: int = Field(
+        2,
+        ge=1,
+        description=(
+            "closed depressions of fewer DEM pixels are noise, not hollows "
+            "(depression_fraction; hazard_models.terrain)"
+        ),
+    )
 
 
 class HotspotConfig(Frozen):

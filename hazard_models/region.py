@@ -24,7 +24,7 @@ from ingest.storage import write_netcdf_atomic
 
 __all__ = ["Region", "load_region", "region_cache_key"]
 
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"  # 2: depression_fraction
 
 
 @dataclass(frozen=True)

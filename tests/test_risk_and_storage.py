@@ -20,8 +20,10 @@ def test_vulnerable_communities_are_raised_one_level(shenzhen_settings, shenzhen
     levels = np.tile(np.arange(5, dtype=np.int8), n // 5 + 1)[:n]
     result = xr.Dataset({"hazard_level": (("community", "lead_time"), levels[:, None])})
     risked = assess_risk(result, layer, shenzhen_settings.risk, "rainstorm")
-    vulnerable = (layer["low_lying_fraction"].values > 0.5) | (
-        layer["waterlogging_hotspots"].values > 0
+    vulnerable = (
+        (layer["low_lying_fraction"].values > 0.5)
+        | (layer["waterlogging_hotspots"].values > 0)
+        | (layer["depression_fraction"].values > 0.25)
     )
     assert vulnerable.any() and (~vulnerable).any()
     expected = np.where(vulnerable, np.array([0, 2, 3, 4, 4])[levels], levels)
