@@ -19,7 +19,7 @@ warning can always be told; a step that is not allowed in the current state rais
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
@@ -128,10 +128,13 @@ def edit(
     level: str | None = None,
     communities: tuple[str, ...] | None = None,
     text: str | None = None,
+    known_communities: Collection[str] | None = None,
 ) -> Proposal:
     """The forecaster changes the level, the communities or the text; it stays to confirm.
 
-    ``levels`` maps the scheme's level names to their ranks (an edited level must be one).
+    ``levels`` maps the scheme's level names to their ranks (an edited level must be one);
+    edited communities must be in ``known_communities`` (the community layer's ids) when
+    given, so that a mistyped id is refused rather than dropped from the message's area.
     """
     _require(proposal, ("proposed", "held"), "edit")
     changes = []
@@ -150,6 +153,16 @@ def edit(
                 f"proposal {proposal.id}: a warning needs at least one community; cancel "
                 "the proposal instead"
             )
+        communities = tuple(dict.fromkeys(communities))
+        if known_communities is not None:
+            unknown = [c for c in communities if c not in known_communities]
+            if unknown:
+                shown = ", ".join(repr(c) for c in unknown[:5])
+                more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+                raise ReviewError(
+                    f"proposal {proposal.id}: {shown}{more} not in the community layer; use "
+                    "the layer's community ids"
+                )
         changes.append(f"communities {len(decision.communities)} -> {len(communities)}")
         decision = replace(decision, communities=tuple(communities))
     if text is not None:

@@ -96,7 +96,7 @@ def test_forecaster_confirms_and_holds_in_the_console(served: Any) -> None:
             f"{CHROMIUM} is missing: install Debian's Chromium with `apt-get install -y "
             "chromium` (as root; CI's .ci/run does this). Do not run `playwright install`."
         )
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     url, settings = served
     before = _waiting(settings)
@@ -140,17 +140,30 @@ def test_forecaster_confirms_and_holds_in_the_console(served: Any) -> None:
             "orange",
             "red",
         ]
+        # A mistyped community id is refused by name and nothing changes ...
+        area = edited.locator("textarea.area-edit")
+        ids = area.input_value().split()
+        assert ids == list(before[third].decision.communities)
+        area.fill(" ".join([*ids, "XX-0000"]))
+        edited.locator('button[data-action="edit"]').click()
+        expect(edited.locator(".status")).to_contain_text("'XX-0000' not in the community layer")
+        # ... the first community alone, at red, is saved.
+        area.fill(ids[0])
         edited.locator("select.level").select_option("red")
         with page.expect_navigation():
             edited.locator('button[data-action="edit"]').click()
         edited = page.locator(f'section.card[data-id="{third}"]')
         assert edited.get_attribute("data-level") == "red"
         browser.close()
-    assert errors == []
+    # Chromium reports the one refused edit (409) as a failed resource; nothing else fails.
+    assert errors == [
+        "Failed to load resource: the server responded with a status of 409 (Conflict)"
+    ]
     after = _waiting(settings)
     assert after[first].state == "confirmed" and after[second].state == "held"
     assert [(e.by, e.action) for e in after[first].audit][-1] == ("Li Wei", "confirmed")
     assert after[second].audit[-1].detail.endswith("waiting for the 06 UTC run")
     assert before[third].decision.level != "red"
     assert after[third].decision.level == "red" and after[third].state == "proposed"
+    assert after[third].decision.communities == (ids[0],)
     assert after[third].audit[-1].by == "Li Wei"

@@ -21,7 +21,9 @@ from typing import Any
 from xml.etree import ElementTree
 
 import defusedxml.ElementTree as SafeElementTree
+import numpy as np
 import pytest
+import shapely
 import xarray as xr
 from starlette.exceptions import StarletteDeprecationWarning
 
@@ -88,6 +90,7 @@ class World:
         self.alerts = alerts
         self.subscriptions = subscriptions
         self.client: TestClient
+        self.setup: AlertingSetup
 
     def red(self, area: str = FUTIAN) -> str:
         """Id of the open red proposal of ``area``."""
@@ -126,6 +129,7 @@ def world(
             break
         alerting_cycle(results[issue_time], issue_time, setup, alerts, subscriptions)
     state = World(alerts, subscriptions)
+    state.setup = setup
     app = create_app(alerts, subscriptions, {"typhoon": setup}, clock=lambda: NOW)
     with TestClient(app) as client:
         state.client = client
@@ -281,6 +285,76 @@ def test_edits_take_the_scheme_levels(world: World) -> None:
     assert view["audit"][-1]["detail"] == "level red -> orange; text edited"
     nothing = world.client.post(f"/proposals/{red}/edit", json={"by": "duty-1"})
     assert nothing.status_code == 409 and "must change" in nothing.json()["detail"]
+
+
+def test_an_edited_area_must_name_communities_of_the_layer(
+    world: World, mangkhut: tuple[dict[datetime, xr.Dataset], xr.Dataset]
+) -> None:
+    red = world.red()
+    ids = world.client.get(f"/proposals/{red}").json()["community_ids"]
+    assert len(ids) > 2
+    mistyped = world.client.post(
+        f"/proposals/{red}/edit", json={"by": "duty-1", "communities": [*ids[:2], "SZ-99999"]}
+    )
+    assert mistyped.status_code == 409
+    assert (
+        "'SZ-99999'" in mistyped.json()["detail"] and "community layer" in mistyped.json()["detail"]
+    )
+    empty = world.client.post(f"/proposals/{red}/edit", json={"by": "duty-1", "communities": []})
+    assert empty.status_code == 409 and "at least one community" in empty.json()["detail"]
+
+    narrowed = world.client.post(
+        f"/proposals/{red}/edit", json={"by": "duty-1", "communities": [ids[0], ids[1], ids[0]]}
+    )
+
+    assert narrowed.status_code == 200, narrowed.text
+    view = narrowed.json()
+    assert view["community_ids"] == ids[:2] and view["communities"] == 2
+    assert view["audit"][-1]["detail"] == f"communities {len(ids)} -> 2"
+    # the confirmed message's polygons cover the two communities only
+    world.client.post(f"/proposals/{red}/confirm", json={"by": "duty-1"})
+    (message,) = [m for m in world.alerts.messages() if m.proposal_id == red]
+    layer = mangkhut[1]
+    chosen = np.isin(layer["community_id"].values.astype(str), ids[:2])
+    kept = shapely.union_all(shapely.from_wkt(layer["geometry_wkt"].values[chosen]))
+    (area,) = parse_cap(message.xml).infos[0].areas
+    drawn = shapely.union_all(
+        [shapely.Polygon([(lon, lat) for lat, lon in ring]) for ring in area.polygons]
+    )
+    assert drawn.area > 0.9 * kept.area
+    assert drawn.difference(kept.buffer(0.002)).is_empty
+
+
+def test_behind_a_proxy_the_reviewer_is_the_signed_in_user(world: World) -> None:
+    app = create_app(
+        world.alerts,
+        world.subscriptions,
+        {"typhoon": world.setup},
+        clock=lambda: NOW,
+        identity_header="X-Forwarded-User",
+    )
+    red = world.red()
+    with TestClient(app) as client:
+        anonymous = client.post(f"/proposals/{red}/confirm", json={"by": "duty-1"})
+        assert anonymous.status_code == 401 and "X-Forwarded-User" in anonymous.json()["detail"]
+        impostor = client.post(
+            f"/proposals/{red}/hold",
+            json={"by": "duty-2", "reason": "not mine to hold"},
+            headers={"X-Forwarded-User": "duty-1"},
+        )
+        assert impostor.status_code == 403 and "'duty-1'" in impostor.json()["detail"]
+        assert [e.action for e in world.alerts.proposal(red).audit][-1] == "proposed"
+        page = client.get("/console", headers={"X-Forwarded-User": "Li Wei"}).text
+        assert 'id="forecaster" autocomplete="name" value="Li Wei" readonly' in page
+
+        held = client.post(
+            f"/proposals/{red}/hold",
+            json={"by": "duty-1", "reason": "awaiting the 06 UTC track"},
+            headers={"X-Forwarded-User": "duty-1"},
+        )
+
+    assert held.status_code == 200, held.text
+    assert (held.json()["audit"][-1]["by"], held.json()["state"]) == ("duty-1", "held")
 
 
 # -- the public feed ------------------------------------------------------------------------

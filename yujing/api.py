@@ -19,16 +19,20 @@
 
 Errors
     An unknown proposal, message or subscriber is 404; a review step the proposal's state
-    does not allow (or an unknown level, an empty area) is 409 Conflict with the reason from
-    :mod:`alerting.review`; a malformed body is 422 (FastAPI's validation, naming the field);
-    an invalid subscription is 422 with ``{"problems": [{"field", "message"}]}``.
+    does not allow (or an unknown level, an empty area, a community id the layer does not
+    have) is 409 Conflict with the reason from :mod:`alerting.review`; a malformed body is
+    422 (FastAPI's validation, naming the field); an invalid subscription is 422 with
+    ``{"problems": [{"field", "message"}]}``.
 
 Who is reviewing
     Every review step names the forecaster in ``by`` (required, not blank); it is written to
     the audit log. This API does **not** authenticate: put it behind a reverse proxy that
     does (single sign-on for the duty forecasters' routes, nothing for ``/feed.atom`` and
-    ``/cap``), and have the proxy pass or check the forecaster's identity. Never expose the
-    review routes directly.
+    ``/cap``). With ``identity_header`` (``yujing serve --identity-header X-Forwarded-User``)
+    the reviewer is the signed-in user the proxy names in that header, not what the body
+    says: a review step without the header is 401, one whose ``by`` names someone else 403,
+    and the console fills in the name. The proxy must set the header itself and drop any
+    the client sent. Never expose the review routes directly.
 
 Run it with ``uvicorn --factory`` around a function that builds the stores and calls
 :func:`create_app`; nothing is read or connected at import.
@@ -124,6 +128,7 @@ class ProposalView(BaseModel):
     lead_time: float | None = Field(description="Expected onset minus issue time, minutes.")
     expires: datetime
     communities: int = Field(description="How many communities the warning covers.")
+    community_ids: list[str] = Field(description="The communities the warning covers.")
     evidence: dict[str, str]
     needs_confirmation: bool
     state: State
@@ -148,6 +153,7 @@ class ProposalView(BaseModel):
             lead_time=None if lead is None else lead.total_seconds() / 60,
             expires=decision.expires,
             communities=len(decision.communities),
+            community_ids=list(decision.communities),
             evidence=dict(decision.evidence),
             needs_confirmation=decision.needs_confirmation,
             state=proposal.state,
@@ -169,6 +175,7 @@ def create_app(
     feed_title: str = "yujing warnings in force",
     timezone: str = "UTC",
     region_name: str = "yujing",
+    identity_header: str | None = None,
 ) -> FastAPI:
     """The HTTP API over the alert and subscription stores.
 
@@ -188,6 +195,9 @@ def create_app(
         The Atom feed's title.
     timezone, region_name
         The region's IANA timezone and name, for the console (:mod:`yujing.console`).
+    identity_header
+        The request header in which the signing-in proxy names the user; when given, it,
+        not the body's ``by``, is the reviewer.
 
     Returns
     -------
@@ -200,6 +210,29 @@ def create_app(
         for hazard, setup in setups.items()
     }
     app = FastAPI(title="yujing", summary="Warnings review, public CAP feed, subscriptions")
+    known_communities = {
+        hazard: frozenset(setup.context.communities["community_id"].values.astype(str))
+        for hazard, setup in setups.items()
+    }
+
+    def reviewer(request: Request, body: ConfirmBody) -> str:
+        """Who takes the review step: the proxy's signed-in user, else the body's ``by``."""
+        if identity_header is None:
+            return body.by
+        signed_in = request.headers.get(identity_header, "").strip()
+        if not signed_in:
+            raise HTTPException(
+                401,
+                f"this API takes the reviewer from the {identity_header} header that the "
+                "signing-in proxy sets, and the request has none; review through the proxy",
+            )
+        if body.by.strip() != signed_in:
+            raise HTTPException(
+                403,
+                f"signed in as {signed_in!r}, the request names {body.by!r}; review under "
+                "your own name",
+            )
+        return signed_in
 
     def stored(proposal_id: str) -> Proposal:
         try:
@@ -241,34 +274,39 @@ def create_app(
         return ProposalView.of(stored(proposal_id))
 
     @app.post("/proposals/{proposal_id}/confirm")
-    def confirm(proposal_id: str, body: ConfirmBody) -> ProposalView:
+    def confirm(proposal_id: str, body: ConfirmBody, request: Request) -> ProposalView:
         """Confirm: the CAP message and its deliveries are queued in the same transaction."""
-        return apply(proposal_id, lambda p, _: review.confirm(p, body.by, clock()))
+        by = reviewer(request, body)
+        return apply(proposal_id, lambda p, _: review.confirm(p, by, clock()))
 
     @app.post("/proposals/{proposal_id}/hold")
-    def hold(proposal_id: str, body: HoldBody) -> ProposalView:
+    def hold(proposal_id: str, body: HoldBody, request: Request) -> ProposalView:
         """Hold the proposal back (nothing is sent) with a reason."""
-        return apply(proposal_id, lambda p, _: review.hold(p, body.by, clock(), body.reason))
+        by = reviewer(request, body)
+        return apply(proposal_id, lambda p, _: review.hold(p, by, clock(), body.reason))
 
     @app.post("/proposals/{proposal_id}/cancel")
-    def cancel(proposal_id: str, body: CancelBody) -> ProposalView:
+    def cancel(proposal_id: str, body: CancelBody, request: Request) -> ProposalView:
         """Withdraw the proposal (never sent); the area's earlier warning state comes back."""
-        return apply(proposal_id, lambda p, _: review.cancel(p, body.by, clock(), body.reason))
+        by = reviewer(request, body)
+        return apply(proposal_id, lambda p, _: review.cancel(p, by, clock(), body.reason))
 
     @app.post("/proposals/{proposal_id}/edit")
-    def edit(proposal_id: str, body: EditBody) -> ProposalView:
+    def edit(proposal_id: str, body: EditBody, request: Request) -> ProposalView:
         """Change level, communities or text; the proposal then waits for confirmation."""
+        by = reviewer(request, body)
         communities = None if body.communities is None else tuple(body.communities)
         return apply(
             proposal_id,
             lambda p, setup: review.edit(
                 p,
-                body.by,
+                by,
                 clock(),
                 levels=setup.levels,
                 level=body.level,
                 communities=communities,
                 text=body.text,
+                known_communities=known_communities[p.decision.hazard],
             ),
         )
 
@@ -344,11 +382,14 @@ def create_app(
         }
 
     @app.get("/console", response_class=HTMLResponse)
-    def console() -> HTMLResponse:
+    def console(request: Request) -> HTMLResponse:
         """The duty forecasters' page: the proposals waiting, with buttons to review them."""
         waiting = [ProposalView.of(p) for p in alerts.proposals(states=["proposed", "held"])]
+        signed_in = None
+        if identity_header is not None:
+            signed_in = request.headers.get(identity_header, "").strip() or None
         return HTMLResponse(
-            console_page(waiting, clock(), timezone, region_name, levels),
+            console_page(waiting, clock(), timezone, region_name, levels, signed_in=signed_in),
             headers={
                 "Content-Security-Policy": (
                     "default-src 'self'; script-src 'unsafe-inline'; "

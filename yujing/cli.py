@@ -125,11 +125,16 @@ def _serve(args: argparse.Namespace, console: Console) -> int:
 
     settings = load_settings(args.config, data_root=args.data_root)
     public = args.public_url or f"http://{args.host}:{args.port}"
-    app, close = review_api(settings, public_base_url=public)
+    app, close = review_api(settings, public_base_url=public, identity_header=args.identity_header)
+    who = (
+        f"reviewers are the proxy's {args.identity_header} header"
+        if args.identity_header
+        else "reviewers name themselves"
+    )
     console.print(
         f"review API and CAP feed on http://{args.host}:{args.port} "
-        f"(store {public_url(settings.alert_database)}); no authentication: put it behind "
-        "a proxy that does"
+        f"(store {public_url(settings.alert_database)}); no authentication here: put it "
+        f"behind a proxy that does; {who}"
     )
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
@@ -444,6 +449,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="listen address (default loopback)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--public-url", default=None, help="base URL of the feed's links")
+    serve.add_argument(
+        "--identity-header",
+        default=None,
+        help="request header in which the signing-in proxy names the user (e.g. "
+        "X-Forwarded-User): the reviewer is that user, never what the request body says",
+    )
     serve.set_defaults(handler=_serve)
 
     ingest = commands.add_parser("ingest", help="ingest configured sources into the store")

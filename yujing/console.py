@@ -5,7 +5,8 @@ forecaster (proposed and held), newest issue first, each with what a forecaster 
 on: hazard, level and action (issue, upgrade …), the area and how many communities, the
 expected onset and lead time in the region's local time, the evidence (criterion, data,
 model version), the message text and its history. Buttons confirm, hold or withdraw it (a
-hold or a withdrawal needs a reason), or save a changed level or text (the proposal then
+hold or a withdrawal needs a reason), or save a changed level, text or area (the
+community ids: remove some, add others from the layer; the proposal then
 waits for confirmation). Every step is a call of the review API
 (``POST /proposals/{id}/confirm`` …) under the name the forecaster typed, which the audit
 log records; the page then reloads. A step the proposal's state no longer allows (another
@@ -13,7 +14,8 @@ forecaster was quicker) shows the API's reason on the card.
 
 The page is self-contained: no external script, style sheet or font (the console must work
 on a network cut off from the internet), every value HTML-escaped. It authenticates no one:
-like the API, it belongs behind the proxy that does.
+like the API, it belongs behind the proxy that does; with the API's ``identity_header`` the
+forecaster's name is the proxy's signed-in user, shown and not editable.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ button { margin-right: 0.5em; }
 
 _SCRIPT = """
 const nameField = document.getElementById("forecaster");
-nameField.value = localStorage.getItem("yujing-forecaster") || "";
+if (!nameField.readOnly) nameField.value = localStorage.getItem("yujing-forecaster") || "";
 nameField.addEventListener("change", () =>
   localStorage.setItem("yujing-forecaster", nameField.value.trim()));
 for (const button of document.querySelectorAll("button[data-action]")) {
@@ -69,9 +71,19 @@ for (const button of document.querySelectorAll("button[data-action]")) {
     if (action === "edit") {
       const level = card.querySelector("select.level").value;
       const text = card.querySelector("textarea.text-edit").value.trim();
+      const area = card.querySelector("textarea.area-edit");
+      const ids = (field) => field.split(/[\\s,]+/).filter((id) => id);
       if (level !== card.dataset.level) body.level = level;
       if (text && text !== card.dataset.text) body.text = text;
-      if (!body.level && !body.text) { status.textContent = "Nothing changed."; return; }
+      if (ids(area.value).join(" ") !== ids(area.defaultValue).join(" ")) {
+        body.communities = ids(area.value);
+        if (!body.communities.length) {
+          status.textContent = "A warning needs a community; withdraw it instead."; return;
+        }
+      }
+      if (!body.level && !body.text && !body.communities) {
+        status.textContent = "Nothing changed."; return;
+      }
     } else if (action !== "confirm") {
       const reason = card.querySelector("input.reason").value.trim();
       if (!reason) { status.textContent = "A reason is needed to " + action + "."; return; }
@@ -141,7 +153,9 @@ def _card(proposal: ProposalView, zone: ZoneInfo, levels: Sequence[str]) -> str:
   <details><summary>edit</summary><p>
     <label>level <select class="level">{options}</select></label>
     <textarea class="text-edit" rows="2" cols="60" placeholder="message text (optional)"
-      >{escape(proposal.text)}</textarea>
+      >{escape(proposal.text)}</textarea></p><p>
+    <label>communities (ids; remove or add)<br><textarea class="area-edit" rows="3" cols="60"
+      >{escape(" ".join(proposal.community_ids))}</textarea></label><br>
     <button data-action="edit">Save changes</button></p></details>
   <details><summary>history</summary><ul>{history}</ul></details>
 </section>"""
@@ -153,6 +167,7 @@ def console_page(
     timezone: str,
     region_name: str,
     levels: Mapping[str, Sequence[str]] | None = None,
+    signed_in: str | None = None,
 ) -> str:
     """The console's HTML: the given proposals (``ProposalView``), newest issue first.
 
@@ -168,12 +183,16 @@ def console_page(
         Shown in the title.
     levels
         Per hazard, the level names a forecaster may choose when editing, lowest first.
+    signed_in
+        The user the signing-in proxy names (``create_app``'s ``identity_header``): the
+        forecaster field shows it and cannot be changed.
     """
     zone = ZoneInfo(timezone)
     ordered = sorted(proposals, key=lambda p: p.issue_time, reverse=True)
     cards = "".join(_card(p, zone, (levels or {}).get(p.hazard, ())) for p in ordered) or (
         '<p id="none">No proposal waits for a forecaster.</p>'
     )
+    name_field = "" if signed_in is None else f' value="{escape(signed_in)}" readonly'
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">
 <title>yujing console — {escape(region_name)}</title>
@@ -182,7 +201,7 @@ def console_page(
 <header><h1>Proposed warnings — {escape(region_name)}</h1>
   <span class="meta">{len(ordered)} waiting · page of {escape(_local(now, zone))}
     · <a href="console">refresh</a></span>
-  <label>Forecaster <input id="forecaster" autocomplete="name"></label></header>
+  <label>Forecaster <input id="forecaster" autocomplete="name"{name_field}></label></header>
 <main>{cards}</main>
 <script>{_SCRIPT}</script>
 </body></html>

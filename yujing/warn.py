@@ -102,7 +102,10 @@ def alerting_setups(
 
 
 def review_api(
-    settings: Settings, *, public_base_url: str = "http://127.0.0.1:8000"
+    settings: Settings,
+    *,
+    public_base_url: str = "http://127.0.0.1:8000",
+    identity_header: str | None = None,
 ) -> tuple[FastAPI, Callable[[], None]]:
     """The HTTP API (:mod:`yujing.api`) over the deployment's alert store, and a function
     that closes its stores: where the duty forecasters confirm, hold, edit or withdraw the
@@ -130,6 +133,7 @@ def review_api(
         public_base_url=public_base_url,
         timezone=settings.region.timezone,
         region_name=settings.region.name,
+        identity_header=identity_header,
     )
     return app, close
 
