@@ -42,9 +42,11 @@ typecheck: $(VENV)
 # tests/services and run in their own process: libpq's bundled libldap and the libldap that
 # GDAL/netCDF bring crash in their exit destructors when both are loaded (exit 139 after
 # every test passed; gdb: _dl_fini -> libldap free). Every test still runs, and here a
-# missing server fails instead of skipping (YUJING_REQUIRE_SERVICES=1).
+# missing server fails instead of skipping (YUJING_REQUIRE_SERVICES=1). The others run on
+# every core, a test file per worker (its module and session fixtures built once there); the
+# server tests stay in one process (they share databases, topics and ports).
 pytest: $(VENV)
-	$(BIN)/python -m pytest --ignore=tests/services
+	$(BIN)/python -m pytest -n auto --dist loadfile --ignore=tests/services
 	YUJING_REQUIRE_SERVICES=1 $(BIN)/python -m pytest tests/services
 
 test: lint typecheck pytest
