@@ -90,6 +90,23 @@ def _waiting(settings: Any) -> dict[str, Any]:
         store.close()
 
 
+_BOX = (
+    "path => { const b = path.getBBox(); "
+    "return {x: b.x, y: b.y, width: b.width, height: b.height}; }"
+)
+
+
+def _inside(inner: dict[str, float], outer: dict[str, float], slack: float = 1.0) -> bool:
+    """True when the drawn box ``inner`` lies within ``outer`` (SVG units)."""
+    return (
+        inner["width"] > 0
+        and inner["x"] >= outer["x"] - slack
+        and inner["y"] >= outer["y"] - slack
+        and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + slack
+        and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + slack
+    )
+
+
 def test_forecaster_confirms_and_holds_in_the_console(served: Any) -> None:
     if not CHROMIUM.exists():
         pytest.fail(
@@ -140,6 +157,13 @@ def test_forecaster_confirms_and_holds_in_the_console(served: Any) -> None:
             "orange",
             "red",
         ]
+        # Every card maps its area inside the region's outline.
+        for i in range(cards.count()):
+            drawn = cards.nth(i).locator("svg.map path.area")
+            assert drawn.get_attribute("d")
+        box_before = edited.locator("svg.map path.area").evaluate(_BOX)
+        region = edited.locator("svg.map path.region").evaluate(_BOX)
+        assert _inside(box_before, region)
         # A mistyped community id is refused by name and nothing changes ...
         area = edited.locator("textarea.area-edit")
         ids = area.input_value().split()
@@ -147,13 +171,21 @@ def test_forecaster_confirms_and_holds_in_the_console(served: Any) -> None:
         area.fill(" ".join([*ids, "XX-0000"]))
         edited.locator('button[data-action="edit"]').click()
         expect(edited.locator(".status")).to_contain_text("'XX-0000' not in the community layer")
-        # ... the first community alone, at red, is saved.
-        area.fill(ids[0])
+        # ... its area grown by the held proposal's communities, at red, is saved.
+        held_ids = held.locator("textarea.area-edit").input_value().split()
+        grown = [*ids, *(c for c in held_ids if c not in ids)]
+        assert len(grown) > len(ids)
+        area.fill(" ".join(grown))
         edited.locator("select.level").select_option("red")
         with page.expect_navigation():
             edited.locator('button[data-action="edit"]').click()
         edited = page.locator(f'section.card[data-id="{third}"]')
         assert edited.get_attribute("data-level") == "red"
+        box_after = edited.locator("svg.map path.area").evaluate(_BOX)
+        assert _inside(box_before, box_after)
+        assert box_after["width"] * box_after["height"] > (
+            box_before["width"] * box_before["height"]
+        )
         browser.close()
     # Chromium reports the one refused edit (409) as a failed resource; nothing else fails.
     assert errors == [
@@ -165,5 +197,5 @@ def test_forecaster_confirms_and_holds_in_the_console(served: Any) -> None:
     assert after[second].audit[-1].detail.endswith("waiting for the 06 UTC run")
     assert before[third].decision.level != "red"
     assert after[third].decision.level == "red" and after[third].state == "proposed"
-    assert after[third].decision.communities == (ids[0],)
+    assert after[third].decision.communities == tuple(grown)
     assert after[third].audit[-1].by == "Li Wei"

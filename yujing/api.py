@@ -58,7 +58,7 @@ from alerting.feed import CAP_MEDIA_TYPE, atom_feed
 from alerting.outbox.store import AlertStore
 from alerting.review import Proposal
 from alerting.subscriptions import SubscriptionError, SubscriptionStore
-from yujing.console import console_page
+from yujing.console import AreaMap, console_page
 
 __all__ = [
     "AuditView",
@@ -210,6 +210,8 @@ def create_app(
         for hazard, setup in setups.items()
     }
     app = FastAPI(title="yujing", summary="Warnings review, public CAP feed, subscriptions")
+    # every hazard of a deployment warns the same community layer: one map for all
+    area_map = next((AreaMap(s.context.communities) for s in setups.values()), None)
     known_communities = {
         hazard: frozenset(setup.context.communities["community_id"].values.astype(str))
         for hazard, setup in setups.items()
@@ -389,7 +391,15 @@ def create_app(
         if identity_header is not None:
             signed_in = request.headers.get(identity_header, "").strip() or None
         return HTMLResponse(
-            console_page(waiting, clock(), timezone, region_name, levels, signed_in=signed_in),
+            console_page(
+                waiting,
+                clock(),
+                timezone,
+                region_name,
+                levels,
+                signed_in=signed_in,
+                area_map=area_map,
+            ),
             headers={
                 "Content-Security-Policy": (
                     "default-src 'self'; script-src 'unsafe-inline'; "

@@ -2,12 +2,12 @@
 
 ``GET /console`` (:func:`yujing.api.create_app`) shows the proposals waiting for a
 forecaster (proposed and held), newest issue first, each with what a forecaster decides
-on: hazard, level and action (issue, upgrade …), the area and how many communities, the
-expected onset and lead time in the region's local time, the evidence (criterion, data,
-model version), the message text and its history. Buttons confirm, hold or withdraw it (a
-hold or a withdrawal needs a reason), or save a changed level, text or area (the
-community ids: remove some, add others from the layer; the proposal then
-waits for confirmation). Every step is a call of the review API
+on: hazard, level and action (issue, upgrade …), the area and how many communities with a
+map of it on the region's outline (inline SVG), the expected onset and lead time in the
+region's local time, the evidence (criterion, data, model version), the message text and
+its history. Buttons confirm, hold or withdraw it (a hold or a withdrawal needs a reason),
+or save a changed level, text or area (the community ids: remove some, add others from the
+layer; the proposal then waits for confirmation). Every step is a call of the review API
 (``POST /proposals/{id}/confirm`` …) under the name the forecaster typed, which the audit
 log records; the page then reloads. A step the proposal's state no longer allows (another
 forecaster was quicker) shows the API's reason on the card.
@@ -23,13 +23,71 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import shapely
+
 if TYPE_CHECKING:
+    import xarray as xr
+
     from yujing.api import ProposalView
 
-__all__ = ["console_page"]
+__all__ = ["AreaMap", "console_page"]
+
+_MAP_WIDTH = 320.0
+
+
+class AreaMap:
+    """Small SVG maps of warning areas on the region's outline; built once per layer.
+
+    Longitude and latitude are drawn equirectangular, longitude scaled by the cosine of
+    the region's mean latitude so that shapes keep their proportions; the polygons are
+    simplified to about a pixel.
+    """
+
+    def __init__(self, communities: xr.Dataset) -> None:
+        ids = communities["community_id"].values.astype(str)
+        shapes = shapely.from_wkt(communities["geometry_wkt"].values)
+        self._shapes = dict(zip(ids, shapes, strict=True))
+        region = shapely.union_all(shapes)
+        x0, y0, x1, y1 = region.bounds
+        self._stretch = float(np.cos(np.radians((y0 + y1) / 2)))
+        span = max((x1 - x0) * self._stretch, 1e-9)
+        self._scale = _MAP_WIDTH / span
+        self._origin = (x0, y1)
+        self.height = max((y1 - y0) * self._scale, 1.0)
+        self._tolerance = 1.0 / self._scale
+        self.region_path = self._path(region)
+
+    def _path(self, geometry: Any) -> str:
+        x0, y1 = self._origin
+        parts = []
+        simple = shapely.simplify(geometry, self._tolerance, preserve_topology=True)
+        for polygon in getattr(simple, "geoms", [simple]):
+            if polygon.geom_type != "Polygon" or polygon.is_empty:
+                continue
+            for ring in (polygon.exterior, *polygon.interiors):
+                xy = np.asarray(ring.coords)
+                px = (xy[:, 0] - x0) * self._stretch * self._scale
+                py = (y1 - xy[:, 1]) * self._scale
+                points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(px, py, strict=True))
+                parts.append(f"M{points}Z")
+        return " ".join(parts)
+
+    def svg(self, community_ids: Sequence[str]) -> str:
+        """The region in grey, the communities of the warning in the level's colour."""
+        known = [self._shapes[c] for c in community_ids if c in self._shapes]
+        area = self._path(shapely.union_all(known)) if known else ""
+        return (
+            f'<svg class="map" viewBox="0 0 {_MAP_WIDTH:.0f} {self.height:.0f}" '
+            f'width="{_MAP_WIDTH:.0f}" height="{self.height:.0f}" role="img" '
+            f'aria-label="warning area: {len(known)} communities">'
+            f'<path class="region" d="{self.region_path}"/>'
+            f'<path class="area" d="{area}"/></svg>'
+        )
+
 
 _LEVEL_COLOURS = {
     "white": "#f4f4f4",
@@ -53,6 +111,9 @@ table.evidence td { padding: 0.1em 0.8em 0.1em 0; vertical-align: top; }
 .text { white-space: pre-wrap; background: #f4f4f4; padding: 0.5em; }
 .error { color: #b00020; font-weight: bold; }
 button { margin-right: 0.5em; }
+svg.map { float: right; margin: 0 0 0.5em 1em; background: #eef3f7; }
+svg.map path.region { fill: #ffffff; stroke: #999; stroke-width: 0.5; }
+svg.map path.area { fill: var(--level); stroke: #222; stroke-width: 0.8; fill-rule: evenodd; }
 """
 
 _SCRIPT = """
@@ -106,7 +167,9 @@ def _local(moment: datetime | None, zone: ZoneInfo) -> str:
     return "—" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _card(proposal: ProposalView, zone: ZoneInfo, levels: Sequence[str]) -> str:
+def _card(
+    proposal: ProposalView, zone: ZoneInfo, levels: Sequence[str], area_map: AreaMap | None
+) -> str:
     """One proposal's card; ``levels`` are its hazard's level names, lowest first."""
     lead = "—" if proposal.lead_time is None else f"{proposal.lead_time:.0f} min"
     colour = _LEVEL_COLOURS.get(proposal.level, "#888888")
@@ -133,10 +196,12 @@ def _card(proposal: ProposalView, zone: ZoneInfo, levels: Sequence[str]) -> str:
     )
     issued, onset = _local(proposal.issue_time, zone), _local(proposal.onset, zone)
     expires = _local(proposal.expires, zone)
+    drawn = "" if area_map is None else area_map.svg(proposal.community_ids)
     return f"""
 <section class="card" data-id="{escape(proposal.id)}" data-state="{escape(proposal.state)}"
          data-level="{escape(proposal.level)}" data-text="{escape(proposal.text)}"
          style="--level: {colour}">
+  {drawn}
   <h2>{escape(proposal.hazard)} {change} — {escape(proposal.action)} — {escape(proposal.area_name)}
     <span class="meta">({escape(proposal.area)}, {count})</span></h2>
   <p class="meta">state <b>{escape(proposal.state)}</b> · issue {escape(issued)}
@@ -168,6 +233,7 @@ def console_page(
     region_name: str,
     levels: Mapping[str, Sequence[str]] | None = None,
     signed_in: str | None = None,
+    area_map: AreaMap | None = None,
 ) -> str:
     """The console's HTML: the given proposals (``ProposalView``), newest issue first.
 
@@ -186,12 +252,14 @@ def console_page(
     signed_in
         The user the signing-in proxy names (``create_app``'s ``identity_header``): the
         forecaster field shows it and cannot be changed.
+    area_map
+        Draws each proposal's area on the region (:class:`AreaMap`); none without it.
     """
     zone = ZoneInfo(timezone)
     ordered = sorted(proposals, key=lambda p: p.issue_time, reverse=True)
-    cards = "".join(_card(p, zone, (levels or {}).get(p.hazard, ())) for p in ordered) or (
-        '<p id="none">No proposal waits for a forecaster.</p>'
-    )
+    cards = "".join(
+        _card(p, zone, (levels or {}).get(p.hazard, ()), area_map) for p in ordered
+    ) or ('<p id="none">No proposal waits for a forecaster.</p>')
     name_field = "" if signed_in is None else f' value="{escape(signed_in)}" readonly'
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">
