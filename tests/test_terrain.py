@@ -8,6 +8,7 @@ reconstruction the package uses; the community attribute against the city's offi
 
 from __future__ import annotations
 
+import doctest
 import heapq
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import rasterio
 from rasterio.windows import Window
 from sklearn.metrics import roc_auc_score
 
+from hazard_models import terrain
 from hazard_models.terrain import depression_labels, fill_depressions
 
 
@@ -77,6 +79,11 @@ def test_depressions_are_raised_groups_above_the_minimum_size(futian_dem: np.nda
     # each depression spills at one level: the filled surface is flat across it
     for label in range(1, n_kept + 1):
         assert np.ptp(filled[kept == label]) == 0
+
+
+def test_the_module_example_runs() -> None:
+    failed, attempted = doctest.testmod(terrain)
+    assert attempted > 0 and failed == 0
 
 
 def test_bad_dem_is_named() -> None:
