@@ -183,6 +183,21 @@ def _config_copy(tmp_path: Path, name: str, edit: Any) -> Path:
     return config
 
 
+def _config_with_alert_store(tmp_path: Path, name: str, edit: Any = None) -> Path:
+    """:func:`_config_copy` whose alert store is ``tmp_path/alerts.db``, created (upgraded)."""
+    from yujing.settings import load_settings
+    from yujing.warn import upgrade_alert_database
+
+    def with_store(document: dict[str, Any]) -> None:
+        if edit is not None:
+            edit(document)
+        document["alerting"]["database"] = f"sqlite:///{tmp_path / 'alerts.db'}"
+
+    config = _config_copy(tmp_path, name, with_store)
+    upgrade_alert_database(load_settings(config))
+    return config
+
+
 def _run_dag(
     tmp_path: Path, dag_id: str, task_id: str, config: Path, when: str, **environ: str
 ) -> tuple[Path, Any]:
@@ -214,13 +229,8 @@ def test_warning_dag_warns_on_the_knmi_storm(tmp_path: Path) -> None:
         nowcast = {**document["hazards"]["rainstorm_nowcast"], "scheme": "knmi-2010-demo"}
         document["hazards"] = {"rainstorm_nowcast": nowcast}
         document["alerting"]["policy"]["rainstorm_nowcast"]["confirm_levels"] = ["red"]
-        document["alerting"]["database"] = f"sqlite:///{tmp_path / 'alerts.db'}"
 
-    config = _config_copy(tmp_path, "knmi-demo.yaml", edit)
-    from yujing.settings import load_settings
-    from yujing.warn import upgrade_alert_database
-
-    upgrade_alert_database(load_settings(config))
+    config = _config_with_alert_store(tmp_path, "knmi-demo.yaml", edit)
     _, returned = _run_dag(
         tmp_path,
         "yujing_warning_cycle",
@@ -260,14 +270,7 @@ def test_heat_outlook_runs_daily_in_the_deployment_timezone(dag_bag: Any) -> Non
 def test_heat_outlook_warns_on_real_analyses(tmp_path: Path) -> None:
     # configs/era5-uk-demo.yaml (ERA5 2 m temperature, March 2019; its demonstration heat
     # levels warn), its alert store in tmp_path; the outlook of 30 March 2019, 06:00 London.
-    def edit(document: dict[str, Any]) -> None:
-        document["alerting"]["database"] = f"sqlite:///{tmp_path / 'alerts.db'}"
-
-    config = _config_copy(tmp_path, "era5-uk-demo.yaml", edit)
-    from yujing.settings import load_settings
-    from yujing.warn import upgrade_alert_database
-
-    upgrade_alert_database(load_settings(config))
+    config = _config_with_alert_store(tmp_path, "era5-uk-demo.yaml")
     _, outcome = _run_dag(
         tmp_path,
         "yujing_heat_outlook",
