@@ -4,7 +4,7 @@ SQLite by default (a file, nothing to run), PostgreSQL by configuration; the sch
 the Alembic migrations in ``alerting/migrations`` only. The stores of this package
 (:class:`~alerting.subscriptions.SubscriptionStore`, :class:`~alerting.outbox.AlertStore`)
 share what is here: the declarative base with its naming convention, an aware-UTC column
-type, engine creation with an error that names the URL, and schema checks.
+type, the audit log table, engine creation with an error that names the URL, and schema checks.
 """
 
 from __future__ import annotations
@@ -18,16 +18,17 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, Index, Integer, MetaData, String, Text, create_engine, event
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from alerting.errors import AlertingError
 
 __all__ = [
     "MIGRATIONS",
+    "AuditRow",
     "Base",
     "SqlStore",
     "UTCDateTime",
@@ -87,6 +88,23 @@ class Base(DeclarativeBase):
     """Declarative base of every alerting table."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class AuditRow(Base):
+    """One state change, who made it and why: of a proposal, message or delivery (the alert
+    store) or of a subscriber (the subscription store), in the transaction of the change."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    entity: Mapped[str] = mapped_column(String(16))
+    entity_id: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index(None, "entity", "entity_id"),)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:

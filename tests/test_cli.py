@@ -84,3 +84,34 @@ def test_naive_issue_time_is_refused(data_root: Path, capsys: pytest.CaptureFixt
         == 2
     )
     assert "has no timezone" in capsys.readouterr().err
+
+
+def test_operator_issues_lists_and_revokes_subscriber_tokens(
+    tmp_path: Path, data_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from alerting.subscriptions import SubscriptionStore
+
+    database = f"sqlite:///{tmp_path / 'alerts.db'}"
+    with SubscriptionStore(database) as store:
+        store.upgrade()
+    common = ["--database", database]
+
+    assert main(["subscribers", "token", "futian-metro", *common, "--by", "ops-1"]) == 0
+    issued = capsys.readouterr()
+    token = issued.out.strip()
+    assert issued.out == token + "\n" and "shown only now" in issued.err
+    assert main(["subscribers", "list", *common]) == 0
+    listed = capsys.readouterr().out
+    assert "futian-metro" in listed and "(not registered)" in listed and token[:10] in listed
+    assert main(["subscribers", "token", "Futian Metro", *common]) == 2
+    assert "is not an id" in capsys.readouterr().err
+
+    with SubscriptionStore(database) as store:
+        assert store.authenticate(token) == "futian-metro"
+    assert main(["subscribers", "revoke", "futian-metro", *common, "--by", "ops-2"]) == 0
+    assert "revoked 1" in capsys.readouterr().out
+    assert main(["subscribers", "revoke", "futian-metro", *common]) == 1
+    with SubscriptionStore(database) as store:
+        assert store.authenticate(token) is None
+        (record,) = store.tokens()
+        assert (record.created_by, record.revoked_by) == ("ops-1", "ops-2")

@@ -199,3 +199,60 @@ def test_forecaster_confirms_and_holds_in_the_console(served: Any) -> None:
     assert after[third].decision.level == "red" and after[third].state == "proposed"
     assert after[third].decision.communities == tuple(grown)
     assert after[third].audit[-1].by == "Li Wei"
+
+
+def test_the_served_api_takes_a_subscription_by_token_inside_the_region(
+    served: Any, cache_dir: Path
+) -> None:
+    """Over the real server: the subscription routes need the subscriber's token, and an
+    asset outside the region's community layer (here written [lat, lon]) is refused."""
+    import requests
+    import shapely
+
+    from alerting.subscriptions import SubscriptionStore
+    from hazard_models.region import load_region
+
+    url, settings = served
+    base = url.removesuffix("/console")
+    region = load_region(settings.region, settings.communities, cache_dir)
+    inside = shapely.from_wkt(str(region.communities["geometry_wkt"].values[0])).centroid
+    with SubscriptionStore(settings.alert_database) as store:
+        token = store.issue_token("dales-water", by="ops-1")
+    body: dict[str, Any] = {
+        "subscriber": {
+            "id": "dales-water",
+            "name": "Dales water works",
+            "organisation": "Dales Water",
+            "sector": "water",
+        },
+        "assets": [
+            {"id": "works", "name": "works", "geometry": {"type": "Point", "coordinates": []}}
+        ],
+        "rules": [
+            {
+                "hazard": "heatwave",
+                "variable": "tas",
+                "comparison": ">=",
+                "threshold": "25 degC",
+                "within": "24 h",
+            }
+        ],
+        "channels": [
+            {"kind": "email", "address": "duty@dales.example.org", "languages": ["en-US"]}
+        ],
+    }
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    body["assets"][0]["geometry"]["coordinates"] = [inside.y, inside.x]
+    swapped = requests.post(f"{base}/subscriptions", json=body, headers=headers, timeout=30)
+    body["assets"][0]["geometry"]["coordinates"] = [inside.x, inside.y]
+    anonymous = requests.post(f"{base}/subscriptions", json=body, timeout=30)
+    created = requests.post(f"{base}/subscriptions", json=body, headers=headers, timeout=30)
+
+    assert swapped.status_code == 422
+    (problem,) = swapped.json()["problems"]
+    assert problem["field"] == "assets[0].geometry" and "[lat, lon]" in problem["message"]
+    assert anonymous.status_code == 401
+    assert created.status_code == 201, created.text
+    read = requests.get(f"{base}/subscriptions/dales-water", headers=headers, timeout=30)
+    assert read.json()["assets"][0]["geometry"]["coordinates"] == [inside.x, inside.y]

@@ -92,6 +92,11 @@ class World:
         self.client: TestClient
         self.setup: AlertingSetup
 
+    def bearer(self, subscriber_id: str) -> dict[str, str]:
+        """The Authorization header of a token newly issued for ``subscriber_id``."""
+        token = self.subscriptions.issue_token(subscriber_id, by="operator-1")
+        return {"Authorization": f"Bearer {token}"}
+
     def red(self, area: str = FUTIAN) -> str:
         """Id of the open red proposal of ``area``."""
         (found,) = [p.id for p in self.alerts.proposals() if p.decision.area == area]
@@ -355,6 +360,9 @@ def test_behind_a_proxy_the_reviewer_is_the_signed_in_user(world: World) -> None
 
     assert held.status_code == 200, held.text
     assert (held.json()["audit"][-1]["by"], held.json()["state"]) == ("duty-1", "held")
+    with TestClient(app) as client:
+        assert client.get("/outbox").status_code == 401
+        assert client.get("/outbox", headers={"X-Forwarded-User": "ops-1"}).status_code == 200
 
 
 # -- the public feed ------------------------------------------------------------------------
@@ -447,26 +455,100 @@ def test_superseded_expired_and_cancelled_messages(world: World) -> None:
 
 
 def test_subscriptions_register_read_and_remove(world: World) -> None:
+    metro = world.bearer("futian-metro")
     created = world.client.post(
-        "/subscriptions", content=json.dumps(subscription_body("futian-metro"))
+        "/subscriptions", content=json.dumps(subscription_body("futian-metro")), headers=metro
     )
     assert created.status_code == 201 and created.json() == {"subscriber_id": "futian-metro"}
-    stored = world.client.get("/subscriptions/futian-metro").json()
+    stored = world.client.get("/subscriptions/futian-metro", headers=metro).json()
     assert stored["subscriber"]["id"] == "futian-metro" and stored["version"] == 1
     assert stored["rules"][0]["threshold"] == "17.2 m s-1"
 
     wrong = subscription_body("futian-metro")
     wrong["rules"][0]["threshold"] = "17.2 km"
-    refused = world.client.post("/subscriptions", content=json.dumps(wrong))
+    refused = world.client.post("/subscriptions", content=json.dumps(wrong), headers=metro)
     assert refused.status_code == 422
     (problem,) = refused.json()["problems"]
     assert problem["field"] == "rules[0].threshold" and "m s-1" in problem["message"]
-    garbage = world.client.post("/subscriptions", content=b"{not json")
+    garbage = world.client.post("/subscriptions", content=b"{not json", headers=metro)
     assert garbage.status_code == 422 and garbage.json()["problems"][0]["field"] == "(body)"
 
-    assert world.client.delete("/subscriptions/futian-metro").status_code == 204
-    assert world.client.delete("/subscriptions/futian-metro").status_code == 404
-    assert world.client.get("/subscriptions/futian-metro").status_code == 404
+    assert world.client.delete("/subscriptions/futian-metro", headers=metro).status_code == 204
+    assert world.client.delete("/subscriptions/futian-metro", headers=metro).status_code == 404
+    assert world.client.get("/subscriptions/futian-metro", headers=metro).status_code == 404
+    audit = [(r.actor, r.action) for r in world.alerts.audit("subscriber", "futian-metro")]
+    assert audit == [
+        ("operator-1", "token issued"),
+        ("futian-metro", "registered"),
+        ("futian-metro", "removed"),
+    ]
+
+
+def test_only_the_subscribers_token_manages_its_subscription(world: World) -> None:
+    """Without a token 401, with another subscriber's 403; the stored set is untouched."""
+    before = world.subscriptions.get("futian-em")
+    assert before is not None
+    hijack = subscription_body("futian-em")
+    hijack["channels"][0]["url"] = "http://127.0.0.1:9/elsewhere"
+    body = json.dumps(hijack)
+    other = world.bearer("luohu-water")
+    forged = {"Authorization": "Bearer yjs_" + "A" * 43}
+
+    for headers in ({}, forged, {"Authorization": "Basic ZnV0aWFuOmVt"}):
+        for response in (
+            world.client.post("/subscriptions", content=body, headers=headers),
+            world.client.get("/subscriptions/futian-em", headers=headers),
+            world.client.delete("/subscriptions/futian-em", headers=headers),
+            world.client.get("/subscriptions/futian-em/deliveries", headers=headers),
+        ):
+            assert response.status_code == 401, response.text
+            assert response.headers["WWW-Authenticate"] == "Bearer"
+            assert "Authorization: Bearer" in response.json()["detail"]
+    for response in (
+        world.client.post("/subscriptions", content=body, headers=other),
+        world.client.get("/subscriptions/futian-em", headers=other),
+        world.client.delete("/subscriptions/futian-em", headers=other),
+        world.client.get("/subscriptions/futian-em/deliveries", headers=other),
+    ):
+        assert response.status_code == 403, response.text
+        assert "'luohu-water'" in response.json()["detail"]
+
+    assert world.subscriptions.get("futian-em") == before
+    own = world.bearer("futian-em")
+    assert world.client.get("/subscriptions/futian-em", headers=own).status_code == 200
+    assert world.subscriptions.revoke_tokens("futian-em", by="operator-2") == 1
+    revoked = world.client.get("/subscriptions/futian-em", headers=own)
+    assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
+    (record,) = world.subscriptions.tokens("futian-em")
+    assert (record.active, record.revoked_by) == (False, "operator-2")
+    assert own["Authorization"].removeprefix("Bearer ").startswith(record.hint)
+
+
+def test_a_subscriber_sees_its_own_deliveries(world: World) -> None:
+    own = world.bearer("futian-em")
+    queued = world.alerts.deliveries(subscriber_id="futian-em")
+    assert [d.status for d in queued] == ["pending", "pending"]
+    first, second = queued
+    (claimed,) = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5))
+    assert claimed.id == first.id
+    world.alerts.settle(
+        claimed.token, "test-dispatcher", dead=[(first.id, "HTTP 410 from http://127.0.0.1:9/hook")]
+    )
+
+    listed = world.client.get("/subscriptions/futian-em/deliveries", headers=own)
+    dead = world.client.get("/subscriptions/futian-em/deliveries?status=dead", headers=own)
+    newest = world.client.get("/subscriptions/futian-em/deliveries?latest=1", headers=own)
+    too_many = world.client.get("/subscriptions/futian-em/deliveries?latest=5000", headers=own)
+
+    assert [(d["id"], d["status"]) for d in listed.json()["deliveries"]] == [
+        (first.id, "dead"),
+        (second.id, "pending"),
+    ]
+    (gone,) = dead.json()["deliveries"]
+    assert gone["last_error"] == "HTTP 410 from http://127.0.0.1:9/hook"
+    assert gone["message"] == first.message_identifier and gone["target"] == first.target
+    assert [d["id"] for d in newest.json()["deliveries"]] == [second.id]
+    assert too_many.status_code == 422
 
 
 def test_outbox_shows_counts_and_dead_letters(world: World) -> None:
@@ -496,3 +578,12 @@ def test_outbox_shows_counts_and_dead_letters(world: World) -> None:
         }
     ]
     assert world.client.get("/health").json()["pending"] == 1
+
+
+def test_the_token_module_examples_hold() -> None:
+    import doctest
+
+    from alerting.subscriptions import tokens
+
+    failed, attempted = doctest.testmod(tokens)
+    assert (failed, attempted > 0) == (0, True)

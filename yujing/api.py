@@ -10,9 +10,10 @@
     POST   /proposals/{id}/edit      {"by", "level"?, "communities"?, "text"?}
     GET    /feed.atom                                           the public Atom feed (in force)
     GET    /cap/{identifier}.xml                                one stored CAP message
-    POST   /subscriptions            subscription request JSON  201 {"subscriber_id"}
-    GET    /subscriptions/{id}       the stored set
-    DELETE /subscriptions/{id}
+    POST   /subscriptions            subscription request JSON  201 {"subscriber_id"}   (token)
+    GET    /subscriptions/{id}       the stored set                                   (token)
+    DELETE /subscriptions/{id}                                                        (token)
+    GET    /subscriptions/{id}/deliveries?status=dead&latest=100   its deliveries     (token)
     GET    /outbox                   delivery counts by status and the dead letters
     GET    /health                   the database (password hidden) and pending deliveries
     GET    /console                  the duty forecasters' page over these routes (HTML)
@@ -24,6 +25,14 @@ Errors
     422 (FastAPI's validation, naming the field); an invalid subscription is 422 with
     ``{"problems": [{"field", "message"}]}``.
 
+Sector operators
+    The ``/subscriptions`` routes take ``Authorization: Bearer <token>``, a token the
+    deployment's operator issued for one subscriber id (``yujing subscribers token ID``,
+    :mod:`alerting.subscriptions.tokens`). Without a token, or with an unknown or revoked
+    one, they answer 401 (``WWW-Authenticate: Bearer``); with a token of another subscriber
+    (including a body whose ``subscriber.id`` is not the token's) 403. Registering and
+    removing are written to the audit log under the subscriber's id.
+
 Who is reviewing
     Every review step names the forecaster in ``by`` (required, not blank); it is written to
     the audit log. This API does **not** authenticate: put it behind a reverse proxy that
@@ -31,8 +40,9 @@ Who is reviewing
     ``/cap``). With ``identity_header`` (``yujing serve --identity-header X-Forwarded-User``)
     the reviewer is the signed-in user the proxy names in that header, not what the body
     says: a review step without the header is 401, one whose ``by`` names someone else 403,
-    and the console fills in the name. The proxy must set the header itself and drop any
-    the client sent. Never expose the review routes directly.
+    and the console fills in the name; ``/outbox`` (every subscriber's targets) then also
+    needs the header. The proxy must set the header itself and drop any the client sent.
+    Never expose the review routes directly.
 
 Run it with ``uvicorn --factory`` around a function that builds the stores and calls
 :func:`create_app`; nothing is read or connected at import.
@@ -45,8 +55,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
@@ -55,6 +66,7 @@ from alerting.cycle import AlertingSetup, review_proposal
 from alerting.database import utc_now
 from alerting.errors import ReviewError
 from alerting.feed import CAP_MEDIA_TYPE, atom_feed
+from alerting.outbox.records import DeliveryRecord
 from alerting.outbox.store import AlertStore
 from alerting.review import Proposal
 from alerting.subscriptions import SubscriptionError, SubscriptionStore
@@ -71,6 +83,16 @@ __all__ = [
 ]
 
 State = Literal["proposed", "held", "confirmed", "cancelled"]
+DeliveryStatus = Literal["pending", "sending", "sent", "dead"]
+Bearer = Annotated[
+    HTTPAuthorizationCredentials | None,
+    Depends(
+        HTTPBearer(
+            auto_error=False,
+            description="A subscriber token (yujing subscribers token ID); see the module doc.",
+        )
+    ),
+]
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
@@ -333,21 +355,61 @@ def create_app(
                 return Response(message.xml, media_type=CAP_MEDIA_TYPE)
         raise HTTPException(404, f"no CAP message {identifier!r}; the feed lists those in force")
 
+    def token_holder(credentials: HTTPAuthorizationCredentials | None) -> str:
+        """The subscriber whose token the request bears; 401 without a valid one."""
+        holder = (
+            None if credentials is None else subscriptions.authenticate(credentials.credentials)
+        )
+        if holder is None:
+            reason = "no bearer token" if credentials is None else "an unknown or revoked token"
+            raise HTTPException(
+                401,
+                f"the subscription routes need 'Authorization: Bearer <token>' with the token "
+                f"the operator issued for your subscriber id; the request has {reason}",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return holder
+
+    def owned(subscriber_id: str, credentials: HTTPAuthorizationCredentials | None) -> str:
+        """``subscriber_id`` when the request bears its token (401 without, 403 another's)."""
+        return mine(token_holder(credentials), subscriber_id)
+
+    def mine(holder: str, subscriber_id: str) -> str:
+        if holder != subscriber_id:
+            raise HTTPException(
+                403,
+                f"this token is subscriber {holder!r}'s, not {subscriber_id!r}'s; use the "
+                f"token issued for {subscriber_id!r}",
+            )
+        return holder
+
+    def operator(request: Request) -> None:
+        """With an identity header, operator routes need the signed-in user (else 401)."""
+        if identity_header is not None and not request.headers.get(identity_header, "").strip():
+            raise HTTPException(
+                401,
+                f"this route shows every subscriber's delivery targets and needs the "
+                f"{identity_header} header the signing-in proxy sets; open it through the proxy",
+            )
+
     @app.post("/subscriptions", status_code=201, response_model=None)
-    async def register(request: Request) -> dict[str, str] | JSONResponse:
-        """Register or replace a subscriber's whole set (the request JSON as the body)."""
+    async def register(request: Request, credentials: Bearer) -> dict[str, str] | JSONResponse:
+        """Register or replace the token holder's whole set (the request JSON as the body)."""
+        holder = await run_in_threadpool(token_holder, credentials)
         body = await request.body()
         try:
-            subscriber_id = await run_in_threadpool(subscriptions.register_json, body)
+            parsed = await run_in_threadpool(subscriptions.parse_json, body)
+            mine(holder, parsed.subscriber.id)
+            subscriber_id = await run_in_threadpool(subscriptions.register, parsed, by=holder)
         except SubscriptionError as error:
             problems = [{"field": p.field, "message": p.message} for p in error.problems]
             return JSONResponse({"problems": problems}, status_code=422)
         return {"subscriber_id": subscriber_id}
 
     @app.get("/subscriptions/{subscriber_id}")
-    def get_subscription(subscriber_id: str) -> dict[str, Any]:
+    def get_subscription(subscriber_id: str, credentials: Bearer) -> dict[str, Any]:
         """A subscriber's stored set, its version and when it was registered."""
-        subscription = subscriptions.get(subscriber_id)
+        subscription = subscriptions.get(owned(subscriber_id, credentials))
         if subscription is None:
             raise HTTPException(404, f"no subscriber {subscriber_id!r}; register it first")
         return {
@@ -358,15 +420,30 @@ def create_app(
         }
 
     @app.delete("/subscriptions/{subscriber_id}", status_code=204)
-    def remove_subscription(subscriber_id: str) -> Response:
-        """Remove a subscriber; deliveries already queued for it still go out."""
-        if not subscriptions.remove(subscriber_id):
+    def remove_subscription(subscriber_id: str, credentials: Bearer) -> Response:
+        """Remove a subscriber's set; deliveries already queued for it still go out."""
+        holder = owned(subscriber_id, credentials)
+        if not subscriptions.remove(subscriber_id, by=holder):
             raise HTTPException(404, f"no subscriber {subscriber_id!r}; nothing was removed")
         return Response(status_code=204)
 
+    @app.get("/subscriptions/{subscriber_id}/deliveries")
+    def subscriber_deliveries(
+        subscriber_id: str,
+        credentials: Bearer,
+        status: DeliveryStatus | None = None,
+        latest: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """The subscriber's newest deliveries (oldest first): what was sent where, what
+        waits for a retry and why, what was given up (dead) and why."""
+        owned(subscriber_id, credentials)
+        found = alerts.deliveries(status=status, subscriber_id=subscriber_id, latest=latest)
+        return {"deliveries": [_delivery_view(delivery) for delivery in found]}
+
     @app.get("/outbox")
-    def outbox() -> dict[str, Any]:
+    def outbox(request: Request) -> dict[str, Any]:
         """Delivery counts by status, and the dead letters a duty officer must follow up."""
+        operator(request)
         return {
             "counts": alerts.delivery_counts(),
             "dead_letters": [
@@ -415,3 +492,21 @@ def create_app(
         return {"database": alerts.where, "pending": alerts.delivery_counts().get("pending", 0)}
 
     return app
+
+
+def _delivery_view(delivery: DeliveryRecord) -> dict[str, Any]:
+    """One delivery as its subscriber sees it."""
+    return {
+        "id": delivery.id,
+        "idempotency_key": delivery.idempotency_key,
+        "kind": delivery.kind,
+        "message": delivery.message_identifier,
+        "channel": delivery.channel,
+        "target": delivery.target,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "created_at": delivery.created_at,
+        "next_attempt_at": None if delivery.status == "sent" else delivery.next_attempt_at,
+        "sent_at": delivery.sent_at,
+        "last_error": delivery.last_error,
+    }

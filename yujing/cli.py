@@ -133,8 +133,9 @@ def _serve(args: argparse.Namespace, console: Console) -> int:
     )
     console.print(
         f"review API and CAP feed on http://{args.host}:{args.port} "
-        f"(store {public_url(settings.alert_database)}); no authentication here: put it "
-        f"behind a proxy that does; {who}"
+        f"(store {public_url(settings.alert_database)}); subscription routes need the "
+        f"subscriber's token (yujing subscribers token); the review routes authenticate "
+        f"no one: put them behind a proxy that does; {who}"
     )
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
@@ -502,8 +503,10 @@ def _parser() -> argparse.ArgumentParser:
     catalogue.set_defaults(handler=_catalogue)
 
     from yujing.dispatch import add_dispatch_parser
+    from yujing.subscribers import add_subscribers_parser
 
     add_dispatch_parser(commands)
+    add_subscribers_parser(commands)
     return parser
 
 

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import shapely
 import xarray as xr
 from fastapi import FastAPI
 
@@ -38,7 +39,7 @@ from alerting.lifecycle import LifecyclePolicy
 from alerting.messages import MessageContext
 from alerting.outbox.records import CycleReceipt
 from alerting.outbox.store import AlertStore
-from alerting.subscriptions import SubscriptionStore
+from alerting.subscriptions import RegionBounds, SubscriptionStore, region_bounds
 from hazard_models.region import Region, load_region
 from ingest.store import PartitionStore
 from yujing.pipeline import CycleResult, Loader, run_cycle
@@ -47,6 +48,7 @@ from yujing.settings import Settings, WarningConfig
 __all__ = [
     "WarningCycle",
     "alerting_setups",
+    "asset_bounds",
     "receipt_rows",
     "review_api",
     "upgrade_alert_database",
@@ -120,7 +122,8 @@ def review_api(
     )
     # The store keys warnings by the scheme's hazard (``typhoon``), not the configured name.
     by_hazard = {settings.scheme_of(name).hazard: setup for name, setup in setups.items()}
-    alerts, subscriptions = AlertStore(url), SubscriptionStore(url)
+    alerts = AlertStore(url)
+    subscriptions = SubscriptionStore(url, region=asset_bounds(region.communities))
 
     def close() -> None:
         alerts.close()
@@ -136,6 +139,22 @@ def review_api(
         identity_header=identity_header,
     )
     return app, close
+
+
+def asset_bounds(communities: xr.Dataset, margin: float = 0.05) -> RegionBounds:
+    """Where subscribers' assets may lie: the community layer's lon/lat box grown by
+    ``margin`` degrees (about 5 km: a port's berths offshore, a line across the border).
+
+    An asset outside is refused when it is registered, with a hint when its positions look
+    like [lat, lon]: a misplaced asset would otherwise never be reached by any warning.
+    """
+    x0, y0, x1, y1 = shapely.total_bounds(shapely.from_wkt(communities["geometry_wkt"].values))
+    return region_bounds(
+        max(-180.0, x0 - margin),
+        max(-90.0, y0 - margin),
+        min(180.0, x1 + margin),
+        min(90.0, y1 + margin),
+    )
 
 
 def upgrade_alert_database(settings: Settings) -> str:

@@ -753,15 +753,30 @@ class AlertStore(database.SqlStore):
     # -- reading ---------------------------------------------------------------------------
 
     def deliveries(
-        self, status: str | None = None, kind: str | None = None
+        self,
+        status: str | None = None,
+        kind: str | None = None,
+        *,
+        subscriber_id: str | None = None,
+        latest: int | None = None,
     ) -> list[DeliveryRecord]:
-        """The outbox entries, by id, optionally of one status and kind."""
+        """The outbox entries, by id, optionally of one status, kind and subscriber
+        (with ``latest``, only the newest that many, still in id order)."""
         self._check_schema()
         query = select(DeliveryRow).order_by(DeliveryRow.id)
         if status is not None:
             query = query.where(DeliveryRow.status == status)
         if kind is not None:
             query = query.where(DeliveryRow.kind == kind)
+        if subscriber_id is not None:
+            query = query.where(DeliveryRow.subscriber_id == subscriber_id)
+        if latest is not None:
+            newest = query.order_by(None).order_by(DeliveryRow.id.desc()).limit(latest)
+            query = (
+                select(DeliveryRow)
+                .where(DeliveryRow.id.in_(newest.with_only_columns(DeliveryRow.id)))
+                .order_by(DeliveryRow.id)
+            )
         with self._sessions() as session:
             return [_delivery_record(row) for row in session.scalars(query)]
 

@@ -11,7 +11,9 @@
                      impact forecast) per subscriber channel, with its sending state
     impact_states    (hazard, subscriber_id, asset_id, rule_position) pk: the last impact
                      sent, so unchanged impacts are not sent again every cycle
-    audit_log        id pk: every state change of a proposal, message or delivery
+    audit_log        id pk: every state change of a proposal, message or delivery (and of
+                     a subscriber, :mod:`alerting.subscriptions`); defined in
+                     :mod:`alerting.database`, which both stores share
 
 A delivery moves ``pending → sending → sent`` or back to ``pending`` with a later
 ``next_attempt_at`` after a failure, or to ``dead`` (dead letter, with ``last_error``).
@@ -27,7 +29,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from alerting.database import Base, UTCDateTime
+from alerting.database import AuditRow, Base, UTCDateTime
 
 __all__ = [
     "DELIVERY_STATES",
@@ -161,19 +163,3 @@ class ImpactStateRow(Base):
     rule_position: Mapped[int] = mapped_column(Integer, primary_key=True)
     state_key: Mapped[str] = mapped_column(String(128))
     issue_time: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
-class AuditRow(Base):
-    """One state change, who made it and why."""
-
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    actor: Mapped[str] = mapped_column(String(128))
-    entity: Mapped[str] = mapped_column(String(16))
-    entity_id: Mapped[str] = mapped_column(String(128))
-    action: Mapped[str] = mapped_column(String(32))
-    detail: Mapped[str] = mapped_column(Text)
-
-    __table_args__ = (Index(None, "entity", "entity_id"),)

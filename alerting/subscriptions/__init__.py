@@ -10,7 +10,8 @@ Modules
 ``geometry``  GeoJSON checks with shapely, region bounds, distances in metres
 ``channels``  webhook, MQTT and e-mail channels
 ``tables``    the SQLAlchemy tables; the schema itself comes from ``alerting/migrations``
-``store``     :class:`SubscriptionStore`: register, get, remove, list, match assets
+``store``     :class:`SubscriptionStore`: register, get, remove, list, match assets; tokens
+``tokens``    subscriber access tokens (issued by the operator, only their hash stored)
 ``errors``    :class:`SubscriptionError` (with field-named problems), store errors
 """
 

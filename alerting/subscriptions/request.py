@@ -63,6 +63,7 @@ __all__ = [
     "HAZARDS",
     "MAX_WITHIN",
     "SECTORS",
+    "SLUG_PATTERN",
     "VARIABLES",
     "Asset",
     "Hazard",
@@ -85,8 +86,9 @@ MAX_WITHIN = timedelta(hours=72)
 MAX_BUFFER_M = 100_000.0
 MAX_BODY_BYTES = 4_000_000
 
-_SLUG = r"^[a-z0-9][a-z0-9-]{1,63}$"
-Slug = Annotated[str, Strict(), Field(pattern=_SLUG)]
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,63}$"
+"""What a subscriber, asset or rule id looks like (``yantian-port``)."""
+Slug = Annotated[str, Strict(), Field(pattern=SLUG_PATTERN)]
 
 
 def _not_blank(text: str) -> str:

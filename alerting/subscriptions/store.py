@@ -13,12 +13,19 @@ increments its ``version``; if anything fails the previous set stays. Registerin
 the stored set again changes nothing (same version), so a retried request is harmless.
 Concurrent registrations of the *same new* subscriber may fail with
 :class:`SubscriptionStoreError`; retrying is safe.
+
+Access tokens (:mod:`.tokens`): :meth:`SubscriptionStore.issue_token` gives a subscriber id
+a new token (returned once, only its hash stored), :meth:`SubscriptionStore.authenticate`
+names the subscriber a token speaks for, :meth:`SubscriptionStore.revoke_tokens` ends them.
+Registering, removing, issuing and revoking are written to the audit log (entity
+``subscriber``) in the transaction of the change, with who did it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -31,25 +38,33 @@ import numpy as np
 import shapely
 from pydantic import ValidationError
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Select, delete, insert, select
+from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from alerting import database
-from alerting.database import MIGRATIONS, utc_now
+from alerting.database import MIGRATIONS, AuditRow, utc_now
 from alerting.subscriptions.errors import Problem, SubscriptionError, SubscriptionStoreError
 from alerting.subscriptions.geometry import EARTH, RegionBounds, envelope, within_distance
 from alerting.subscriptions.request import (
     HAZARDS,
+    SLUG_PATTERN,
     VARIABLES,
     Asset,
     Rule,
     SubscriptionRequest,
     parse_request_json,
 )
-from alerting.subscriptions.tables import AssetRow, ChannelRow, RuleRow, SubscriberRow
+from alerting.subscriptions.tables import AssetRow, ChannelRow, RuleRow, SubscriberRow, TokenRow
+from alerting.subscriptions.tokens import (
+    HINT_LENGTH,
+    TokenRecord,
+    looks_like_token,
+    new_token,
+    token_hash,
+)
 
-__all__ = ["MIGRATIONS", "AssetMatch", "Subscription", "SubscriptionStore"]
+__all__ = ["MIGRATIONS", "AssetMatch", "Subscription", "SubscriptionStore", "TokenRecord"]
 
 _TARGET_FIELD = {"webhook": "url", "mqtt": "topic_prefix", "email": "address"}
 _CHILDREN: tuple[type[AssetRow] | type[RuleRow] | type[ChannelRow], ...] = (
@@ -141,7 +156,17 @@ class SubscriptionStore(database.SqlStore):
 
     # -- writing -----------------------------------------------------------------------
 
-    def register_json(self, body: bytes | str) -> str:
+    def parse_json(self, body: bytes | str) -> SubscriptionRequest:
+        """Validate a raw JSON request against the store's region (nothing is stored).
+
+        Raises
+        ------
+        SubscriptionError
+            If the body is not a valid request.
+        """
+        return parse_request_json(body, region=self._region)
+
+    def register_json(self, body: bytes | str, *, by: str = "operator") -> str:
         """Validate a raw JSON request and register it; return the subscriber id.
 
         Raises
@@ -149,10 +174,13 @@ class SubscriptionStore(database.SqlStore):
         SubscriptionError
             If the body is not a valid request; the database is not touched.
         """
-        return self.register(parse_request_json(body, region=self._region))
+        return self.register(self.parse_json(body), by=by)
 
-    def register(self, request: SubscriptionRequest) -> str:
+    def register(self, request: SubscriptionRequest, *, by: str = "operator") -> str:
         """Insert or replace one subscriber's whole set atomically; return its id.
+
+        ``by`` (who registers: the subscriber itself through the API, or the operator) is
+        written to the audit log with the new version; an unchanged set writes nothing.
 
         Raises
         ------
@@ -190,6 +218,20 @@ class SubscriptionStore(database.SqlStore):
                 session.execute(insert(AssetRow), _asset_rows(request))
                 session.execute(insert(RuleRow), _rule_rows(request))
                 session.execute(insert(ChannelRow), _channel_rows(request))
+                session.flush()
+                version = session.scalar(
+                    select(SubscriberRow.version).where(SubscriberRow.id == subscriber.id)
+                )
+                session.add(
+                    _audit(
+                        now,
+                        by,
+                        subscriber.id,
+                        "registered",
+                        f"version {version}: {len(request.assets)} assets, "
+                        f"{len(request.rules)} rules, {len(request.channels)} channels",
+                    )
+                )
         except DBAPIError as err:
             raise SubscriptionStoreError(
                 f"subscriber {subscriber.id!r}: the database {self._where} refused the new set "
@@ -198,14 +240,122 @@ class SubscriptionStore(database.SqlStore):
             ) from err
         return subscriber.id
 
-    def remove(self, subscriber_id: str) -> bool:
-        """Remove a subscriber and its whole set; return whether it existed."""
+    def remove(self, subscriber_id: str, *, by: str = "operator") -> bool:
+        """Remove a subscriber and its whole set; return whether it existed.
+
+        Its tokens stay valid (it may register again); :meth:`revoke_tokens` ends them.
+        """
         self._check_schema()
         with self._sessions.begin() as session:
             for table in _CHILDREN:
                 session.execute(delete(table).where(table.subscriber_id == subscriber_id))
             result = session.execute(delete(SubscriberRow).where(SubscriberRow.id == subscriber_id))
-            return bool(getattr(result, "rowcount", 0))
+            removed = bool(getattr(result, "rowcount", 0))
+            if removed:
+                session.add(_audit(self._clock(), by, subscriber_id, "removed", ""))
+            return removed
+
+    # -- access tokens -----------------------------------------------------------------
+
+    def issue_token(self, subscriber_id: str, *, by: str, label: str = "") -> str:
+        """A new access token for ``subscriber_id`` (registered or not yet); shown only now.
+
+        Parameters
+        ----------
+        subscriber_id
+            The subscriber the token speaks for (an id slug such as ``yantian-port``).
+        by
+            Who issues it (the operator's name), for the audit log.
+        label
+            What the token is for (``"SCADA gateway, rotated 2026-11"``), shown in listings.
+
+        Raises
+        ------
+        ValueError
+            If ``subscriber_id`` is not an id slug or ``by`` is blank.
+        """
+        if re.fullmatch(SLUG_PATTERN, subscriber_id) is None:
+            raise ValueError(
+                f"subscriber id {subscriber_id!r} is not an id: 2-64 characters a-z, 0-9 and "
+                "'-', starting with a letter or digit (e.g. 'yantian-port')"
+            )
+        if not by.strip():
+            raise ValueError("who issues the token is blank; give the operator's name")
+        self._check_schema()
+        token = new_token()
+        now = self._clock()
+        with self._sessions.begin() as session:
+            session.add(
+                TokenRow(
+                    token_hash=token_hash(token),
+                    subscriber_id=subscriber_id,
+                    hint=token[:HINT_LENGTH],
+                    label=label[:200],
+                    created_at=now,
+                    created_by=by,
+                )
+            )
+            detail = f"token {token[:HINT_LENGTH]}…" + (f" ({label})" if label else "")
+            session.add(_audit(now, by, subscriber_id, "token issued", detail))
+        return token
+
+    def authenticate(self, token: str) -> str | None:
+        """The subscriber an active token speaks for, or None (unknown, revoked, malformed)."""
+        if not looks_like_token(token):
+            return None
+        self._check_schema()
+        with self._sessions() as session:
+            return session.scalar(
+                select(TokenRow.subscriber_id).where(
+                    TokenRow.token_hash == token_hash(token), TokenRow.revoked_at.is_(None)
+                )
+            )
+
+    def revoke_tokens(self, subscriber_id: str, *, by: str, hint: str | None = None) -> int:
+        """Revoke a subscriber's active tokens (or only the one whose hint is ``hint``);
+        return how many were revoked."""
+        self._check_schema()
+        now = self._clock()
+        with self._sessions.begin() as session:
+            query = select(TokenRow).where(
+                TokenRow.subscriber_id == subscriber_id, TokenRow.revoked_at.is_(None)
+            )
+            if hint is not None:
+                query = query.where(TokenRow.hint == hint)
+            hints = [row.hint for row in session.scalars(query.order_by(TokenRow.created_at))]
+            if hints:
+                session.execute(
+                    update(TokenRow)
+                    .where(
+                        TokenRow.subscriber_id == subscriber_id,
+                        TokenRow.revoked_at.is_(None),
+                        TokenRow.hint.in_(hints),
+                    )
+                    .values(revoked_at=now, revoked_by=by)
+                )
+                detail = ", ".join(f"token {h}…" for h in hints)
+                session.add(_audit(now, by, subscriber_id, "tokens revoked", detail))
+            return len(hints)
+
+    def tokens(self, subscriber_id: str | None = None) -> list[TokenRecord]:
+        """The stored tokens (never the tokens themselves), oldest first."""
+        self._check_schema()
+        query = select(TokenRow).order_by(TokenRow.created_at, TokenRow.hint)
+        if subscriber_id is not None:
+            query = query.where(TokenRow.subscriber_id == subscriber_id)
+        with self._sessions() as session:
+            return [
+                TokenRecord(
+                    row.subscriber_id,
+                    row.hint,
+                    row.label,
+                    row.created_at,
+                    row.created_by,
+                    row.revoked_at,
+                    row.revoked_by,
+                )
+                for row in session.scalars(query)
+            ]
 
     # -- reading -----------------------------------------------------------------------
 
@@ -420,6 +570,12 @@ _CHILD_COLUMNS: dict[Any, tuple[Any, ...]] = {
     RuleRow: _RULE_COLUMNS,
     ChannelRow: tuple(ChannelRow.__table__.columns),
 }
+
+
+def _audit(at: datetime, by: str, subscriber_id: str, action: str, detail: str) -> AuditRow:
+    return AuditRow(
+        at=at, actor=by, entity="subscriber", entity_id=subscriber_id, action=action, detail=detail
+    )
 
 
 def _asset_key(row: Any) -> tuple[str, str, str, str | None]:

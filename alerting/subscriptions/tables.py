@@ -8,6 +8,8 @@
     ├── rules     (subscriber_id, position) pk, hazard, variable, comparison, threshold,
     │             threshold_value, threshold_units, within, within_seconds, min_probability
     └── channels  (subscriber_id, position) pk, kind, target, languages
+    subscriber_tokens  token_hash (pk), subscriber_id, hint, label, created_at/_by,
+                       revoked_at/_by: who may manage which subscriber through the API
 
 Child rows are never updated: registering a subscriber replaces its whole set in one
 transaction and increments ``subscribers.version``, so a child's time is its subscriber's
@@ -29,7 +31,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from alerting.database import Base, UTCDateTime
 
-__all__ = ["AssetRow", "Base", "ChannelRow", "RuleRow", "SubscriberRow", "UTCDateTime"]
+__all__ = [
+    "AssetRow",
+    "Base",
+    "ChannelRow",
+    "RuleRow",
+    "SubscriberRow",
+    "TokenRow",
+    "UTCDateTime",
+]
 
 
 class SubscriberRow(Base):
@@ -114,3 +124,22 @@ class ChannelRow(Base):
     languages: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (CheckConstraint("kind IN ('webhook', 'mqtt', 'email')", name="kind_known"),)
+
+
+class TokenRow(Base):
+    """One access token of a subscriber: only its SHA-256 is kept (:mod:`.tokens`).
+
+    Not a child of ``subscribers``: a token is issued before the subscriber registers its
+    first set and outlives a removed set, until it is revoked.
+    """
+
+    __tablename__ = "subscriber_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subscriber_id: Mapped[str] = mapped_column(String(64), index=True)
+    hint: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(128))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[str | None] = mapped_column(String(128))

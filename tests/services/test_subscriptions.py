@@ -224,7 +224,7 @@ def test_upgrade_is_idempotent_and_matches_the_orm(database_url: str) -> None:
             fresh.get("yantian-port")
         fresh.upgrade()
         fresh.upgrade()
-        assert fresh.current_revision() == "0002"  # subscriptions, then the alert store
+        assert fresh.current_revision() == "0003"  # subscriptions, alert store, tokens
         assert fresh.get("yantian-port") is None
     engine = create_engine(database_url, poolclass=NullPool)
     try:
@@ -232,9 +232,10 @@ def test_upgrade_is_idempotent_and_matches_the_orm(database_url: str) -> None:
             assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
             tables = set(inspect(connection).get_table_names())
             assert {"subscribers", "assets", "rules", "channels", "deliveries"} <= tables
+            assert {"subscriber_tokens", "audit_log"} <= tables
             assert tables == {"alembic_version", *Base.metadata.tables}
             assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [
-                ("0002",)
+                ("0003",)
             ]
     finally:
         engine.dispose()
@@ -270,10 +271,58 @@ def test_register_get_replace_remove(
     with pytest.raises(ValueError, match="unknown hazard 'flood'"):
         store.list_for("flood")
 
-    assert store.remove("yantian-port") is True
+    assert store.remove("yantian-port", by="port-ops") is True
     assert store.remove("yantian-port") is False
     assert store.get("yantian-port") is None
-    assert all(rows == [] for rows in dump(database_url).values())
+    rows = dump(database_url)
+    assert all(rows[table] == [] for table in rows if table != "audit_log")
+    # (id, at, actor, entity, entity_id, action, detail): the one unchanged call wrote nothing
+    assert [(row[2], row[5], row[6].split(":")[0]) for row in rows["audit_log"]] == [
+        ("operator", "registered", "version 1"),
+        ("operator", "registered", "version 2"),
+        ("port-ops", "removed", ""),
+    ]
+
+
+def test_tokens_are_stored_hashed_and_end_when_revoked(
+    store: SubscriptionStore, database_url: str
+) -> None:
+    first = store.issue_token("yantian-port", by="ops-1", label="terminal SCADA")
+    second = store.issue_token("yantian-port", by="ops-1")
+    roads = store.issue_token("baoan-roads", by="ops-2")
+    assert len({first, second, roads}) == 3
+    assert [store.authenticate(t) for t in (first, second, roads)] == [
+        "yantian-port",
+        "yantian-port",
+        "baoan-roads",
+    ]
+    assert store.authenticate(first[:-1] + ("A" if first[-1] != "A" else "B")) is None
+    assert store.authenticate(first + " ") is None and store.authenticate("") is None
+    stored = json.dumps(dump(database_url), default=str)
+    assert not any(token[len("yjs_") :] in stored for token in (first, second, roads))
+
+    assert store.revoke_tokens("yantian-port", by="ops-3", hint=first[:10]) == 1
+    assert (store.authenticate(first), store.authenticate(second)) == (None, "yantian-port")
+    assert store.revoke_tokens("yantian-port", by="ops-3") == 1
+    assert store.revoke_tokens("yantian-port", by="ops-3") == 0
+    assert store.authenticate(second) is None and store.authenticate(roads) == "baoan-roads"
+    records = store.tokens("yantian-port")
+    assert [(r.hint, r.label, r.active, r.revoked_by) for r in records] == [
+        (first[:10], "terminal SCADA", False, "ops-3"),
+        (second[:10], "", False, "ops-3"),
+    ]
+    audit = [(row[2], row[4], row[5]) for row in dump(database_url)["audit_log"]]
+    assert audit == [
+        ("ops-1", "yantian-port", "token issued"),
+        ("ops-1", "yantian-port", "token issued"),
+        ("ops-2", "baoan-roads", "token issued"),
+        ("ops-3", "yantian-port", "tokens revoked"),
+        ("ops-3", "yantian-port", "tokens revoked"),
+    ]
+    with pytest.raises(ValueError, match="not an id"):
+        store.issue_token("Yantian Port", by="ops-1")
+    with pytest.raises(ValueError, match="blank"):
+        store.issue_token("yantian-port", by=" ")
 
 
 def _without_validation(request: SubscriptionRequest, broken: str) -> SubscriptionRequest:
