@@ -553,10 +553,12 @@ def test_a_subscriber_sees_its_own_deliveries(world: World) -> None:
 
 def test_outbox_shows_counts_and_dead_letters(world: World) -> None:
     assert world.client.get("/outbox").json() == {"counts": {"pending": 2}, "dead_letters": []}
-    assert world.client.get("/health").json() == {
-        "database": world.alerts.where,
-        "pending": 2,
-    }
+    healthy = world.client.get("/health").json()
+    assert (healthy["status"], healthy["database"], healthy["pending"]) == (
+        "ok",
+        world.alerts.where,
+        2,
+    )
     claimed = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5))
     (first,) = claimed
     world.alerts.settle(
@@ -577,7 +579,8 @@ def test_outbox_shows_counts_and_dead_letters(world: World) -> None:
             "message": world.alerts.deliveries(status="dead")[0].message_identifier,
         }
     ]
-    assert world.client.get("/health").json()["pending"] == 1
+    after = world.client.get("/health").json()
+    assert (after["status"], after["pending"]) == ("degraded", 1)
 
 
 def test_the_token_module_examples_hold() -> None:
@@ -587,3 +590,67 @@ def test_the_token_module_examples_hold() -> None:
 
     failed, attempted = doctest.testmod(tokens)
     assert (failed, attempted > 0) == (0, True)
+
+
+# -- health and dead letters ------------------------------------------------------------------
+
+
+def _health(world: World, now: datetime) -> Any:
+    app = create_app(
+        world.alerts,
+        world.subscriptions,
+        {"typhoon": world.setup},
+        clock=lambda: now,
+        cycle_max_age={"typhoon": timedelta(minutes=20)},
+    )
+    with TestClient(app) as client:
+        return client.get("/health")
+
+
+def test_health_fails_when_the_typhoon_cycle_stops_or_the_outbox_is_not_drained(
+    world: World,
+) -> None:
+    on_time = _health(world, NOW)  # the 01 UTC cycle, 20 min before
+    stopped = _health(world, NOW + timedelta(seconds=1))
+    due = world.alerts.next_due()
+    assert due is not None
+    undrained = _health(world, due + timedelta(minutes=11))
+
+    assert on_time.status_code == 200
+    assert [(c["name"], c["status"]) for c in on_time.json()["checks"]] == [
+        ("cycle:typhoon", "ok"),
+        ("dispatcher", "ok"),
+        ("dead letters", "ok"),
+    ]
+    assert stopped.status_code == 503 and stopped.json()["status"] == "failing"
+    assert stopped.json()["checks"][0]["detail"] == (
+        "newest cycle 2018-09-16T01:00:00Z is 20 min old, more than 20 min"
+    )
+    assert undrained.status_code == 503
+    dispatcher = undrained.json()["checks"][1]
+    assert dispatcher["status"] == "failing" and "11 min overdue" in dispatcher["detail"]
+
+
+def test_dead_letters_are_requeued_unless_their_warning_expired(world: World) -> None:
+    first = world.alerts.deliveries()[0]
+    (claimed,) = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5))
+    world.alerts.settle(claimed.token, "test-dispatcher", dead=[(first.id, "HTTP 410")])
+    (message,) = [m for m in world.alerts.messages() if m.identifier == first.message_identifier]
+    url = f"sqlite:///{world.alerts.where.removeprefix('sqlite:///')}"
+
+    later = AlertStore(url, clock=lambda: message.expires)
+    assert later.requeue("ops-1") == ([], [first.id])
+    assert world.alerts.deliveries(status="dead")[0].id == first.id
+    with pytest.raises(ValueError, match="blank"):
+        later.requeue(" ")
+    later.close()
+    in_force = AlertStore(url, clock=lambda: message.expires - timedelta(minutes=1))
+    assert in_force.requeue("ops-1", subscriber_id="someone-else") == ([], [])
+    assert in_force.requeue("ops-1", subscriber_id="futian-em") == ([first.id], [])
+    in_force.close()
+
+    (again,) = [d for d in world.alerts.deliveries() if d.id == first.id]
+    assert (again.status, again.attempts, again.last_error) == ("pending", 0, "HTTP 410")
+    assert again.next_attempt_at == message.expires - timedelta(minutes=1)
+    steps = [(r.actor, r.action) for r in world.alerts.audit("delivery", first.idempotency_key)]
+    assert steps[-2:] == [("test-dispatcher", "dead"), ("ops-1", "requeued")]

@@ -15,7 +15,7 @@
     DELETE /subscriptions/{id}                                                        (token)
     GET    /subscriptions/{id}/deliveries?status=dead&latest=100   its deliveries     (token)
     GET    /outbox                   delivery counts by status and the dead letters
-    GET    /health                   the database (password hidden) and pending deliveries
+    GET    /health                   ok/degraded/failing with each check (503 when failing)
     GET    /console                  the duty forecasters' page over these routes (HTML)
 
 Errors
@@ -44,6 +44,11 @@ Who is reviewing
     needs the header. The proxy must set the header itself and drop any the client sent.
     Never expose the review routes directly.
 
+Health
+    ``GET /health`` (:mod:`alerting.health`): each warning hazard's newest cycle is recent
+    enough, the dispatcher keeps up with the outbox, no recent dead letters; 200 with the
+    checks when ok or degraded, 503 when failing, so an uptime probe pages the on-call.
+
 Run it with ``uvicorn --factory`` around a function that builds the stores and calls
 :func:`create_app`; nothing is read or connected at import.
 """
@@ -51,7 +56,7 @@ Run it with ``uvicorn --factory`` around a function that builds the stores and c
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -66,11 +71,13 @@ from alerting.cycle import AlertingSetup, review_proposal
 from alerting.database import utc_now
 from alerting.errors import ReviewError
 from alerting.feed import CAP_MEDIA_TYPE, atom_feed
+from alerting.health import assess_store
 from alerting.outbox.records import DeliveryRecord
 from alerting.outbox.store import AlertStore
 from alerting.review import Proposal
 from alerting.subscriptions import SubscriptionError, SubscriptionStore
 from yujing.console import AreaMap, console_page
+from yujing.settings import WatchdogConfig
 
 __all__ = [
     "AuditView",
@@ -198,6 +205,8 @@ def create_app(
     timezone: str = "UTC",
     region_name: str = "yujing",
     identity_header: str | None = None,
+    watchdog: WatchdogConfig | None = None,
+    cycle_max_age: Mapping[str, timedelta] | None = None,
 ) -> FastAPI:
     """The HTTP API over the alert and subscription stores.
 
@@ -220,6 +229,10 @@ def create_app(
     identity_header
         The request header in which the signing-in proxy names the user; when given, it,
         not the body's ``by``, is the reviewer.
+    watchdog, cycle_max_age
+        What ``/health`` holds for failing (default :class:`~yujing.settings.WatchdogConfig`),
+        and per hazard (the store's key) how old its newest cycle may be (default: cycles
+        are not checked; :func:`yujing.warn.cycle_max_ages` gives a deployment's).
 
     Returns
     -------
@@ -227,6 +240,8 @@ def create_app(
         The application.
     """
     base = public_base_url.rstrip("/")
+    watch = watchdog or WatchdogConfig()
+    max_age = dict(cycle_max_age or {})
     levels = {
         hazard: sorted(setup.levels, key=setup.levels.__getitem__)
         for hazard, setup in setups.items()
@@ -486,10 +501,28 @@ def create_app(
             },
         )
 
-    @app.get("/health")
-    def health() -> dict[str, Any]:
-        """The alert database (password hidden) and how many deliveries wait."""
-        return {"database": alerts.where, "pending": alerts.delivery_counts().get("pending", 0)}
+    @app.get("/health", response_model=None)
+    def health() -> dict[str, Any] | JSONResponse:
+        """ok / degraded / failing with each check (:mod:`alerting.health`); 503 if failing."""
+        report = assess_store(
+            alerts,
+            clock(),
+            max_age=max_age,
+            delivery_max_lag=watch.delivery_max_lag,
+            dead_letter_window=watch.dead_letter_window,
+        )
+        content = {
+            "status": report.status,
+            "checked_at": report.checked_at.isoformat(),
+            "checks": [
+                {"name": c.name, "status": c.status, "detail": c.detail} for c in report.checks
+            ],
+            "database": alerts.where,
+            "pending": alerts.delivery_counts().get("pending", 0),
+        }
+        if report.status == "failing":
+            return JSONResponse(content, status_code=503, headers={"Cache-Control": "no-store"})
+        return content
 
     return app
 

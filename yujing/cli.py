@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,69 @@ def _alerts_upgrade(args: argparse.Namespace, console: Console) -> int:
     settings = load_settings(args.config, data_root=args.data_root)
     url = upgrade_alert_database(settings)
     console.print(f"alert database at the code's schema: {public_url(url)}")
+    return 0
+
+
+def _alerts_status(args: argparse.Namespace, console: Console) -> int:
+    from alerting.health import assess_store
+    from alerting.outbox.store import AlertStore
+    from yujing.settings import load_settings
+    from yujing.warn import cycle_max_ages
+
+    settings = load_settings(args.config, data_root=args.data_root)
+    assert settings.alerting is not None  # alert_database raised otherwise
+    store = AlertStore(settings.alert_database)
+    try:
+        watchdog = settings.alerting.watchdog
+        report = assess_store(
+            store,
+            datetime.now(UTC),
+            max_age=cycle_max_ages(settings),
+            delivery_max_lag=watchdog.delivery_max_lag,
+            dead_letter_window=watchdog.dead_letter_window,
+        )
+    finally:
+        store.close()
+    colour = {"ok": "green", "degraded": "yellow", "failing": "bold red"}
+    table = Table(title=f"warning service: {report.status}", title_justify="left")
+    for column in ("check", "status", "detail"):
+        table.add_column(column)
+    for check in report.checks:
+        table.add_row(check.name, f"[{colour[check.status]}]{check.status}[/]", check.detail)
+    console.print(table)
+    return report.exit_code
+
+
+def _alerts_requeue(args: argparse.Namespace, console: Console) -> int:
+    import getpass
+
+    from alerting.outbox.store import AlertStore
+    from yujing.settings import load_settings
+
+    settings = load_settings(args.config, data_root=args.data_root)
+    by = (args.by or getpass.getuser()).strip()
+    store = AlertStore(settings.alert_database)
+    try:
+        requeued, expired = store.requeue(
+            by,
+            ids=args.id or None,
+            subscriber_id=args.subscriber,
+            include_expired=args.include_expired,
+        )
+    except ValueError as err:
+        raise YujingError(f"yujing alerts requeue: {err}") from None
+    finally:
+        store.close()
+    console.print(
+        f"requeued {len(requeued)} dead letters (due now; `yujing dispatch` sends them)"
+        + (
+            f"; left {len(expired)} dead whose warning has expired (ids {expired}; "
+            "--include-expired sends them anyway)"
+            if expired
+            else ""
+        ),
+        highlight=False,
+    )
     return 0
 
 
@@ -441,6 +505,25 @@ def _parser() -> argparse.ArgumentParser:
     upgrade.add_argument("--config", type=Path, required=True)
     upgrade.add_argument("--data-root", type=Path, default=None, help="shared data folder")
     upgrade.set_defaults(handler=_alerts_upgrade)
+    status = alerts_commands.add_parser(
+        "status",
+        help="is the warning service working? (exit 0 ok, 1 degraded, 2 failing)",
+    )
+    status.add_argument("--config", type=Path, required=True)
+    status.add_argument("--data-root", type=Path, default=None, help="shared data folder")
+    status.set_defaults(handler=_alerts_status)
+    requeue = alerts_commands.add_parser(
+        "requeue", help="send dead letters again once their endpoint is fixed"
+    )
+    requeue.add_argument("--config", type=Path, required=True)
+    requeue.add_argument("--data-root", type=Path, default=None, help="shared data folder")
+    requeue.add_argument("--id", type=int, action="append", help="delivery id (repeat)")
+    requeue.add_argument("--subscriber", default=None, help="only this subscriber's")
+    requeue.add_argument(
+        "--include-expired", action="store_true", help="also warnings that have expired"
+    )
+    requeue.add_argument("--by", default=None, help="who requeues (default: login name)")
+    requeue.set_defaults(handler=_alerts_requeue)
 
     serve = commands.add_parser(
         "serve", help="the forecasters' review API and the public CAP feed (yujing.api)"

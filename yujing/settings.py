@@ -44,6 +44,7 @@ __all__ = [
     "Settings",
     "SourceConfig",
     "WarningConfig",
+    "WatchdogConfig",
     "load_settings",
 ]
 
@@ -136,6 +137,30 @@ class WarningConfig(Frozen):
     """CAP identifier prefix (GB/T 35965.1: admin code + agency code, 14 digits)."""
 
 
+class WatchdogConfig(Frozen):
+    """When the warning service counts as failing or degraded (:mod:`alerting.health`)."""
+
+    cycle_max_age: dict[str, Duration] = Field(
+        default_factory=lambda: {"nowcast": timedelta(minutes=20), "daily": timedelta(hours=26)}
+    )
+    """Per scheduled cycle (``nowcast``: every 6 min; ``daily``: the heat outlook): how old
+    the newest recorded warning cycle of a hazard may be (default three missed nowcast
+    cycles and a bit, and a day and two hours)."""
+    delivery_max_lag: Duration = timedelta(minutes=10)
+    """How late the earliest due delivery may be before the dispatcher counts as stopped."""
+    dead_letter_window: Duration = timedelta(hours=24)
+    """Dead letters of deliveries created this recently degrade the status."""
+
+    @model_validator(mode="after")
+    def _known_cycles(self) -> WatchdogConfig:
+        unknown = sorted(set(self.cycle_max_age) - set(CYCLES))
+        if unknown:
+            raise ValueError(
+                f"cycle_max_age names {unknown}, which are not scheduled cycles; use {list(CYCLES)}"
+            )
+        return self
+
+
 class AlertingConfig(WarningConfig):
     """How a deployment warns live (``yujing run --alert``, the warning-cycle DAG)."""
 
@@ -144,6 +169,8 @@ class AlertingConfig(WarningConfig):
     """SQLAlchemy URL of the alert and subscription store, e.g.
     ``postgresql+psycopg://yujing@db/yujing``; ``{output}`` stands for the output folder.
     Its schema is created or migrated with ``yujing alerts upgrade``."""
+    watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
+    """When ``/health`` and ``yujing alerts status`` report failing."""
 
 
 class Settings(Frozen):

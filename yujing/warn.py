@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ __all__ = [
     "WarningCycle",
     "alerting_setups",
     "asset_bounds",
+    "cycle_max_ages",
     "receipt_rows",
     "review_api",
     "upgrade_alert_database",
@@ -137,8 +138,26 @@ def review_api(
         timezone=settings.region.timezone,
         region_name=settings.region.name,
         identity_header=identity_header,
+        watchdog=settings.alerting.watchdog,
+        cycle_max_age=cycle_max_ages(settings),
     )
     return app, close
+
+
+def cycle_max_ages(settings: Settings) -> dict[str, timedelta]:
+    """How old each warning hazard's newest cycle may be (by the store's hazard key, e.g.
+    ``typhoon``), from its scheduled cycle and ``alerting.watchdog.cycle_max_age``; a
+    hazard warned by two configured models takes the stricter."""
+    assert settings.alerting is not None
+    limits = settings.alerting.watchdog.cycle_max_age
+    ages: dict[str, timedelta] = {}
+    for name in settings.alerting.hazards:
+        kind = settings.hazards[name].cycle
+        if kind not in limits:
+            continue  # not watched
+        hazard = settings.scheme_of(name).hazard
+        ages[hazard] = min(ages.get(hazard, limits[kind]), limits[kind])
+    return ages
 
 
 def asset_bounds(communities: xr.Dataset, margin: float = 0.05) -> RegionBounds:

@@ -750,6 +750,77 @@ class AlertStore(database.SqlStore):
             )
         return len(keys)
 
+    def requeue(
+        self,
+        by: str,
+        *,
+        ids: Sequence[int] | None = None,
+        subscriber_id: str | None = None,
+        include_expired: bool = False,
+    ) -> tuple[list[int], list[int]]:
+        """Send dead letters again (after their endpoint was fixed): they become pending,
+        due now, with their attempts counted afresh; each is audited as ``requeued``.
+
+        Parameters
+        ----------
+        by
+            Who requeues (the duty officer), for the audit log.
+        ids, subscriber_id
+            Only these deliveries, only this subscriber's (default: every dead letter).
+        include_expired
+            Also requeue warnings whose CAP message has expired (by default they are left
+            dead: an expired warning sent late misleads more than it informs).
+
+        Returns
+        -------
+        tuple of list of int
+            The ids requeued, and the ids left dead because their warning had expired.
+        """
+        if not by.strip():
+            raise ValueError("who requeues is blank; give your name (it is audited)")
+        now = self._clock()
+        query = (
+            select(
+                DeliveryRow.id,
+                DeliveryRow.idempotency_key,
+                DeliveryRow.attempts,
+                MessageRow.expires,
+            )
+            .outerjoin(MessageRow, MessageRow.identifier == DeliveryRow.message_identifier)
+            .where(DeliveryRow.status == "dead")
+            .order_by(DeliveryRow.id)
+        )
+        if ids is not None:
+            query = query.where(DeliveryRow.id.in_(list(ids)))
+        if subscriber_id is not None:
+            query = query.where(DeliveryRow.subscriber_id == subscriber_id)
+        with self._begin() as session:
+            rows = session.execute(query).all()
+            expired = [row.id for row in rows if row.expires is not None and row.expires <= now]
+            again = [row for row in rows if include_expired or row.id not in set(expired)]
+            for chunk in _chunks([row.id for row in again]):
+                session.execute(
+                    update(DeliveryRow)
+                    .where(DeliveryRow.id.in_(chunk), DeliveryRow.status == "dead")
+                    .values(status="pending", attempts=0, next_attempt_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            if again:
+                session.execute(
+                    _AUDIT.insert(),
+                    [
+                        _audit(
+                            now,
+                            by,
+                            row.idempotency_key,
+                            "requeued",
+                            f"after {row.attempts} attempts",
+                        )
+                        for row in again
+                    ],
+                )
+        return [row.id for row in again], [] if include_expired else expired
+
     # -- reading ---------------------------------------------------------------------------
 
     def deliveries(
@@ -779,6 +850,19 @@ class AlertStore(database.SqlStore):
             )
         with self._sessions() as session:
             return [_delivery_record(row) for row in session.scalars(query)]
+
+    def dead_since(self, since: datetime) -> int:
+        """How many deliveries created at or after ``since`` are dead letters."""
+        self._check_schema()
+        with self._sessions() as session:
+            return int(
+                session.scalar(
+                    select(func.count()).where(
+                        DeliveryRow.status == "dead", DeliveryRow.created_at >= since
+                    )
+                )
+                or 0
+            )
 
     def delivery_counts(self) -> dict[str, int]:
         """How many deliveries are in each status."""
