@@ -631,6 +631,29 @@ def test_health_fails_when_the_typhoon_cycle_stops_or_the_outbox_is_not_drained(
     assert dispatcher["status"] == "failing" and "11 min overdue" in dispatcher["detail"]
 
 
+def test_the_console_warns_the_forecaster_when_the_service_is_not_healthy(world: World) -> None:
+    assert 'class="health' not in world.client.get("/console").text
+    first = world.alerts.deliveries()[0]
+    (claimed,) = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5))
+    world.alerts.settle(claimed.token, "test-dispatcher", dead=[(first.id, "HTTP 410")])
+    degraded = world.client.get("/console").text
+    app = create_app(
+        world.alerts,
+        world.subscriptions,
+        {"typhoon": world.setup},
+        clock=lambda: NOW + timedelta(hours=1),
+        cycle_max_age={"typhoon": timedelta(minutes=20)},
+    )
+    with TestClient(app) as client:
+        failing = client.get("/console").text
+
+    assert '<section class="health degraded" role="alert">' in degraded
+    assert "<b>dead letters</b>: 1 deliveries of the last 24.0 h were given up" in degraded
+    assert '<section class="health failing" role="alert">' in failing
+    assert "confirmed warnings may not reach anyone" in failing
+    assert "<b>cycle:typhoon</b>: newest cycle 2018-09-16T01:00:00Z is 80 min old" in failing
+
+
 def test_dead_letters_are_requeued_unless_their_warning_expired(world: World) -> None:
     first = world.alerts.deliveries()[0]
     (claimed,) = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5))

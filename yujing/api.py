@@ -71,7 +71,7 @@ from alerting.cycle import AlertingSetup, review_proposal
 from alerting.database import utc_now
 from alerting.errors import ReviewError
 from alerting.feed import CAP_MEDIA_TYPE, atom_feed
-from alerting.health import assess_store
+from alerting.health import HealthReport, assess_store
 from alerting.outbox.records import DeliveryRecord
 from alerting.outbox.store import AlertStore
 from alerting.review import Proposal
@@ -475,6 +475,15 @@ def create_app(
             ],
         }
 
+    def service_health() -> HealthReport:
+        return assess_store(
+            alerts,
+            clock(),
+            max_age=max_age,
+            delivery_max_lag=watch.delivery_max_lag,
+            dead_letter_window=watch.dead_letter_window,
+        )
+
     @app.get("/console", response_class=HTMLResponse)
     def console(request: Request) -> HTMLResponse:
         """The duty forecasters' page: the proposals waiting, with buttons to review them."""
@@ -491,6 +500,7 @@ def create_app(
                 levels,
                 signed_in=signed_in,
                 area_map=area_map,
+                health=service_health(),
             ),
             headers={
                 "Content-Security-Policy": (
@@ -504,13 +514,7 @@ def create_app(
     @app.get("/health", response_model=None)
     def health() -> dict[str, Any] | JSONResponse:
         """ok / degraded / failing with each check (:mod:`alerting.health`); 503 if failing."""
-        report = assess_store(
-            alerts,
-            clock(),
-            max_age=max_age,
-            delivery_max_lag=watch.delivery_max_lag,
-            dead_letter_window=watch.dead_letter_window,
-        )
+        report = service_health()
         content = {
             "status": report.status,
             "checked_at": report.checked_at.isoformat(),

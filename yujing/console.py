@@ -12,6 +12,10 @@ layer; the proposal then waits for confirmation). Every step is a call of the re
 log records; the page then reloads. A step the proposal's state no longer allows (another
 forecaster was quicker) shows the API's reason on the card.
 
+When the warning service is not healthy (:mod:`alerting.health`: a warning hazard's cycle
+stopped, the dispatcher not draining the outbox, recent dead letters), a banner above the
+proposals says so: a confirmed warning that no dispatcher sends reaches no one.
+
 The page is self-contained: no external script, style sheet or font (the console must work
 on a network cut off from the internet), every value HTML-escaped. It authenticates no one:
 like the API, it belongs behind the proxy that does; with the API's ``identity_header`` the
@@ -32,6 +36,7 @@ import shapely
 if TYPE_CHECKING:
     import xarray as xr
 
+    from alerting.health import HealthReport
     from yujing.api import ProposalView
 
 __all__ = ["AreaMap", "console_page"]
@@ -114,6 +119,10 @@ button { margin-right: 0.5em; }
 svg.map { float: right; margin: 0 0 0.5em 1em; background: #eef3f7; }
 svg.map path.region { fill: #ffffff; stroke: #999; stroke-width: 0.5; }
 svg.map path.area { fill: var(--level); stroke: #222; stroke-width: 0.8; fill-rule: evenodd; }
+.health { border: 2px solid; padding: 0.5em 1em; margin: 0.8em 0; max-width: 60em; }
+.health.failing { border-color: #b00020; background: #fde8eb; }
+.health.degraded { border-color: #b26a00; background: #fff4e0; }
+.health ul { margin: 0.3em 0 0 0; }
 """
 
 _SCRIPT = """
@@ -234,6 +243,7 @@ def console_page(
     levels: Mapping[str, Sequence[str]] | None = None,
     signed_in: str | None = None,
     area_map: AreaMap | None = None,
+    health: HealthReport | None = None,
 ) -> str:
     """The console's HTML: the given proposals (``ProposalView``), newest issue first.
 
@@ -254,6 +264,8 @@ def console_page(
         forecaster field shows it and cannot be changed.
     area_map
         Draws each proposal's area on the region (:class:`AreaMap`); none without it.
+    health
+        The warning service's health; a banner lists the checks that are not ok.
     """
     zone = ZoneInfo(timezone)
     ordered = sorted(proposals, key=lambda p: p.issue_time, reverse=True)
@@ -270,7 +282,27 @@ def console_page(
   <span class="meta">{len(ordered)} waiting · page of {escape(_local(now, zone))}
     · <a href="console">refresh</a></span>
   <label>Forecaster <input id="forecaster" autocomplete="name"{name_field}></label></header>
-<main>{cards}</main>
+{_health_banner(health)}<main>{cards}</main>
 <script>{_SCRIPT}</script>
 </body></html>
 """
+
+
+def _health_banner(health: HealthReport | None) -> str:
+    """The checks that are not ok, above the proposals (nothing when all are ok)."""
+    if health is None or health.status == "ok":
+        return ""
+    problems = "".join(
+        f"<li><b>{escape(c.name)}</b>: {escape(c.detail)}</li>"
+        for c in health.checks
+        if c.status != "ok"
+    )
+    title = (
+        "The warning service is failing: confirmed warnings may not reach anyone"
+        if health.status == "failing"
+        else "The warning service needs attention"
+    )
+    return (
+        f'<section class="health {health.status}" role="alert"><b>{title}</b>'
+        f"<ul>{problems}</ul></section>\n"
+    )
