@@ -494,22 +494,20 @@ def test_only_the_subscribers_token_manages_its_subscription(world: World) -> No
     other = world.bearer("luohu-water")
     forged = {"Authorization": "Bearer yjs_" + "A" * 43}
 
-    for headers in ({}, forged, {"Authorization": "Basic ZnV0aWFuOmVt"}):
-        for response in (
+    def every_route(headers: dict[str, str]) -> list[Any]:
+        return [
             world.client.post("/subscriptions", content=body, headers=headers),
             world.client.get("/subscriptions/futian-em", headers=headers),
             world.client.delete("/subscriptions/futian-em", headers=headers),
             world.client.get("/subscriptions/futian-em/deliveries", headers=headers),
-        ):
+        ]
+
+    for headers in ({}, forged, {"Authorization": "Basic ZnV0aWFuOmVt"}):
+        for response in every_route(headers):
             assert response.status_code == 401, response.text
             assert response.headers["WWW-Authenticate"] == "Bearer"
             assert "Authorization: Bearer" in response.json()["detail"]
-    for response in (
-        world.client.post("/subscriptions", content=body, headers=other),
-        world.client.get("/subscriptions/futian-em", headers=other),
-        world.client.delete("/subscriptions/futian-em", headers=other),
-        world.client.get("/subscriptions/futian-em/deliveries", headers=other),
-    ):
+    for response in every_route(other):
         assert response.status_code == 403, response.text
         assert "'luohu-water'" in response.json()["detail"]
 
