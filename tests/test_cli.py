@@ -115,3 +115,23 @@ def test_operator_issues_lists_and_revokes_subscriber_tokens(
         assert store.authenticate(token) is None
         (record,) = store.tokens()
         assert (record.created_by, record.revoked_by) == ("ops-1", "ops-2")
+
+
+def test_operator_prints_the_webhook_secret_the_dispatcher_signs_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alerting.delivery.webhook import subscriber_secret
+
+    master = bytes(range(32))
+    key_file = tmp_path / "webhook.key"
+    key_file.write_text(master.hex(), encoding="ascii")
+    printed = []
+    for subscriber_id in ("futian-metro", "yantian-port"):
+        arguments = ["subscribers", "webhook-secret", subscriber_id]
+        assert main([*arguments, "--webhook-key-file", str(key_file)]) == 0
+        printed.append(capsys.readouterr().out)
+    assert printed[0] == subscriber_secret(master, "futian-metro").hex() + "\n"
+    assert printed[0] != printed[1]
+    monkeypatch.delenv("YUJING_WEBHOOK_KEY", raising=False)
+    assert main(["subscribers", "webhook-secret", "futian-metro"]) == 2
+    assert "no webhook master key" in capsys.readouterr().err

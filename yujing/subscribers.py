@@ -4,6 +4,7 @@
 
     yujing subscribers token metro-line-1 --config configs/shenzhen.yaml --label "SCADA"
     yujing subscribers list --config configs/shenzhen.yaml
+    yujing subscribers webhook-secret metro-line-1 --webhook-key-file /run/secrets/yujing-key
     yujing subscribers revoke metro-line-1 --database sqlite:///out/alerts.db [--hint yjs_AbC123]
 
 ``token`` issues a new access token for a subscriber id (before or after it registers) and
@@ -12,7 +13,10 @@ prints it once, alone on standard output (the notice goes to standard error, so
 (:mod:`yujing.api`) then lets its bearer manage that subscriber's set and nothing else.
 ``revoke`` ends all the subscriber's active tokens, or one by its hint; ``list`` shows every
 subscriber and token holder with its set's size and its active tokens' hints. Who acts
-(``--by``, default the login name) is written to the audit log.
+(``--by``, default the login name) is written to the audit log. ``webhook-secret`` prints
+the subscriber's webhook signing secret (hex), derived from the deployment's master key as
+the dispatcher derives it (:func:`alerting.delivery.webhook.subscriber_secret`), so the
+operator can hand it over with the token; it needs no database.
 """
 
 from __future__ import annotations
@@ -112,6 +116,21 @@ def _list(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _webhook_secret(args: argparse.Namespace, console: Console) -> int:
+    from alerting.delivery.webhook import subscriber_secret
+    from yujing.dispatch import KEY_VARIABLE, master_key
+
+    key = master_key(args.webhook_key_file)
+    if key is None:
+        raise YujingError(
+            f"no webhook master key: give --webhook-key-file or set ${KEY_VARIABLE} (the key "
+            "the dispatcher signs with)"
+        )
+    sys.stdout.write(subscriber_secret(key, args.subscriber_id).hex() + "\n")
+    sys.stdout.flush()
+    return 0
+
+
 def add_subscribers_parser(commands: argparse._SubParsersAction) -> None:
     """Add the ``subscribers`` command to the ``yujing`` parser."""
     parser = commands.add_parser(
@@ -142,3 +161,10 @@ def add_subscribers_parser(commands: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="subscribers, their sets and active tokens")
     common(listing)
     listing.set_defaults(handler=_list)
+
+    secret = actions.add_parser(
+        "webhook-secret", help="a subscriber's webhook signing secret (hex) to hand over"
+    )
+    secret.add_argument("subscriber_id")
+    secret.add_argument("--webhook-key-file", type=Path, default=None)
+    secret.set_defaults(handler=_webhook_secret)
