@@ -49,6 +49,12 @@ class ModelOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    def scheme_problems(self, scheme: SignalScheme) -> list[str]:
+        """What in these options does not fit ``scheme`` (``"warn_probability: …"``), for
+        options that name its levels; checked when the configuration is loaded and when
+        the model is built."""
+        return []
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -109,6 +115,9 @@ class HazardModel(ABC):
             )
         self.scheme = scheme
         self.options = self.Options.model_validate(dict(options or {}))
+        problems = self.options.scheme_problems(scheme)
+        if problems:
+            raise ModelError(f"model {self.name!r}: options " + "; ".join(problems))
         self.risk = risk
 
     def _check_inputs(self, inputs: Mapping[str, xr.Dataset], issue_time: datetime) -> None:

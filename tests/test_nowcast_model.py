@@ -245,3 +245,35 @@ def test_community_window_totals_equal_a_plain_rolling_sum(knmi_crop) -> None:  
             field = xr.DataArray(expected, dims=("lead_time", "y", "x"))
             want = region.weights.apply(field, statistic).values
             np.testing.assert_allclose(got[member], want, rtol=1e-5, atol=1e-5, equal_nan=True)
+
+
+def test_each_level_is_warned_from_its_own_probability(knmi_crop, nowcast) -> None:  # type: ignore[no-untyped-def]
+    """Per-level ``warn_probability`` ('wet' from 0.2, 'very wet' from 0.9) on the same
+    ensemble (shared per cycle): the probabilities are the fixture's (every level from
+    0.5), the levels and onsets follow each level's own threshold. (At 04:30 no block of
+    the crop has any chance of 'very wet'; 'wet' has probabilities between 0.2 and 0.5.)"""
+    crop, region = knmi_crop
+    options = {**OPTIONS, "warn_probability": {"wet": 0.2, "very wet": 0.9}}
+    model = get_model("rainstorm-nowcast")(SCHEME, options)
+    result = model.run({"radar": crop.sel(time=slice(None, "2010-08-26T04:30"))}, region, ISSUE)
+
+    xr.testing.assert_identical(result["probability"], nowcast["probability"])
+    wet = nowcast["probability"].sel(level="wet").values
+    very_wet = nowcast["probability"].sel(level="very wet").values
+    between = (wet >= 0.2) & (wet < 0.5)
+    assert between.sum() > 10
+    assert (nowcast["hazard_level"].values[between] == 0).all()
+    expected = np.where(very_wet >= 0.9, 2, np.where(wet >= 0.2, 1, 0))
+    np.testing.assert_array_equal(result["hazard_level"].values, expected)
+    assert result["hazard_level"].attrs["comment"] == "warn_probability: wet 0.2, very wet 0.9"
+    earlier = result["onset_time"].sel(level="wet").values
+    before = nowcast["onset_time"].sel(level="wet").values
+    both = ~np.isnat(before)
+    assert (earlier[both] <= before[both]).all() and (~np.isnat(earlier)).sum() > both.sum()
+
+
+def test_per_level_probabilities_must_name_every_level_of_the_scheme() -> None:
+    from hazard_models.errors import ModelError
+
+    with pytest.raises(ModelError, match=r"names \['black'\].*lacks \['very wet'\]"):
+        get_model("rainstorm-nowcast")(SCHEME, {"warn_probability": {"wet": 0.5, "black": 0.2}})

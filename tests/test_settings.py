@@ -140,3 +140,27 @@ def test_warning_without_an_alerting_section_names_it(tmp_path: Path, data_root:
         warning_cycle(settings, datetime(2018, 9, 16, 1, tzinfo=UTC))
     deployed = load_settings(REPO / "configs/shenzhen.yaml", data_root=data_root)
     assert deployed.alert_database == f"sqlite:///{deployed.output_directory / 'alerts.db'}"
+
+
+def test_per_level_warn_probabilities_must_name_the_schemes_levels(
+    tmp_path: Path, data_root: Path
+) -> None:
+    """configs/knmi-demo.yaml's radar nowcast (Hong Kong's amber/red/black scheme) with a
+    probability per level: accepted when every level is named, refused naming the key and
+    the levels when one is misspelt."""
+    document = yaml.safe_load((REPO / "configs/knmi-demo.yaml").read_text(encoding="utf-8"))
+    document["data_root"] = str(data_root)
+    options = document["hazards"]["rainstorm_nowcast"]["options"]
+    path = tmp_path / "knmi-demo.yaml"
+
+    options["warn_probability"] = {"amber": 0.5, "red": 0.3, "black": 0.2}
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    assert load_settings(path, data_root=data_root).hazards["rainstorm_nowcast"].options[
+        "warn_probability"
+    ] == {"amber": 0.5, "red": 0.3, "black": 0.2}
+
+    options["warn_probability"] = {"amber": 0.5, "red": 0.3, "blak": 0.2}
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    message = _problems(path, data_root)
+    assert "hazards.rainstorm_nowcast.options.warn_probability: names ['blak']" in message
+    assert "lacks ['black']" in message

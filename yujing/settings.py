@@ -230,6 +230,9 @@ class Settings(Frozen):
                     f"{hazard.scheme!r} is for {scheme.hazard!r}"
                 )
             _check_options(model.Options, hazard.options, f"hazards.{name}: model {hazard.model!r}")
+            problems = model.Options.model_validate(hazard.options).scheme_problems(scheme)
+            if problems:
+                raise ValueError(f"hazards.{name}.options." + "; ".join(problems))
             for input_name, source in hazard.inputs.items():
                 if input_name not in model.inputs:
                     raise ValueError(

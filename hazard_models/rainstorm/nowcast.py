@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import dask
 import dask.array as da
@@ -40,7 +40,7 @@ import xarray as xr
 from pydantic import Field
 
 from hazard_models.aggregation import AggregationWeights, Statistic
-from hazard_models.config import Duration
+from hazard_models.config import Duration, SignalScheme
 from hazard_models.errors import ModelError
 from hazard_models.interface import HazardModel, InputSpec, ModelOptions, register_model
 from hazard_models.rainstorm.accumulation import exceeds, regular_series
@@ -55,6 +55,10 @@ from hazard_models.region import Region
 from ingest.contracts import accumulation_interval
 
 __all__ = ["NowcastModel", "NowcastOptions"]
+
+
+Probability = Annotated[float, Field(gt=0, le=1)]
+"""A probability from which a level counts as forecast, in (0, 1]."""
 
 
 class NowcastOptions(ModelOptions):
@@ -75,8 +79,13 @@ class NowcastOptions(ModelOptions):
     areal_statistic: Literal["mean", "max"] = Field(
         "max", description="area-weighted mean or maximum of the grid cells in a community"
     )
-    warn_probability: float = Field(
-        0.5, gt=0, le=1, description="probability from which a level counts as forecast"
+    warn_probability: Probability | dict[str, Probability] = Field(
+        0.5,
+        description=(
+            "probability from which a level counts as forecast: one for every level, or per "
+            "level name (every level of the scheme named; a higher level may be warned at a "
+            "lower probability, as its damage justifies acting on less certainty)"
+        ),
     )
     seed: int = Field(0, ge=0, description="seed of the ensemble's random perturbations")
     nwp_ramp_start: Duration = Field(
@@ -88,6 +97,26 @@ class NowcastOptions(ModelOptions):
         description="lead time from which NWP rainfall has all the weight",
     )
     nwp_weighting: Literal["linear", "exponential"] = "linear"
+
+    def probability_of(self, level: str) -> float:
+        """The probability from which ``level`` counts as forecast."""
+        if isinstance(self.warn_probability, dict):
+            return self.warn_probability[level]
+        return self.warn_probability
+
+    def scheme_problems(self, scheme: SignalScheme) -> list[str]:
+        """A per-level ``warn_probability`` must name exactly the scheme's levels."""
+        if not isinstance(self.warn_probability, dict):
+            return []
+        names = [level.name for level in scheme.levels]
+        missing = [name for name in names if name not in self.warn_probability]
+        unknown = sorted(set(self.warn_probability) - set(names))
+        if not (missing or unknown):
+            return []
+        return [
+            f"warn_probability: names {unknown}, which the scheme does not have, and lacks "
+            f"{missing}; give one probability per level of {names}, or one number"
+        ]
 
 
 @register_model
@@ -157,7 +186,10 @@ class NowcastModel(RainfallCriteria, HazardModel):
         ranks = xr.DataArray(
             [level.rank for level in self.scheme.levels], dims="level", coords={"level": names}
         )
-        forecast_met = prob >= options.warn_probability
+        thresholds = xr.DataArray(
+            [options.probability_of(name) for name in names], dims="level", coords={"level": names}
+        )
+        forecast_met = prob >= thresholds
         hazard_level = (ranks * forecast_met).max("level").astype(np.int8)
         lead_values = prob["lead_time"].values
         # Lead times count from the latest radar frame used (the evaluation time).
@@ -186,7 +218,9 @@ class NowcastModel(RainfallCriteria, HazardModel):
                     ),
                 ),
                 "hazard_level": hazard_level.transpose("community", "lead_time").assign_attrs(
-                    long_name=(f"highest level with probability >= {options.warn_probability:g}"),
+                    long_name="highest level whose probability reaches its warn_probability",
+                    comment="warn_probability: "
+                    + ", ".join(f"{n} {options.probability_of(n):g}" for n in names),
                     units="1",
                 ),
                 "onset_time": onset.transpose("community", "level").assign_attrs(
