@@ -350,6 +350,7 @@ def _impacts(
                 forecast.rule_position,
                 forecast.state_key,
                 tuple(deliveries),
+                body,
             )
         )
     notes = tuple(

@@ -675,3 +675,48 @@ def test_dead_letters_are_requeued_unless_their_warning_expired(world: World) ->
     assert again.next_attempt_at == message.expires - timedelta(minutes=1)
     steps = [(r.actor, r.action) for r in world.alerts.audit("delivery", first.idempotency_key)]
     assert steps[-2:] == [("test-dispatcher", "dead"), ("ops-1", "requeued")]
+
+
+def test_a_subscriber_pulls_the_impact_forecasts_in_force(
+    world: World, mangkhut: tuple[dict[datetime, xr.Dataset], xr.Dataset]
+) -> None:
+    """A port office in Futian with 'gust >= 17.2 m s-1 within 12 h, probability >= 0.3'
+    registers after the 01 UTC cycle; the next Mangkhut cycle (07 UTC, the storm ~100 km
+    south-west) meets it. What it pulls is what was pushed to it, byte for byte."""
+    results, _ = mangkhut
+    body = subscription_body("futian-port")
+    body["rules"][0]["min_probability"] = 0.3
+    own = world.bearer("futian-port")
+    assert world.client.post("/subscriptions", content=json.dumps(body), headers=own).is_success
+    url = "/subscriptions/futian-port/impacts"
+    before = world.client.get(url, headers=own).json()
+    later = min(t for t in results if t > RED_CYCLE)
+    alerting_cycle(results[later], later, world.setup, world.alerts, world.subscriptions)
+
+    after = world.client.get(url, headers=own).json()
+
+    assert before == {"impacts": [], "cycles": {"typhoon": "2018-09-16T01:00:00Z"}}
+    assert after["cycles"] == {"typhoon": "2018-09-16T07:00:00Z"}
+    (impact,) = after["impacts"]
+    assert (impact["hazard"], impact["asset_id"], impact["rule_position"]) == (
+        "typhoon",
+        "office",
+        0,
+    )
+    assert impact["issue_time"] == "2018-09-16T07:00:00Z"
+    assert impact["forecast"]["probability"] >= 0.3
+    assert impact["forecast"]["threshold"] == "17.2 m s-1"
+    pushed = [
+        c.envelope.body
+        for c in world.alerts.claim("test-dispatcher", 100, timedelta(minutes=5))
+        if c.envelope.subscriber_id == "futian-port"
+    ]
+    assert [json.loads(b) for b in pushed] == [impact["forecast"]]
+    other = world.client.get(url, headers=world.bearer("futian-em"))
+    assert other.status_code == 403
+    assert (
+        world.client.get(
+            "/subscriptions/nobody/impacts", headers=world.bearer("nobody")
+        ).status_code
+        == 404
+    )

@@ -14,6 +14,7 @@
     GET    /subscriptions/{id}       the stored set                                   (token)
     DELETE /subscriptions/{id}                                                        (token)
     GET    /subscriptions/{id}/deliveries?status=dead&latest=100   its deliveries     (token)
+    GET    /subscriptions/{id}/impacts    its impact forecasts in force (pull)         (token)
     GET    /outbox                   delivery counts by status and the dead letters
     GET    /health                   ok/degraded/failing with each check (503 when failing)
     GET    /console                  the duty forecasters' page over these routes (HTML)
@@ -55,6 +56,7 @@ Run it with ``uvicorn --factory`` around a function that builds the stores and c
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -454,6 +456,32 @@ def create_app(
         owned(subscriber_id, credentials)
         found = alerts.deliveries(status=status, subscriber_id=subscriber_id, latest=latest)
         return {"deliveries": [_delivery_view(delivery) for delivery in found]}
+
+    @app.get("/subscriptions/{subscriber_id}/impacts")
+    def subscriber_impacts(subscriber_id: str, credentials: Bearer) -> dict[str, Any]:
+        """The impact forecasts in force for the subscriber's assets (pulled rather than
+        pushed): per asset and rule whose rule is met, the forecast last sent (the same
+        JSON its deliveries carried; it is refreshed when it changes, see
+        :mod:`alerting.impact`), and each of its hazards' newest cycle, so that no impact
+        can be told from no cycle."""
+        owned(subscriber_id, credentials)
+        subscription = subscriptions.get(subscriber_id)
+        if subscription is None:
+            raise HTTPException(404, f"no subscriber {subscriber_id!r}; register it first")
+        hazards = sorted({rule.hazard for rule in subscription.request.rules})
+        return {
+            "impacts": [
+                {
+                    "hazard": impact.hazard,
+                    "asset_id": impact.asset_id,
+                    "rule_position": impact.rule_position,
+                    "issue_time": impact.issue_time,
+                    "forecast": json.loads(impact.forecast) if impact.forecast else None,
+                }
+                for impact in alerts.impacts_of(subscriber_id)
+            ],
+            "cycles": {hazard: alerts.last_cycle(hazard) for hazard in hazards},
+        }
 
     @app.get("/outbox")
     def outbox(request: Request) -> dict[str, Any]:

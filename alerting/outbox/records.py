@@ -18,6 +18,7 @@ __all__ = [
     "AuditRecord",
     "CycleReceipt",
     "DeliveryRecord",
+    "ImpactRecord",
     "ImpactUpdate",
     "MessageRecord",
     "NewDelivery",
@@ -84,6 +85,20 @@ class ImpactUpdate:
     rule_position: int
     state_key: str
     deliveries: tuple[NewDelivery, ...]
+    forecast: bytes = b""
+    """The impact forecast as JSON (what the deliveries carry), kept for pulling."""
+
+
+@dataclass(frozen=True)
+class ImpactRecord:
+    """The impact forecast in force for one asset and rule: the one last sent."""
+
+    hazard: str
+    subscriber_id: str
+    asset_id: str
+    rule_position: int
+    issue_time: datetime
+    forecast: bytes
 
 
 @dataclass(frozen=True)

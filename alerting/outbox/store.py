@@ -35,6 +35,7 @@ from alerting.outbox.records import (
     AuditRecord,
     CycleReceipt,
     DeliveryRecord,
+    ImpactRecord,
     ImpactUpdate,
     MessageRecord,
     NewDelivery,
@@ -418,6 +419,7 @@ class AlertStore(database.SqlStore):
                         "k_rule_position": impact.rule_position,
                         "v_state_key": impact.state_key,
                         "v_issue_time": issue_time,
+                        "v_forecast_json": impact.forecast or None,
                     }
                 )
             else:
@@ -429,6 +431,7 @@ class AlertStore(database.SqlStore):
                         "rule_position": impact.rule_position,
                         "state_key": impact.state_key,
                         "issue_time": issue_time,
+                        "forecast_json": impact.forecast or None,
                     }
                 )
             changed.append(impact)
@@ -448,6 +451,7 @@ class AlertStore(database.SqlStore):
                 .values(
                     state_key=bindparam("v_state_key", type_=table.c.state_key.type),
                     issue_time=bindparam("v_issue_time", type_=table.c.issue_time.type),
+                    forecast_json=bindparam("v_forecast_json", type_=table.c.forecast_json.type),
                 ),
                 updated,
             )
@@ -850,6 +854,29 @@ class AlertStore(database.SqlStore):
             )
         with self._sessions() as session:
             return [_delivery_record(row) for row in session.scalars(query)]
+
+    def impacts_of(self, subscriber_id: str) -> list[ImpactRecord]:
+        """The impact forecasts in force for a subscriber's assets (the last sent for each
+        asset and rule whose impact has not ended), by hazard, asset and rule."""
+        self._check_schema()
+        table = _IMPACT_STATES
+        with self._sessions() as session:
+            rows = session.execute(
+                select(table)
+                .where(table.c.subscriber_id == subscriber_id)
+                .order_by(table.c.hazard, table.c.asset_id, table.c.rule_position)
+            ).all()
+        return [
+            ImpactRecord(
+                row.hazard,
+                row.subscriber_id,
+                row.asset_id,
+                row.rule_position,
+                row.issue_time,
+                row.forecast_json or b"",
+            )
+            for row in rows
+        ]
 
     def dead_since(self, since: datetime) -> int:
         """How many deliveries created at or after ``since`` are dead letters."""

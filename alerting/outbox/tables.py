@@ -10,7 +10,8 @@
     deliveries       id pk, idempotency_key unique: the outbox; one row per message (or
                      impact forecast) per subscriber channel, with its sending state
     impact_states    (hazard, subscriber_id, asset_id, rule_position) pk: the last impact
-                     sent, so unchanged impacts are not sent again every cycle
+                     sent (its key and JSON), so unchanged impacts are not sent again every
+                     cycle and a subscriber can pull the impacts in force
     audit_log        id pk: every state change of a proposal, message or delivery (and of
                      a subscriber, :mod:`alerting.subscriptions`); defined in
                      :mod:`alerting.database`, which both stores share
@@ -163,3 +164,4 @@ class ImpactStateRow(Base):
     rule_position: Mapped[int] = mapped_column(Integer, primary_key=True)
     state_key: Mapped[str] = mapped_column(String(128))
     issue_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    forecast_json: Mapped[bytes | None] = mapped_column(LargeBinary)
