@@ -801,7 +801,8 @@ class AlertStore(database.SqlStore):
         with self._begin() as session:
             rows = session.execute(query).all()
             expired = [row.id for row in rows if row.expires is not None and row.expires <= now]
-            again = [row for row in rows if include_expired or row.id not in set(expired)]
+            left = set() if include_expired else set(expired)
+            again = [row for row in rows if row.id not in left]
             for chunk in _chunks([row.id for row in again]):
                 session.execute(
                     update(DeliveryRow)
