@@ -10,6 +10,11 @@ and deliveries pile up. :func:`assess` turns what the alert store knows into che
                      (failing otherwise: nothing drains the outbox)
     dead letters     no delivery given up in the last ``dead_letter_window`` (degraded
                      otherwise: someone must follow up, then ``yujing alerts requeue``)
+    review           no proposal has waited for a forecaster longer than
+                     ``review_max_wait`` (failing otherwise: a level kept for confirmation,
+                     such as a red signal, is not going out); the wait counts from the
+                     first unreviewed proposal a newer one superseded, or from a
+                     forecaster's last edit
 
 The report's status is the worst check's: ``ok``, ``degraded`` or ``failing``.
 ``yujing serve``'s ``GET /health`` answers 503 when failing (so a load balancer or an
@@ -35,10 +40,12 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
+
+from alerting.outbox.records import AwaitingReview
 
 if TYPE_CHECKING:
     from alerting.outbox.store import AlertStore
@@ -94,6 +101,8 @@ def assess(
     delivery_max_lag: timedelta,
     recent_dead_letters: int,
     dead_letter_window: timedelta,
+    awaiting: Sequence[AwaitingReview] = (),
+    review_max_wait: timedelta = timedelta(minutes=15),
 ) -> HealthReport:
     """The health of the warning service at ``now`` (aware).
 
@@ -111,6 +120,8 @@ def assess(
         How late the earliest due delivery may be before the dispatcher counts as stopped.
     recent_dead_letters
         Deliveries created within ``dead_letter_window`` before ``now`` that are dead.
+    awaiting, review_max_wait
+        The proposals waiting for a forecaster, and how long one may wait.
     """
     if now.tzinfo is None:
         raise ValueError(f"now {now!r} has no time zone; give an aware UTC time")
@@ -159,6 +170,30 @@ def assess(
         )
     else:
         checks.append(Check("dead letters", "ok", f"none in the last {window}"))
+    if not awaiting:
+        checks.append(Check("review", "ok", "no proposal waits for a forecaster"))
+    else:
+        oldest = min(awaiting, key=lambda waiting: waiting.since)
+        wait = now - oldest.since
+        what = f"{oldest.level} {oldest.hazard} for area {oldest.area}"
+        if wait > review_max_wait:
+            checks.append(
+                Check(
+                    "review",
+                    "failing",
+                    f"{len(awaiting)} proposals wait for a forecaster; {what} has waited "
+                    f"{_minutes(wait)}, more than {_minutes(review_max_wait)}: open /console",
+                )
+            )
+        else:
+            checks.append(
+                Check(
+                    "review",
+                    "ok",
+                    f"{len(awaiting)} proposals wait for a forecaster, the longest "
+                    f"{_minutes(wait)} ({what})",
+                )
+            )
     return HealthReport(now, tuple(checks))
 
 
@@ -169,6 +204,7 @@ def assess_store(
     max_age: Mapping[str, timedelta],
     delivery_max_lag: timedelta,
     dead_letter_window: timedelta,
+    review_max_wait: timedelta = timedelta(minutes=15),
 ) -> HealthReport:
     """:func:`assess` on what ``alerts`` holds at ``now`` (a few small queries)."""
     return assess(
@@ -179,4 +215,6 @@ def assess_store(
         delivery_max_lag=delivery_max_lag,
         recent_dead_letters=alerts.dead_since(now - dead_letter_window),
         dead_letter_window=dead_letter_window,
+        awaiting=alerts.awaiting_review(),
+        review_max_wait=review_max_wait,
     )

@@ -35,6 +35,7 @@ from alerting.messages import MessageContext
 from alerting.outbox.store import AlertStore
 from alerting.subscriptions import SubscriptionStore
 from yujing.api import create_app
+from yujing.settings import WatchdogConfig
 
 with warnings.catch_warnings():
     # Starlette 1.x asks for the httpx2 fork on import; the locked dev tools have httpx,
@@ -549,14 +550,25 @@ def test_a_subscriber_sees_its_own_deliveries(world: World) -> None:
     assert too_many.status_code == 422
 
 
+def _statuses(health: Any) -> dict[str, str]:
+    return {check["name"]: check["status"] for check in health.json()["checks"]}
+
+
+def _hold_every_proposal(world: World) -> None:
+    """The duty forecaster holds the red upgrades: no proposal waits unseen any more."""
+    for proposal in world.alerts.proposals(states=["proposed"]):
+        held = world.client.post(
+            f"/proposals/{proposal.id}/hold",
+            json={"by": "duty-1", "reason": "awaiting the 06 UTC track"},
+        )
+        assert held.status_code == 200
+
+
 def test_outbox_shows_counts_and_dead_letters(world: World) -> None:
     assert world.client.get("/outbox").json() == {"counts": {"pending": 2}, "dead_letters": []}
-    healthy = world.client.get("/health").json()
-    assert (healthy["status"], healthy["database"], healthy["pending"]) == (
-        "ok",
-        world.alerts.where,
-        2,
-    )
+    healthy = world.client.get("/health")
+    assert (healthy.json()["database"], healthy.json()["pending"]) == (world.alerts.where, 2)
+    assert _statuses(healthy)["dead letters"] == "ok"
     claimed = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5))
     (first,) = claimed
     world.alerts.settle(
@@ -577,8 +589,8 @@ def test_outbox_shows_counts_and_dead_letters(world: World) -> None:
             "message": world.alerts.deliveries(status="dead")[0].message_identifier,
         }
     ]
-    after = world.client.get("/health").json()
-    assert (after["status"], after["pending"]) == ("degraded", 1)
+    after = world.client.get("/health")
+    assert after.json()["pending"] == 1 and _statuses(after)["dead letters"] == "degraded"
 
 
 def test_the_token_module_examples_hold() -> None:
@@ -593,13 +605,14 @@ def test_the_token_module_examples_hold() -> None:
 # -- health and dead letters ------------------------------------------------------------------
 
 
-def _health(world: World, now: datetime) -> Any:
+def _health(world: World, now: datetime, review_max_wait: str = "15 min") -> Any:
     app = create_app(
         world.alerts,
         world.subscriptions,
         {"typhoon": world.setup},
         clock=lambda: now,
         cycle_max_age={"typhoon": timedelta(minutes=20)},
+        watchdog=WatchdogConfig.model_validate({"review_max_wait": review_max_wait}),
     )
     with TestClient(app) as client:
         return client.get("/health")
@@ -608,6 +621,7 @@ def _health(world: World, now: datetime) -> Any:
 def test_health_fails_when_the_typhoon_cycle_stops_or_the_outbox_is_not_drained(
     world: World,
 ) -> None:
+    _hold_every_proposal(world)
     on_time = _health(world, NOW)  # the 01 UTC cycle, 20 min before
     stopped = _health(world, NOW + timedelta(seconds=1))
     due = world.alerts.next_due()
@@ -619,6 +633,7 @@ def test_health_fails_when_the_typhoon_cycle_stops_or_the_outbox_is_not_drained(
         ("cycle:typhoon", "ok"),
         ("dispatcher", "ok"),
         ("dead letters", "ok"),
+        ("review", "ok"),
     ]
     assert stopped.status_code == 503 and stopped.json()["status"] == "failing"
     assert stopped.json()["checks"][0]["detail"] == (
@@ -629,7 +644,40 @@ def test_health_fails_when_the_typhoon_cycle_stops_or_the_outbox_is_not_drained(
     assert dispatcher["status"] == "failing" and "11 min overdue" in dispatcher["detail"]
 
 
+def test_a_red_signal_left_unreviewed_fails_the_health_check(
+    world: World, mangkhut: tuple[dict[datetime, xr.Dataset], xr.Dataset]
+) -> None:
+    """The three red upgrades proposed at 01 UTC wait for a forecaster. At 01:20 they have
+    waited 20 min, more than 15. The 07 UTC cycle supersedes two of them with new
+    proposals: the areas have still waited since 01 UTC. Held, nothing waits unseen."""
+    waited = _health(world, NOW)
+    patient = _health(world, NOW, review_max_wait="30 min")
+    results, _ = mangkhut
+    later = min(t for t in results if t > RED_CYCLE)
+    alerting_cycle(results[later], later, world.setup, world.alerts, world.subscriptions)
+    chained = world.alerts.awaiting_review()
+    issued = {p.decision.area: p.decision.issue_time for p in world.alerts.proposals()}
+    _hold_every_proposal(world)
+
+    assert waited.status_code == 503
+    assert _statuses(waited)["review"] == "failing"
+    assert waited.json()["checks"][-1]["detail"] == (
+        "3 proposals wait for a forecaster; red typhoon for area 440303 has waited 20 min, "
+        "more than 15 min: open /console"
+    )
+    assert patient.status_code == 200 and _statuses(patient)["review"] == "ok"
+    assert {(w.area, w.proposal_id == world.red(w.area)) for w in chained} == {
+        ("440303", True),
+        ("440304", True),
+        ("440308", True),
+    }
+    assert issued == {"440303": RED_CYCLE, "440304": later, "440308": later}
+    assert {w.since for w in chained} == {RED_CYCLE}
+    assert world.alerts.awaiting_review() == []
+
+
 def test_the_console_warns_the_forecaster_when_the_service_is_not_healthy(world: World) -> None:
+    _hold_every_proposal(world)
     assert 'class="health' not in world.client.get("/console").text
     first = world.alerts.deliveries()[0]
     (claimed,) = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5))

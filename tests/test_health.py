@@ -51,6 +51,7 @@ def test_a_fresh_cycle_and_an_idle_outbox_are_ok() -> None:
         ("cycle:typhoon", "ok"),
         ("dispatcher", "ok"),
         ("dead letters", "ok"),
+        ("review", "ok"),
     ]
     assert report.checks[0].detail == (
         "newest cycle 2018-09-16T01:18:00Z is 2 min old, at most 20 min"
@@ -118,3 +119,21 @@ def test_alerts_status_exits_failing_before_any_cycle(
     assert "cycle:heatwave" in printed and "no cycle has been recorded" in printed
     assert main(["alerts", "requeue", *common, "--by", "ops-1"]) == 0
     assert "requeued 0 dead letters" in capsys.readouterr().out
+
+
+def test_a_proposal_waiting_past_the_limit_fails_review() -> None:
+    from alerting.outbox.records import AwaitingReview
+
+    red = AwaitingReview("p-1", "typhoon", "440303", "red", NOW - timedelta(minutes=16))
+    orange = AwaitingReview("p-2", "typhoon", "440304", "orange", NOW - timedelta(minutes=4))
+    late = _assess(awaiting=[orange, red])
+    soon = _assess(awaiting=[orange])
+    assert (late.status, late.checks[3].status) == ("failing", "failing")
+    assert late.checks[3].detail == (
+        "2 proposals wait for a forecaster; red typhoon for area 440303 has waited 16 min, "
+        "more than 15 min: open /console"
+    )
+    assert (soon.status, soon.checks[3].detail) == (
+        "ok",
+        "1 proposals wait for a forecaster, the longest 4 min (orange typhoon for area 440304)",
+    )

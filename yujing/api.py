@@ -510,6 +510,7 @@ def create_app(
             max_age=max_age,
             delivery_max_lag=watch.delivery_max_lag,
             dead_letter_window=watch.dead_letter_window,
+            review_max_wait=watch.review_max_wait,
         )
 
     @app.get("/console", response_class=HTMLResponse)

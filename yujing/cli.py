@@ -173,6 +173,7 @@ def _alerts_status(args: argparse.Namespace, console: Console) -> int:
             max_age=cycle_max_ages(settings),
             delivery_max_lag=watchdog.delivery_max_lag,
             dead_letter_window=watchdog.dead_letter_window,
+            review_max_wait=watchdog.review_max_wait,
         )
     finally:
         store.close()

@@ -150,6 +150,8 @@ class WatchdogConfig(Frozen):
     """How late the earliest due delivery may be before the dispatcher counts as stopped."""
     dead_letter_window: Duration = timedelta(hours=24)
     """Dead letters of deliveries created this recently degrade the status."""
+    review_max_wait: Duration = timedelta(minutes=15)
+    """How long a proposal kept for confirmation may wait for a forecaster."""
 
     @model_validator(mode="after")
     def _known_cycles(self) -> WatchdogConfig:

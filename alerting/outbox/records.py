@@ -16,6 +16,7 @@ from alerting.lifecycle import ActiveWarning, Decision
 
 __all__ = [
     "AuditRecord",
+    "AwaitingReview",
     "CycleReceipt",
     "DeliveryRecord",
     "ImpactRecord",
@@ -87,6 +88,18 @@ class ImpactUpdate:
     deliveries: tuple[NewDelivery, ...]
     forecast: bytes = b""
     """The impact forecast as JSON (what the deliveries carry), kept for pulling."""
+
+
+@dataclass(frozen=True)
+class AwaitingReview:
+    """A proposal waiting for a forecaster, and since when its area has waited: the issue
+    time of the first of the unreviewed proposals it superseded (or its own)."""
+
+    proposal_id: str
+    hazard: str
+    area: str
+    level: str
+    since: datetime
 
 
 @dataclass(frozen=True)

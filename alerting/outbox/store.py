@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from alerting import database
 from alerting.database import utc_now
@@ -33,6 +33,7 @@ from alerting.errors import OutboxError, ReviewError
 from alerting.lifecycle import ActiveWarning, Decision
 from alerting.outbox.records import (
     AuditRecord,
+    AwaitingReview,
     CycleReceipt,
     DeliveryRecord,
     ImpactRecord,
@@ -499,6 +500,62 @@ class AlertStore(database.SqlStore):
         with self._sessions() as session:
             rows = session.scalars(query.order_by(ProposalRow.issue_time, ProposalRow.id)).all()
             return [_proposal(session, row) for row in rows]
+
+    def awaiting_review(self) -> list[AwaitingReview]:
+        """Proposals waiting for a forecaster (state ``proposed``; a held one was looked
+        at), each with the time its area has waited since: a newer cycle's decision
+        supersedes an unreviewed proposal, so the wait starts at the first of the chain."""
+        self._check_schema()
+        with self._sessions() as session:
+            waiting = session.scalars(
+                select(ProposalRow)
+                .where(ProposalRow.state == "proposed")
+                .order_by(ProposalRow.issue_time, ProposalRow.id)
+            ).all()
+            reviewed = aliased(AuditRow)
+            touched = (
+                select(reviewed.id)
+                .where(
+                    reviewed.entity == "proposal",
+                    reviewed.entity_id == ProposalRow.id,
+                    reviewed.action.in_(("held", "edited")),
+                )
+                .exists()
+            )
+            found = []
+            for row in waiting:
+                since, current = row.issue_time, row.id
+                last_touch = session.scalar(
+                    select(func.max(AuditRow.at)).where(
+                        AuditRow.entity == "proposal",
+                        AuditRow.entity_id == row.id,
+                        AuditRow.action.in_(("held", "edited")),
+                    )
+                )
+                if last_touch is not None:  # a forecaster is on it: wait from the last step
+                    found.append(
+                        AwaitingReview(row.id, row.hazard, row.area, row.level, last_touch)
+                    )
+                    continue
+                for _ in range(10_000):  # a chain is as long as the cycles it spans
+                    before = session.scalar(
+                        select(ProposalRow)
+                        .join(AuditRow, AuditRow.entity_id == ProposalRow.id)
+                        .where(
+                            AuditRow.entity == "proposal",
+                            AuditRow.action == "cancelled",
+                            AuditRow.actor == "lifecycle",
+                            AuditRow.detail == f"superseded by {current}",
+                            ProposalRow.state == "cancelled",
+                            ~touched,
+                        )
+                        .limit(1)
+                    )
+                    if before is None:
+                        break
+                    since, current = before.issue_time, before.id
+                found.append(AwaitingReview(row.id, row.hazard, row.area, row.level, since))
+        return found
 
     def save_review(
         self,
