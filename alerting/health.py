@@ -8,6 +8,8 @@ and deliveries pile up. :func:`assess` turns what the alert store knows into che
                      cycle's ``max_age`` old (failing otherwise, or when it never ran)
     dispatcher       the earliest due delivery is at most ``delivery_max_lag`` overdue
                      (failing otherwise: nothing drains the outbox)
+    heartbeat        a dispatcher polled the outbox within ``dispatcher_silence`` (failing
+                     otherwise: a dead dispatcher is noticed before a warning needs it)
     dead letters     no delivery given up in the last ``dead_letter_window`` (degraded
                      otherwise: someone must follow up, then ``yujing alerts requeue``)
     review           no proposal has waited for a forecaster longer than
@@ -103,6 +105,8 @@ def assess(
     dead_letter_window: timedelta,
     awaiting: Sequence[AwaitingReview] = (),
     review_max_wait: timedelta = timedelta(minutes=15),
+    dispatchers: Sequence[tuple[str, datetime, tuple[str, ...]]] = (),
+    dispatcher_silence: timedelta | None = None,
 ) -> HealthReport:
     """The health of the warning service at ``now`` (aware).
 
@@ -122,6 +126,9 @@ def assess(
         Deliveries created within ``dead_letter_window`` before ``now`` that are dead.
     awaiting, review_max_wait
         The proposals waiting for a forecaster, and how long one may wait.
+    dispatchers, dispatcher_silence
+        Each dispatcher's heartbeat (owner, last seen, channels), and how long the newest
+        may be silent (None: no heartbeat check).
     """
     if now.tzinfo is None:
         raise ValueError(f"now {now!r} has no time zone; give an aware UTC time")
@@ -158,6 +165,8 @@ def assess(
                     f"more than {_minutes(delivery_max_lag)}: is `yujing dispatch` running?",
                 )
             )
+    if dispatcher_silence is not None:
+        checks.append(_heartbeat(now, dispatchers, dispatcher_silence))
     window = _minutes(dead_letter_window)
     if recent_dead_letters:
         checks.append(
@@ -197,6 +206,26 @@ def assess(
     return HealthReport(now, tuple(checks))
 
 
+def _heartbeat(
+    now: datetime,
+    dispatchers: Sequence[tuple[str, datetime, tuple[str, ...]]],
+    silence: timedelta,
+) -> Check:
+    if not dispatchers:
+        return Check("heartbeat", "failing", "no dispatcher has ever run: start `yujing dispatch`")
+    owner, seen, channels = max(dispatchers, key=lambda row: row[1])
+    quiet = max(now - seen, timedelta(0))
+    sends = ", ".join(channels) or "no channel"
+    if quiet > silence:
+        return Check(
+            "heartbeat",
+            "failing",
+            f"no dispatcher has polled the outbox for {_minutes(quiet)} (more than "
+            f"{_minutes(silence)}; last {owner!r} at {_iso(seen)}): restart `yujing dispatch`",
+        )
+    return Check("heartbeat", "ok", f"{owner!r} polled {_minutes(quiet)} ago, sends {sends}")
+
+
 def assess_store(
     alerts: AlertStore,
     now: datetime,
@@ -205,6 +234,7 @@ def assess_store(
     delivery_max_lag: timedelta,
     dead_letter_window: timedelta,
     review_max_wait: timedelta = timedelta(minutes=15),
+    dispatcher_silence: timedelta | None = None,
 ) -> HealthReport:
     """:func:`assess` on what ``alerts`` holds at ``now`` (a few small queries)."""
     return assess(
@@ -217,4 +247,6 @@ def assess_store(
         dead_letter_window=dead_letter_window,
         awaiting=alerts.awaiting_review(),
         review_max_wait=review_max_wait,
+        dispatchers=alerts.dispatchers() if dispatcher_silence is not None else (),
+        dispatcher_silence=dispatcher_silence,
     )

@@ -12,6 +12,7 @@ minutes later. Only SQLite in ``tmp_path``: nothing here connects to PostgreSQL.
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import replace
@@ -32,6 +33,7 @@ from alerting.cycle import AlertingSetup, alerting_cycle
 from alerting.feed import ATOM_NAMESPACE, atom_feed, messages_in_force
 from alerting.lifecycle import LifecyclePolicy
 from alerting.messages import MessageContext
+from alerting.outbox.dispatcher import Dispatcher
 from alerting.outbox.store import AlertStore
 from alerting.subscriptions import SubscriptionStore
 from yujing.api import create_app
@@ -605,6 +607,16 @@ def test_the_token_module_examples_hold() -> None:
 # -- health and dead letters ------------------------------------------------------------------
 
 
+def _beat(world: World, at: datetime, owner: str = "dispatcher-1") -> None:
+    """A dispatcher sending webhooks polls the outbox at ``at``."""
+    url = f"sqlite:///{world.alerts.where.removeprefix('sqlite:///')}"
+    store = AlertStore(url, clock=lambda: at)
+    try:
+        store.heartbeat(owner, ["webhook"])
+    finally:
+        store.close()
+
+
 def _health(world: World, now: datetime, review_max_wait: str = "15 min") -> Any:
     app = create_app(
         world.alerts,
@@ -622,6 +634,7 @@ def test_health_fails_when_the_typhoon_cycle_stops_or_the_outbox_is_not_drained(
     world: World,
 ) -> None:
     _hold_every_proposal(world)
+    _beat(world, NOW - timedelta(seconds=30))
     on_time = _health(world, NOW)  # the 01 UTC cycle, 20 min before
     stopped = _health(world, NOW + timedelta(seconds=1))
     due = world.alerts.next_due()
@@ -632,9 +645,13 @@ def test_health_fails_when_the_typhoon_cycle_stops_or_the_outbox_is_not_drained(
     assert [(c["name"], c["status"]) for c in on_time.json()["checks"]] == [
         ("cycle:typhoon", "ok"),
         ("dispatcher", "ok"),
+        ("heartbeat", "ok"),
         ("dead letters", "ok"),
         ("review", "ok"),
     ]
+    assert on_time.json()["checks"][2]["detail"] == (
+        "'dispatcher-1' polled 0 min ago, sends webhook"
+    )
     assert stopped.status_code == 503 and stopped.json()["status"] == "failing"
     assert stopped.json()["checks"][0]["detail"] == (
         "newest cycle 2018-09-16T01:00:00Z is 20 min old, more than 20 min"
@@ -650,6 +667,7 @@ def test_a_red_signal_left_unreviewed_fails_the_health_check(
     """The three red upgrades proposed at 01 UTC wait for a forecaster. At 01:20 they have
     waited 20 min, more than 15. The 07 UTC cycle supersedes two of them with new
     proposals: the areas have still waited since 01 UTC. Held, nothing waits unseen."""
+    _beat(world, NOW)
     waited = _health(world, NOW)
     patient = _health(world, NOW, review_max_wait="30 min")
     results, _ = mangkhut
@@ -678,6 +696,7 @@ def test_a_red_signal_left_unreviewed_fails_the_health_check(
 
 def test_the_console_warns_the_forecaster_when_the_service_is_not_healthy(world: World) -> None:
     _hold_every_proposal(world)
+    _beat(world, NOW)
     assert 'class="health' not in world.client.get("/console").text
     first = world.alerts.deliveries()[0]
     (claimed,) = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5))
@@ -698,6 +717,35 @@ def test_the_console_warns_the_forecaster_when_the_service_is_not_healthy(world:
     assert '<section class="health failing" role="alert">' in failing
     assert "confirmed warnings may not reach anyone" in failing
     assert "<b>cycle:typhoon</b>: newest cycle 2018-09-16T01:00:00Z is 80 min old" in failing
+
+
+def test_a_silent_dispatcher_fails_before_any_warning_needs_it(world: World) -> None:
+    """No dispatcher ever ran, then one starts (its first heartbeat), then it stays silent
+    past the 2-min default while nothing is due: only the heartbeat says so."""
+    _hold_every_proposal(world)
+    never = _health(world, NOW)
+    dispatcher = Dispatcher(world.alerts, {}, owner="dispatcher-7")
+    dispatcher.start()
+    (started,) = world.alerts.dispatchers()
+    stop = threading.Event()
+    stop.set()
+    dispatcher.run_forever(stop)  # one beat, then it stops at once
+    dispatcher.close()
+    (beaten,) = world.alerts.dispatchers()
+    silent = _health(world, beaten[1] + timedelta(minutes=3))
+
+    assert never.status_code == 503
+    assert never.json()["checks"][2] == {
+        "name": "heartbeat",
+        "status": "failing",
+        "detail": "no dispatcher has ever run: start `yujing dispatch`",
+    }
+    assert started[0] == "dispatcher-7" and started[2] == ()
+    assert beaten[1] >= started[1]
+    assert silent.status_code == 503
+    assert silent.json()["checks"][2]["detail"].startswith(
+        "no dispatcher has polled the outbox for 3 min (more than 2 min; last 'dispatcher-7'"
+    )
 
 
 def test_dead_letters_are_requeued_unless_their_warning_expired(world: World) -> None:

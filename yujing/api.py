@@ -511,6 +511,7 @@ def create_app(
             delivery_max_lag=watch.delivery_max_lag,
             dead_letter_window=watch.dead_letter_window,
             review_max_wait=watch.review_max_wait,
+            dispatcher_silence=watch.dispatcher_silence,
         )
 
     @app.get("/console", response_class=HTMLResponse)

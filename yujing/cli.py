@@ -174,6 +174,7 @@ def _alerts_status(args: argparse.Namespace, console: Console) -> int:
             delivery_max_lag=watchdog.delivery_max_lag,
             dead_letter_window=watchdog.dead_letter_window,
             review_max_wait=watchdog.review_max_wait,
+            dispatcher_silence=watchdog.dispatcher_silence,
         )
     finally:
         store.close()

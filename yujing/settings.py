@@ -152,6 +152,9 @@ class WatchdogConfig(Frozen):
     """Dead letters of deliveries created this recently degrade the status."""
     review_max_wait: Duration = timedelta(minutes=15)
     """How long a proposal kept for confirmation may wait for a forecaster."""
+    dispatcher_silence: Duration | None = timedelta(minutes=2)
+    """How long no dispatcher may poll the outbox (``yujing dispatch --until forever``
+    beats every 30 s); null for none (a deployment that dispatches from a scheduler)."""
 
     @model_validator(mode="after")
     def _known_cycles(self) -> WatchdogConfig:

@@ -122,7 +122,9 @@ class Dispatcher:
         self._pool: ThreadPoolExecutor | None = None  # sends batches and their channels
 
     def start(self) -> int:
-        """Take back the leases an earlier run of this owner left; return how many."""
+        """Take back the leases an earlier run of this owner left; return how many. The
+        dispatcher's first heartbeat (:meth:`AlertStore.heartbeat`) is recorded."""
+        self._store.heartbeat(self._owner, sorted(self._senders), started=True)
         return self._store.release(self._owner)
 
     def run_once(self) -> DispatchReport:
@@ -239,12 +241,21 @@ class Dispatcher:
             total += self._settle(*settling)
         return replace(total, seconds=time.perf_counter() - started)
 
-    def run_forever(self, stop: threading.Event, poll: float = 1.0) -> DispatchReport:
-        """Dispatch until ``stop`` is set, waiting ``poll`` seconds when idle."""
+    def run_forever(
+        self, stop: threading.Event, poll: float = 1.0, heartbeat: float = 30.0
+    ) -> DispatchReport:
+        """Dispatch until ``stop`` is set, waiting ``poll`` seconds when idle; record a
+        heartbeat at least every ``heartbeat`` seconds (the health check's sign of life,
+        so a dead dispatcher is noticed before a warning needs it)."""
         total = DispatchReport()
+        beat = time.monotonic()
+        self._store.heartbeat(self._owner, sorted(self._senders))
         while not stop.is_set():
             report = self.run_until_idle()
             total += report
+            if time.monotonic() - beat >= heartbeat:
+                self._store.heartbeat(self._owner, sorted(self._senders))
+                beat = time.monotonic()
             if report.claimed == 0:
                 stop.wait(poll)
         return total

@@ -47,6 +47,7 @@ from alerting.outbox.tables import (
     AuditRow,
     CycleRow,
     DeliveryRow,
+    DispatcherRow,
     ImpactStateRow,
     MessageRow,
     ProposalRow,
@@ -500,6 +501,34 @@ class AlertStore(database.SqlStore):
         with self._sessions() as session:
             rows = session.scalars(query.order_by(ProposalRow.issue_time, ProposalRow.id)).all()
             return [_proposal(session, row) for row in rows]
+
+    def heartbeat(self, owner: str, channels: Sequence[str], *, started: bool = False) -> datetime:
+        """Record that dispatcher ``owner`` (sending ``channels``) is alive now; return now.
+
+        ``started``: it has just started (its start time is reset)."""
+        self._check_schema()
+        now = self._clock()
+        with self._sessions.begin() as session:
+            row = session.get(DispatcherRow, owner)
+            if row is None:
+                row = DispatcherRow(owner=owner, started_at=now)
+                session.add(row)
+            elif started:
+                row.started_at = now
+            row.seen_at, row.channels = now, ",".join(sorted(channels))
+        return now
+
+    def dispatchers(self) -> list[tuple[str, datetime, tuple[str, ...]]]:
+        """Every dispatcher seen: owner, when last seen, its channels (newest first)."""
+        self._check_schema()
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(DispatcherRow).order_by(DispatcherRow.seen_at.desc(), DispatcherRow.owner)
+            ).all()
+            return [
+                (row.owner, row.seen_at, tuple(c for c in row.channels.split(",") if c))
+                for row in rows
+            ]
 
     def awaiting_review(self) -> list[AwaitingReview]:
         """Proposals waiting for a forecaster (state ``proposed``; a held one was looked

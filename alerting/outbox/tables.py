@@ -12,6 +12,7 @@
     impact_states    (hazard, subscriber_id, asset_id, rule_position) pk: the last impact
                      sent (its key and JSON), so unchanged impacts are not sent again every
                      cycle and a subscriber can pull the impacts in force
+    dispatchers      owner pk: when each dispatcher was last seen polling, with its channels
     audit_log        id pk: every state change of a proposal, message or delivery (and of
                      a subscriber, :mod:`alerting.subscriptions`); defined in
                      :mod:`alerting.database`, which both stores share
@@ -37,6 +38,7 @@ __all__ = [
     "AuditRow",
     "CycleRow",
     "DeliveryRow",
+    "DispatcherRow",
     "ImpactStateRow",
     "MessageRow",
     "ProposalRow",
@@ -165,3 +167,14 @@ class ImpactStateRow(Base):
     state_key: Mapped[str] = mapped_column(String(128))
     issue_time: Mapped[datetime] = mapped_column(UTCDateTime())
     forecast_json: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class DispatcherRow(Base):
+    """A dispatcher's heartbeat: when it last polled the outbox and what it can send."""
+
+    __tablename__ = "dispatchers"
+
+    owner: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    channels: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
