@@ -8,8 +8,10 @@ and deliveries pile up. :func:`assess` turns what the alert store knows into che
                      cycle's ``max_age`` old (failing otherwise, or when it never ran)
     dispatcher       the earliest due delivery is at most ``delivery_max_lag`` overdue
                      (failing otherwise: nothing drains the outbox)
-    heartbeat        a dispatcher polled the outbox within ``dispatcher_silence`` (failing
-                     otherwise: a dead dispatcher is noticed before a warning needs it)
+    heartbeat        a dispatcher polled the outbox within ``dispatcher_silence``, and every
+                     channel that waiting deliveries use is sent by one that did (failing
+                     otherwise: a dead dispatcher, or one started without the webhook key,
+                     is noticed before the deliveries are 10 min late)
     dead letters     no delivery given up in the last ``dead_letter_window`` (degraded
                      otherwise: someone must follow up, then ``yujing alerts requeue``)
     review           no proposal has waited for a forecaster longer than
@@ -107,6 +109,7 @@ def assess(
     review_max_wait: timedelta = timedelta(minutes=15),
     dispatchers: Sequence[tuple[str, datetime, tuple[str, ...]]] = (),
     dispatcher_silence: timedelta | None = None,
+    waiting_channels: Sequence[str] = (),
 ) -> HealthReport:
     """The health of the warning service at ``now`` (aware).
 
@@ -129,6 +132,8 @@ def assess(
     dispatchers, dispatcher_silence
         Each dispatcher's heartbeat (owner, last seen, channels), and how long the newest
         may be silent (None: no heartbeat check).
+    waiting_channels
+        The channels of the deliveries waiting to be sent.
     """
     if now.tzinfo is None:
         raise ValueError(f"now {now!r} has no time zone; give an aware UTC time")
@@ -166,7 +171,7 @@ def assess(
                 )
             )
     if dispatcher_silence is not None:
-        checks.append(_heartbeat(now, dispatchers, dispatcher_silence))
+        checks.append(_heartbeat(now, dispatchers, dispatcher_silence, waiting_channels))
     window = _minutes(dead_letter_window)
     if recent_dead_letters:
         checks.append(
@@ -210,6 +215,7 @@ def _heartbeat(
     now: datetime,
     dispatchers: Sequence[tuple[str, datetime, tuple[str, ...]]],
     silence: timedelta,
+    waiting_channels: Sequence[str],
 ) -> Check:
     if not dispatchers:
         return Check("heartbeat", "failing", "no dispatcher has ever run: start `yujing dispatch`")
@@ -222,6 +228,16 @@ def _heartbeat(
             "failing",
             f"no dispatcher has polled the outbox for {_minutes(quiet)} (more than "
             f"{_minutes(silence)}; last {owner!r} at {_iso(seen)}): restart `yujing dispatch`",
+        )
+    alive = {c for _, at, sent in dispatchers if now - at <= silence for c in sent}
+    unsent = sorted(set(waiting_channels) - alive)
+    if unsent:
+        return Check(
+            "heartbeat",
+            "failing",
+            f"deliveries wait on {', '.join(unsent)}, which no running dispatcher sends "
+            f"({owner!r} sends {sends}): start `yujing dispatch` with that channel "
+            "(--webhook-key-file, --mqtt, --smtp)",
         )
     return Check("heartbeat", "ok", f"{owner!r} polled {_minutes(quiet)} ago, sends {sends}")
 
@@ -249,4 +265,5 @@ def assess_store(
         review_max_wait=review_max_wait,
         dispatchers=alerts.dispatchers() if dispatcher_silence is not None else (),
         dispatcher_silence=dispatcher_silence,
+        waiting_channels=alerts.waiting_channels() if dispatcher_silence is not None else (),
     )

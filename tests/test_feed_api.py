@@ -746,6 +746,17 @@ def test_a_silent_dispatcher_fails_before_any_warning_needs_it(world: World) -> 
     assert silent.json()["checks"][2]["detail"].startswith(
         "no dispatcher has polled the outbox for 3 min (more than 2 min; last 'dispatcher-7'"
     )
+    # alive, but started without the webhook key: the two webhook deliveries would wait
+    # ten minutes before the overdue check noticed
+    assert world.alerts.waiting_channels() == ["webhook"]
+    keyless = _health(world, beaten[1] + timedelta(seconds=10))
+    assert keyless.json()["checks"][2] == {
+        "name": "heartbeat",
+        "status": "failing",
+        "detail": "deliveries wait on webhook, which no running dispatcher sends "
+        "('dispatcher-7' sends no channel): start `yujing dispatch` with that channel "
+        "(--webhook-key-file, --mqtt, --smtp)",
+    }
 
 
 def test_dead_letters_are_requeued_unless_their_warning_expired(world: World) -> None:

@@ -518,6 +518,18 @@ class AlertStore(database.SqlStore):
             row.seen_at, row.channels = now, ",".join(sorted(channels))
         return now
 
+    def waiting_channels(self) -> list[str]:
+        """The channels that deliveries waiting to be sent (pending or sending) use."""
+        self._check_schema()
+        with self._sessions() as session:
+            return sorted(
+                session.scalars(
+                    select(DeliveryRow.channel)
+                    .where(DeliveryRow.status.in_(("pending", "sending")))
+                    .distinct()
+                )
+            )
+
     def dispatchers(self) -> list[tuple[str, datetime, tuple[str, ...]]]:
         """Every dispatcher seen: owner, when last seen, its channels (newest first)."""
         self._check_schema()
