@@ -73,7 +73,6 @@ from alerting.cycle import AlertingSetup, review_proposal
 from alerting.database import utc_now
 from alerting.errors import ReviewError
 from alerting.feed import CAP_MEDIA_TYPE, atom_feed
-from alerting.health import HealthReport, assess_store
 from alerting.outbox.records import DeliveryRecord
 from alerting.outbox.store import AlertStore
 from alerting.review import Proposal
@@ -256,12 +255,18 @@ def create_app(
         for hazard, setup in setups.items()
     }
 
+    def signed_in_user(request: Request) -> str | None:
+        """The user the signing-in proxy names (None without an identity header or user)."""
+        if identity_header is None:
+            return None
+        return request.headers.get(identity_header, "").strip() or None
+
     def reviewer(request: Request, body: ConfirmBody) -> str:
         """Who takes the review step: the proxy's signed-in user, else the body's ``by``."""
         if identity_header is None:
             return body.by
-        signed_in = request.headers.get(identity_header, "").strip()
-        if not signed_in:
+        signed_in = signed_in_user(request)
+        if signed_in is None:
             raise HTTPException(
                 401,
                 f"this API takes the reviewer from the {identity_header} header that the "
@@ -402,7 +407,7 @@ def create_app(
 
     def operator(request: Request) -> None:
         """With an identity header, operator routes need the signed-in user (else 401)."""
-        if identity_header is not None and not request.headers.get(identity_header, "").strip():
+        if identity_header is not None and signed_in_user(request) is None:
             raise HTTPException(
                 401,
                 f"this route shows every subscriber's delivery targets and needs the "
@@ -503,24 +508,11 @@ def create_app(
             ],
         }
 
-    def service_health() -> HealthReport:
-        return assess_store(
-            alerts,
-            clock(),
-            max_age=max_age,
-            delivery_max_lag=watch.delivery_max_lag,
-            dead_letter_window=watch.dead_letter_window,
-            review_max_wait=watch.review_max_wait,
-            dispatcher_silence=watch.dispatcher_silence,
-        )
-
     @app.get("/console", response_class=HTMLResponse)
     def console(request: Request) -> HTMLResponse:
         """The duty forecasters' page: the proposals waiting, with buttons to review them."""
         waiting = [ProposalView.of(p) for p in alerts.proposals(states=["proposed", "held"])]
-        signed_in = None
-        if identity_header is not None:
-            signed_in = request.headers.get(identity_header, "").strip() or None
+        signed_in = signed_in_user(request)
         return HTMLResponse(
             console_page(
                 waiting,
@@ -530,7 +522,7 @@ def create_app(
                 levels,
                 signed_in=signed_in,
                 area_map=area_map,
-                health=service_health(),
+                health=watch.assess(alerts, clock(), max_age),
             ),
             headers={
                 "Content-Security-Policy": (
@@ -544,7 +536,7 @@ def create_app(
     @app.get("/health", response_model=None)
     def health() -> dict[str, Any] | JSONResponse:
         """ok / degraded / failing with each check (:mod:`alerting.health`); 503 if failing."""
-        report = service_health()
+        report = watch.assess(alerts, clock(), max_age)
         content = {
             "status": report.status,
             "checked_at": report.checked_at.isoformat(),

@@ -157,7 +157,6 @@ def _alerts_upgrade(args: argparse.Namespace, console: Console) -> int:
 
 
 def _alerts_status(args: argparse.Namespace, console: Console) -> int:
-    from alerting.health import assess_store
     from alerting.outbox.store import AlertStore
     from yujing.settings import load_settings
     from yujing.warn import cycle_max_ages
@@ -166,15 +165,8 @@ def _alerts_status(args: argparse.Namespace, console: Console) -> int:
     assert settings.alerting is not None  # alert_database raised otherwise
     store = AlertStore(settings.alert_database)
     try:
-        watchdog = settings.alerting.watchdog
-        report = assess_store(
-            store,
-            datetime.now(UTC),
-            max_age=cycle_max_ages(settings),
-            delivery_max_lag=watchdog.delivery_max_lag,
-            dead_letter_window=watchdog.dead_letter_window,
-            review_max_wait=watchdog.review_max_wait,
-            dispatcher_silence=watchdog.dispatcher_silence,
+        report = settings.alerting.watchdog.assess(
+            store, datetime.now(UTC), cycle_max_ages(settings)
         )
     finally:
         store.close()
@@ -189,13 +181,12 @@ def _alerts_status(args: argparse.Namespace, console: Console) -> int:
 
 
 def _alerts_requeue(args: argparse.Namespace, console: Console) -> int:
-    import getpass
-
     from alerting.outbox.store import AlertStore
     from yujing.settings import load_settings
+    from yujing.subscribers import acting_user
 
     settings = load_settings(args.config, data_root=args.data_root)
-    by = (args.by or getpass.getuser()).strip()
+    by = acting_user(args)
     store = AlertStore(settings.alert_database)
     try:
         requeued, expired = store.requeue(

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import difflib
 import os
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, model_validator
 
+from alerting.health import HealthReport, assess_store
 from alerting.lifecycle import LifecyclePolicy
+from alerting.outbox.store import AlertStore
 from hazard_models import get_model
 from hazard_models.config import (
     CYCLES,
@@ -49,10 +52,13 @@ __all__ = [
 ]
 
 
-def _check_options(options: type[BaseModel], values: dict[str, Any], owner: str) -> None:
+_Options = TypeVar("_Options", bound=BaseModel)
+
+
+def _check_options(options: type[_Options], values: dict[str, Any], owner: str) -> _Options:
     """Validate a reader's or model's options, re-raising with the option's key named."""
     try:
-        options.model_validate(values)
+        return options.model_validate(values)
     except ValidationError as err:
         problems = "; ".join(
             f"options.{'.'.join(map(str, e['loc']))}: "
@@ -156,6 +162,22 @@ class WatchdogConfig(Frozen):
     """How long no dispatcher may poll the outbox (``yujing dispatch --until forever``
     beats every 30 s); null for none (a deployment that dispatches from a scheduler)."""
 
+    def assess(
+        self, alerts: AlertStore, now: datetime, cycle_max_age: Mapping[str, timedelta]
+    ) -> HealthReport:
+        """The warning service's health on ``alerts`` at ``now`` with these limits, each
+        warning hazard's newest cycle held to ``cycle_max_age`` (by the store's hazard key;
+        :func:`yujing.warn.cycle_max_ages`)."""
+        return assess_store(
+            alerts,
+            now,
+            max_age=cycle_max_age,
+            delivery_max_lag=self.delivery_max_lag,
+            dead_letter_window=self.dead_letter_window,
+            review_max_wait=self.review_max_wait,
+            dispatcher_silence=self.dispatcher_silence,
+        )
+
     @model_validator(mode="after")
     def _known_cycles(self) -> WatchdogConfig:
         unknown = sorted(set(self.cycle_max_age) - set(CYCLES))
@@ -234,8 +256,10 @@ class Settings(Frozen):
                     f"hazards.{name}: model {hazard.model!r} is for {model.hazard!r} but scheme "
                     f"{hazard.scheme!r} is for {scheme.hazard!r}"
                 )
-            _check_options(model.Options, hazard.options, f"hazards.{name}: model {hazard.model!r}")
-            problems = model.Options.model_validate(hazard.options).scheme_problems(scheme)
+            options = _check_options(
+                model.Options, hazard.options, f"hazards.{name}: model {hazard.model!r}"
+            )
+            problems = options.scheme_problems(scheme)
             if problems:
                 raise ValueError(f"hazards.{name}.options." + "; ".join(problems))
             for input_name, source in hazard.inputs.items():

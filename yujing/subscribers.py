@@ -32,7 +32,7 @@ from rich.table import Table
 from alerting.subscriptions import SubscriptionStore
 from ingest.errors import YujingError
 
-__all__ = ["add_subscribers_parser"]
+__all__ = ["acting_user", "add_subscribers_parser"]
 
 
 def _store(args: argparse.Namespace) -> SubscriptionStore:
@@ -44,7 +44,8 @@ def _store(args: argparse.Namespace) -> SubscriptionStore:
     return SubscriptionStore(settings.alert_database)
 
 
-def _by(args: argparse.Namespace) -> str:
+def acting_user(args: argparse.Namespace) -> str:
+    """Who runs an operator command (``--by``, default the login name), for the audit log."""
     by = (args.by or getpass.getuser()).strip()
     if not by:
         raise YujingError("--by is blank; give your name (it is written to the audit log)")
@@ -54,7 +55,7 @@ def _by(args: argparse.Namespace) -> str:
 def _token(args: argparse.Namespace, console: Console) -> int:
     with _store(args) as store:
         try:
-            token = store.issue_token(args.subscriber_id, by=_by(args), label=args.label)
+            token = store.issue_token(args.subscriber_id, by=acting_user(args), label=args.label)
         except ValueError as err:
             raise YujingError(f"yujing subscribers token: {err}") from None
         registered = store.get(args.subscriber_id) is not None
@@ -73,7 +74,7 @@ def _token(args: argparse.Namespace, console: Console) -> int:
 
 def _revoke(args: argparse.Namespace, console: Console) -> int:
     with _store(args) as store:
-        revoked = store.revoke_tokens(args.subscriber_id, by=_by(args), hint=args.hint)
+        revoked = store.revoke_tokens(args.subscriber_id, by=acting_user(args), hint=args.hint)
     which = f"token {args.hint}" if args.hint else "active tokens"
     if not revoked:
         console.print(f"subscriber {args.subscriber_id!r} has no {which} to revoke")

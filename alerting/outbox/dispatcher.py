@@ -124,7 +124,7 @@ class Dispatcher:
     def start(self) -> int:
         """Take back the leases an earlier run of this owner left; return how many. The
         dispatcher's first heartbeat (:meth:`AlertStore.heartbeat`) is recorded."""
-        self._store.heartbeat(self._owner, sorted(self._senders), started=True)
+        self._store.heartbeat(self._owner, self._senders, started=True)
         return self._store.release(self._owner)
 
     def run_once(self) -> DispatchReport:
@@ -249,12 +249,12 @@ class Dispatcher:
         so a dead dispatcher is noticed before a warning needs it)."""
         total = DispatchReport()
         beat = time.monotonic()
-        self._store.heartbeat(self._owner, sorted(self._senders))
+        self._store.heartbeat(self._owner, self._senders)
         while not stop.is_set():
             report = self.run_until_idle()
             total += report
             if time.monotonic() - beat >= heartbeat:
-                self._store.heartbeat(self._owner, sorted(self._senders))
+                self._store.heartbeat(self._owner, self._senders)
                 beat = time.monotonic()
             if report.claimed == 0:
                 stop.wait(poll)

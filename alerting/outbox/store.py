@@ -62,6 +62,8 @@ _CLAIM_TRIES = 5
 _DELIVERIES = cast(Table, DeliveryRow.__table__)
 _AUDIT = cast(Table, AuditRow.__table__)
 _IMPACT_STATES = cast(Table, ImpactStateRow.__table__)
+_FORECASTER_STEPS = ("held", "edited")
+"""Audit actions by which a forecaster has looked at a proposal (it no longer waits unseen)."""
 _CLAIMED_COLUMNS = tuple(
     _DELIVERIES.c[name]
     for name in (
@@ -502,7 +504,7 @@ class AlertStore(database.SqlStore):
             rows = session.scalars(query.order_by(ProposalRow.issue_time, ProposalRow.id)).all()
             return [_proposal(session, row) for row in rows]
 
-    def heartbeat(self, owner: str, channels: Sequence[str], *, started: bool = False) -> datetime:
+    def heartbeat(self, owner: str, channels: Iterable[str], *, started: bool = False) -> datetime:
         """Record that dispatcher ``owner`` (sending ``channels``) is alive now; return now.
 
         ``started``: it has just started (its start time is reset)."""
@@ -559,7 +561,7 @@ class AlertStore(database.SqlStore):
                 .where(
                     reviewed.entity == "proposal",
                     reviewed.entity_id == ProposalRow.id,
-                    reviewed.action.in_(("held", "edited")),
+                    reviewed.action.in_(_FORECASTER_STEPS),
                 )
                 .exists()
             )
@@ -570,7 +572,7 @@ class AlertStore(database.SqlStore):
                     select(func.max(AuditRow.at)).where(
                         AuditRow.entity == "proposal",
                         AuditRow.entity_id == row.id,
-                        AuditRow.action.in_(("held", "edited")),
+                        AuditRow.action.in_(_FORECASTER_STEPS),
                     )
                 )
                 if last_touch is not None:  # a forecaster is on it: wait from the last step

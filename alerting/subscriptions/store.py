@@ -38,7 +38,7 @@ import numpy as np
 import shapely
 from pydantic import ValidationError
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Select, delete, insert, select, update
+from sqlalchemy import Select, delete, insert, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -219,9 +219,7 @@ class SubscriptionStore(database.SqlStore):
                 session.execute(insert(RuleRow), _rule_rows(request))
                 session.execute(insert(ChannelRow), _channel_rows(request))
                 session.flush()
-                version = session.scalar(
-                    select(SubscriberRow.version).where(SubscriberRow.id == subscriber.id)
-                )
+                version = row.version  # the SQL increment, read back after the flush
                 session.add(
                     _audit(
                         now,
@@ -322,20 +320,13 @@ class SubscriptionStore(database.SqlStore):
             )
             if hint is not None:
                 query = query.where(TokenRow.hint == hint)
-            hints = [row.hint for row in session.scalars(query.order_by(TokenRow.created_at))]
-            if hints:
-                session.execute(
-                    update(TokenRow)
-                    .where(
-                        TokenRow.subscriber_id == subscriber_id,
-                        TokenRow.revoked_at.is_(None),
-                        TokenRow.hint.in_(hints),
-                    )
-                    .values(revoked_at=now, revoked_by=by)
-                )
-                detail = ", ".join(f"token {h}…" for h in hints)
+            rows = session.scalars(query.order_by(TokenRow.created_at)).all()
+            for row in rows:
+                row.revoked_at, row.revoked_by = now, by
+            if rows:
+                detail = ", ".join(f"token {row.hint}…" for row in rows)
                 session.add(_audit(now, by, subscriber_id, "tokens revoked", detail))
-            return len(hints)
+            return len(rows)
 
     def tokens(self, subscriber_id: str | None = None) -> list[TokenRecord]:
         """The stored tokens (never the tokens themselves), oldest first."""
