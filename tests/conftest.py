@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import xarray as xr
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,6 +42,42 @@ def data_root() -> Path:
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache folder shared by the session's region builds."""
     return tmp_path_factory.mktemp("cache")
+
+
+DeployedConfig = Callable[..., Path]
+
+
+@pytest.fixture
+def deployed_config(tmp_path: Path, data_root: Path) -> DeployedConfig:
+    """Write a copy of ``configs/<name>`` for a test run outside the repository.
+
+    ``deployed_config(name, edit=None, alert_database=None)`` returns the path of the copy in
+    ``tmp_path``: the data root made absolute, outputs, cache and ingest store in
+    ``tmp_path``, ``alerting.database`` set to ``alert_database`` when given, then
+    ``edit(document)`` applied to the parsed YAML.
+    """
+
+    def write(
+        name: str,
+        edit: Callable[[dict[str, Any]], None] | None = None,
+        alert_database: str | None = None,
+    ) -> Path:
+        document = yaml.safe_load((REPO / "configs" / name).read_text("utf-8"))
+        document["data_root"] = str(data_root)
+        document["output"] = {
+            "directory": str(tmp_path / "out"),
+            "cache_directory": str(tmp_path / "cache"),
+            "store_directory": str(tmp_path / "store"),
+        }
+        if alert_database is not None:
+            document["alerting"]["database"] = alert_database
+        if edit is not None:
+            edit(document)
+        config = tmp_path / name
+        config.write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
+        return config
+
+    return write
 
 
 @pytest.fixture(scope="session")

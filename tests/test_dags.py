@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from yujing.dag_support import issue_time_of, resolve_config_path
 
@@ -167,33 +166,12 @@ def test_warning_dag_runs_every_six_minutes_retried_and_publishes_the_asset(
     assert [asset.uri for asset in task.outlets] == ["yujing://440300/warnings"]
 
 
-def _config_copy(tmp_path: Path, name: str, edit: Any) -> Path:
-    """``configs/<name>`` with an absolute data root, outputs in ``tmp_path``, ``edit``ed."""
-    document = yaml.safe_load((PROJECT / "configs" / name).read_text("utf-8"))
-    data_root = os.environ.get("YUJING_DATA_ROOT") or PROJECT.parent / "shared" / "data"
-    document["data_root"] = str(Path(data_root).resolve())
-    document["output"] = {
-        "directory": str(tmp_path / "out"),
-        "cache_directory": str(tmp_path / "cache"),
-        "store_directory": str(tmp_path / "store"),
-    }
-    edit(document)
-    config = tmp_path / name
-    config.write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
-    return config
-
-
-def _config_with_alert_store(tmp_path: Path, name: str, edit: Any = None) -> Path:
-    """:func:`_config_copy` whose alert store is ``tmp_path/alerts.db``, created (upgraded)."""
+def _with_alert_store(deployed_config: Any, tmp_path: Path, name: str, edit: Any = None) -> Path:
+    """``deployed_config(name, edit)`` whose alert store is ``tmp_path/alerts.db``, created."""
     from yujing.settings import load_settings
     from yujing.warn import upgrade_alert_database
 
-    def with_store(document: dict[str, Any]) -> None:
-        if edit is not None:
-            edit(document)
-        document["alerting"]["database"] = f"sqlite:///{tmp_path / 'alerts.db'}"
-
-    config = _config_copy(tmp_path, name, with_store)
+    config = deployed_config(name, edit, alert_database=f"sqlite:///{tmp_path / 'alerts.db'}")
     upgrade_alert_database(load_settings(config))
     return config
 
@@ -222,7 +200,7 @@ def _run_dag(
     return airflow_home, json.loads(returned)
 
 
-def test_warning_dag_warns_on_the_knmi_storm(tmp_path: Path) -> None:
+def test_warning_dag_warns_on_the_knmi_storm(tmp_path: Path, deployed_config: Any) -> None:
     # configs/knmi-demo.yaml, the radar nowcast alone with the replay's demonstration
     # levels (the event never reaches HKO's), its alert store in tmp_path; 04:00 UTC.
     def edit(document: dict[str, Any]) -> None:
@@ -230,7 +208,7 @@ def test_warning_dag_warns_on_the_knmi_storm(tmp_path: Path) -> None:
         document["hazards"] = {"rainstorm_nowcast": nowcast}
         document["alerting"]["policy"]["rainstorm_nowcast"]["confirm_levels"] = ["red"]
 
-    config = _config_with_alert_store(tmp_path, "knmi-demo.yaml", edit)
+    config = _with_alert_store(deployed_config, tmp_path, "knmi-demo.yaml", edit)
     _, returned = _run_dag(
         tmp_path,
         "yujing_warning_cycle",
@@ -267,10 +245,10 @@ def test_heat_outlook_runs_daily_in_the_deployment_timezone(dag_bag: Any) -> Non
     assert [asset.uri for asset in task.outlets] == ["yujing://440300/heat"]
 
 
-def test_heat_outlook_warns_on_real_analyses(tmp_path: Path) -> None:
+def test_heat_outlook_warns_on_real_analyses(tmp_path: Path, deployed_config: Any) -> None:
     # configs/era5-uk-demo.yaml (ERA5 2 m temperature, March 2019; its demonstration heat
     # levels warn), its alert store in tmp_path; the outlook of 30 March 2019, 06:00 London.
-    config = _config_with_alert_store(tmp_path, "era5-uk-demo.yaml")
+    config = _with_alert_store(deployed_config, tmp_path, "era5-uk-demo.yaml")
     _, outcome = _run_dag(
         tmp_path,
         "yujing_heat_outlook",
@@ -296,7 +274,9 @@ def test_heat_outlook_warns_on_real_analyses(tmp_path: Path) -> None:
     assert "<valueName>yujing:area</valueName>" in text  # not a GB/T 2260 code
 
 
-def test_dag_runs_end_to_end_on_the_september_2023_rainstorm(tmp_path: Path) -> None:
+def test_dag_runs_end_to_end_on_the_september_2023_rainstorm(
+    tmp_path: Path, deployed_config: Any
+) -> None:
     # configs/shenzhen.yaml with absolute data_root and outputs in tmp_path.
     def edit(document: dict[str, Any]) -> None:
         # Only the source the rainstorm model reads: the others poll HTTP or name files
@@ -305,7 +285,7 @@ def test_dag_runs_end_to_end_on_the_september_2023_rainstorm(tmp_path: Path) -> 
         document["hazards"] = {"rainstorm": document["hazards"]["rainstorm"]}
         document.pop("alerting")  # it warns on the typhoon, left out here
 
-    config = _config_copy(tmp_path, "shenzhen.yaml", edit)
+    config = deployed_config("shenzhen.yaml", edit)
     airflow_home = tmp_path / "airflow_home"
     airflow_home.mkdir()
     environment = {**os.environ, **_airflow_environment(airflow_home)}
