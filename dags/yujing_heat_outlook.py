@@ -2,7 +2,7 @@
 
 The DAG ``yujing_heat_outlook`` has one task, ``outlook``, which runs every hazard the
 configuration puts in the daily cycle (``hazards.<name>.cycle: daily``; the heat models)
-for the run's ``data_interval_end`` (the issue time), through
+for the run's logical date (the issue time), through
 :func:`yujing.warn.warning_cycle` when the configuration's ``alerting.hazards`` names one of
 them (warnings, CAP messages and deliveries queued in the alert database, as in the
 six-minute ``yujing_warning_cycle``), else through :func:`yujing.pipeline.run_cycle`. The
@@ -72,6 +72,7 @@ def yujing_heat_outlook() -> None:
     @task(outlets=[HEAT])
     def outlook(
         params: dict[str, Any] | None = None,
+        logical_date: datetime | None = None,
         data_interval_end: datetime | None = None,
         outlet_events: Any = None,
     ) -> dict[str, Any]:
@@ -83,7 +84,7 @@ def yujing_heat_outlook() -> None:
         from yujing.pipeline import run_cycle
         from yujing.warn import warning_cycle
 
-        run = task_run(params, data_interval_end, REGION, HEAT.uri, os.environ)
+        run = task_run(params, logical_date, data_interval_end, REGION, HEAT.uri, os.environ)
         settings, issue_time = run.settings, run.issue_time
         daily = set(settings.hazards_in("daily"))
         if not daily:

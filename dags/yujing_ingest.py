@@ -2,11 +2,11 @@
 
 The DAG ``yujing_ingest`` has two tasks: ``configured_sources`` reads the configuration and
 returns the names of its sources; ``ingest_source`` is mapped over them (one task instance
-per source, retried on its own) and calls :func:`yujing.ingest.ingest_source` with the
-run's ``data_interval_end`` as ``as_of``, so a run for 03:06 writes only steps labelled at or
-before 03:06. Re-running a run rewrites nothing: partitions with the same bytes are left
-untouched (the store is idempotent), and new late reports replace their partition
-atomically.
+per source, retried on its own) and calls :func:`yujing.ingest.ingest_source` with the run's
+logical date as ``as_of`` (:func:`yujing.dag_support.issue_time_of`), so a run for 03:06
+writes only steps labelled at or before 03:06. Re-running a run rewrites nothing: partitions
+with the same bytes are left untouched (the store is idempotent), and new late reports
+replace their partition atomically.
 
 When all sources are in, the asset ``yujing://<region code>/ingest`` is updated with the
 run's ``as_of`` so hazard DAGs can be scheduled on fresh data.
@@ -69,6 +69,7 @@ def yujing_ingest() -> None:
     def ingest_source(
         name: str,
         params: dict[str, Any] | None = None,
+        logical_date: datetime | None = None,
         data_interval_end: datetime | None = None,
     ) -> dict[str, Any]:
         """Ingest one source up to the run's as-of time; return the counts."""
@@ -82,7 +83,7 @@ def yujing_ingest() -> None:
             settings,
             name,
             PartitionStore(settings.store_directory),
-            as_of=issue_time_of(data_interval_end),
+            as_of=issue_time_of(logical_date, data_interval_end),
         )
         print(report.line())
         return {
@@ -96,6 +97,7 @@ def yujing_ingest() -> None:
     @task(outlets=[INGESTED])
     def announce(
         reports: list[dict[str, Any]],
+        logical_date: datetime | None = None,
         data_interval_end: datetime | None = None,
         outlet_events: Any = None,
     ) -> None:
@@ -104,7 +106,7 @@ def yujing_ingest() -> None:
 
         if outlet_events is not None:
             outlet_events[INGESTED].extra = {
-                "as_of": issue_time_of(data_interval_end).isoformat(),
+                "as_of": issue_time_of(logical_date, data_interval_end).isoformat(),
                 "sources": [report["source"] for report in reports],
             }
 

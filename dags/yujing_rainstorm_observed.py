@@ -1,10 +1,11 @@
 """Hourly observed-rainstorm cycle: run the configured hazards and publish the result.
 
 The DAG ``yujing_rainstorm_observed`` has one task, ``run_observed_cycle``, which calls
-:func:`yujing.pipeline.run_cycle` for the run's ``data_interval_end`` (the time the run is
-for, taken as the issue time) on the hazards of the ``nowcast`` cycle (those marked
-``cycle: daily`` are the heat outlook's) and returns the written files as ``{hazard: path}``
-strings (an XCom). Re-running a run rewrites the same files, keyed by that issue time.
+:func:`yujing.pipeline.run_cycle` for the run's logical date (the time the run is for, taken
+as the issue time: :func:`yujing.dag_support.issue_time_of`) on the hazards of the
+``nowcast`` cycle (those marked ``cycle: daily`` are the heat outlook's) and returns the
+written files as ``{hazard: path}`` strings (an XCom). Re-running a run rewrites the same
+files, keyed by that issue time.
 
 When the cycle wrote a rainstorm result, the task updates the asset
 ``yujing://<region code>/rainstorm`` (for Shenzhen ``yujing://440300/rainstorm``), with
@@ -50,7 +51,7 @@ RAINSTORM = Asset(uri=f"yujing://{REGION}/rainstorm", name=f"yujing://{REGION}/r
 @dag(
     dag_id="yujing_rainstorm_observed",
     description="Observed rainstorm hazard and risk per community, every hour",
-    # A trigger timetable: the run at 03:00 UTC has data_interval_end (issue time) 03:00.
+    # A trigger timetable: the run at 03:00 UTC has logical date (issue time) 03:00.
     schedule=CronTriggerTimetable("0 * * * *", timezone="UTC"),
     # No start_date: a task whose start_date is after a run's logical date gets no task
     # instance, which would make replays of past events (dag.test, backfills) do nothing.
@@ -85,6 +86,7 @@ def yujing_rainstorm_observed() -> None:
     @task(outlets=[RAINSTORM])
     def run_observed_cycle(
         params: dict[str, Any] | None = None,
+        logical_date: datetime | None = None,
         data_interval_end: datetime | None = None,
         outlet_events: Any = None,
     ) -> dict[str, str]:
@@ -94,7 +96,7 @@ def yujing_rainstorm_observed() -> None:
         from yujing.dag_support import task_run
         from yujing.pipeline import run_cycle
 
-        run = task_run(params, data_interval_end, REGION, RAINSTORM.uri, os.environ)
+        run = task_run(params, logical_date, data_interval_end, REGION, RAINSTORM.uri, os.environ)
         settings, issue_time = run.settings, run.issue_time
         if "rainstorm" not in settings.hazards:
             raise ValueError(

@@ -1,7 +1,8 @@
 """The fast warning cycle, every 6 minutes: every hazard, then the warnings.
 
 The DAG ``yujing_warning_cycle`` has one task, ``warn``, which calls
-:func:`yujing.warn.warning_cycle` for the run's ``data_interval_end`` (the issue time):
+:func:`yujing.warn.warning_cycle` for the run's logical date (the issue time; a manual run
+for a past time runs that cycle, :func:`yujing.dag_support.issue_time_of`):
 every configured hazard of the ``nowcast`` cycle (all but those marked ``cycle: daily``,
 which ``yujing_heat_outlook`` runs; :func:`yujing.pipeline.run_cycle`; the nowcast's inputs
 are what had arrived by then, each source's latency applied), then for each hazard of the
@@ -72,6 +73,7 @@ def yujing_warning_cycle() -> None:
     @task(outlets=[WARNINGS])
     def warn(
         params: dict[str, Any] | None = None,
+        logical_date: datetime | None = None,
         data_interval_end: datetime | None = None,
         outlet_events: Any = None,
     ) -> dict[str, Any]:
@@ -81,7 +83,7 @@ def yujing_warning_cycle() -> None:
         from yujing.dag_support import task_run
         from yujing.warn import warning_cycle
 
-        run = task_run(params, data_interval_end, REGION, WARNINGS.uri, os.environ)
+        run = task_run(params, logical_date, data_interval_end, REGION, WARNINGS.uri, os.environ)
         settings, issue_time = run.settings, run.issue_time
         with dask.config.set(scheduler="threads"):
             done = warning_cycle(settings, issue_time, cycle="nowcast")

@@ -64,7 +64,7 @@ class AggregationWeights:
     def _kernel(self, values: np.ndarray, statistic: Statistic) -> np.ndarray:
         flat = values.reshape(*values.shape[: values.ndim - len(self.source_dims)], -1)
         lead = flat.shape[:-1]
-        flat = flat.reshape(-1, flat.shape[-1])
+        flat = flat.reshape(int(np.prod(lead)), flat.shape[-1])  # also with no source cell
         if statistic == "max":
             indptr = self.matrix.indptr
             has_cells = np.diff(indptr) > 0

@@ -153,3 +153,11 @@ def test_restricted_weights_equal_the_field_missing_elsewhere(knmi_crop) -> None
             assert np.isfinite(got).any()
     # Blocks without a rainy cell have no known cell left: NaN, as for the masked field.
     assert np.isnan(region.weights.restricted(cells).aggregate(values[:, cells], "max")).any()
+    # No known cell at all (a forecast that starts from a frame without data): every
+    # community is unknown, for both statistics, as for an all-NaN field.
+    none = np.array([], dtype=int)
+    for statistic in ("mean", "max"):
+        expected = region.weights.apply(field.where(False), statistic).values
+        got = region.weights.restricted(none).aggregate(values[:, none], statistic)
+        assert got.shape == (4, region.weights.n_community) and np.isnan(got).all()
+        np.testing.assert_array_equal(got, expected)

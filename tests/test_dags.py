@@ -131,12 +131,17 @@ def test_issue_time_is_a_standard_library_utc_datetime(airflow_home: Path) -> No
     import pendulum
 
     shenzhen_11_am = pendulum.datetime(2023, 9, 8, 11, tz="Asia/Shanghai")
-    issue_time = issue_time_of(shenzhen_11_am)
+    issue_time = issue_time_of(shenzhen_11_am, shenzhen_11_am)
     assert type(issue_time) is datetime
     assert issue_time == datetime(2023, 9, 8, 3, tzinfo=UTC)
     assert issue_time.tzinfo is UTC
-    with pytest.raises(ValueError, match="no data interval end"):
-        issue_time_of(None)
+    # A manual run for 11:00 triggered later: Airflow 3 gives it the data interval of the
+    # moment it was triggered; the cycle asked for is the logical date's.
+    triggered = pendulum.datetime(2026, 11, 24, 19, 9, tz="UTC")
+    assert issue_time_of(shenzhen_11_am, triggered) == datetime(2023, 9, 8, 3, tzinfo=UTC)
+    assert issue_time_of(None, triggered) == datetime(2026, 11, 24, 19, 9, tzinfo=UTC)
+    with pytest.raises(ValueError, match="neither a logical date nor a data interval end"):
+        issue_time_of(None, None)
 
 
 DAG_TEST_SCRIPT = """

@@ -15,6 +15,7 @@ import xarray as xr
 
 from hazard_models import get_model
 from hazard_models.config import SignalScheme
+from hazard_models.errors import ModelError
 from hazard_models.rainstorm import nowcast as nowcast_module
 
 ISSUE = datetime(2010, 8, 26, 4, 30, tzinfo=UTC)
@@ -277,3 +278,23 @@ def test_per_level_probabilities_must_name_every_level_of_the_scheme() -> None:
 
     with pytest.raises(ModelError, match=r"names \['black'\].*lacks \['very wet'\]"):
         get_model("rainstorm-nowcast")(SCHEME, {"warn_probability": {"wet": 0.5, "black": 0.2}})
+
+
+def test_a_cycle_off_the_radar_cadence_starts_from_the_newest_frame_or_says_why(
+    knmi_crop,  # type: ignore[no-untyped-def]
+) -> None:
+    # The 6-minute warning DAG on 5-minute KNMI frames with a 5-minute delivery delay: at
+    # 04:31 the newest frame delivered is 04:25, six minutes old.
+    crop, region = knmi_crop
+    delivered = crop.sel(time=slice(None, "2010-08-26T04:25"))
+    off_cadence = datetime(2010, 8, 26, 4, 31, tzinfo=UTC)
+    strict = get_model("rainstorm-nowcast")(SCHEME, OPTIONS)
+    with pytest.raises(ModelError, match="radar frame of 2010-08-26T04:30Z, which has no data"):
+        strict.run({"radar": delivered}, region, off_cadence)
+    patient = get_model("rainstorm-nowcast")(SCHEME, {**OPTIONS, "max_age": "10 min"})
+    late = patient.run({"radar": delivered}, region, off_cadence)
+    on_time = patient.run({"radar": delivered}, region, datetime(2010, 8, 26, 4, 25, tzinfo=UTC))
+    assert late.attrs["evaluation_time"] == "2010-08-26T04:25:00Z"
+    assert str(late["valid_time"].values[0]) == "2010-08-26T04:25:00.000000000"
+    xr.testing.assert_identical(late["probability"], on_time["probability"])
+    assert np.isfinite(late["probability"].values).any()

@@ -50,18 +50,27 @@ def resolve_config_path(param: str | None, environ: Mapping[str, str]) -> Path:
     return Path(home).expanduser() / path
 
 
-def issue_time_of(data_interval_end: datetime | None) -> datetime:
+def issue_time_of(
+    logical_date: datetime | None, data_interval_end: datetime | None = None
+) -> datetime:
     """The run's issue time (or as-of time) as a standard-library, aware UTC ``datetime``.
 
-    Airflow passes a pendulum ``DateTime``; the pipeline wants a plain ``datetime``.
+    The run's logical date: the cron tick of a scheduled run (the DAGs' trigger timetables
+    give it as logical date and as data interval end alike), the date a manual run or a
+    backfill asks for. Airflow 3 gives a manual run the data interval of the moment it was
+    triggered whatever date it asks for, so the data interval end serves only a run without
+    a logical date (a manual run "now"). Airflow passes pendulum ``DateTime``s; the pipeline
+    wants a plain ``datetime``.
     """
-    if data_interval_end is None:
+    when = logical_date if logical_date is not None else data_interval_end
+    if when is None:
         raise ValueError(
-            "the run has no data interval end; trigger it with a logical date (the issue time)"
+            "the run has neither a logical date nor a data interval end; trigger it with a "
+            "logical date (the issue time)"
         )
-    if data_interval_end.tzinfo is None:
-        raise ValueError(f"data interval end {data_interval_end} has no timezone")
-    return datetime.fromisoformat(data_interval_end.isoformat()).astimezone(UTC)
+    if when.tzinfo is None:
+        raise ValueError(f"the run's time {when} has no timezone")
+    return datetime.fromisoformat(when.isoformat()).astimezone(UTC)
 
 
 def check_region(config: Path, configured: str, published: str, asset_uri: str) -> None:
@@ -91,6 +100,7 @@ class TaskRun:
 
 def task_run(
     params: Mapping[str, Any] | None,
+    logical_date: datetime | None,
     data_interval_end: datetime | None,
     published_region: str,
     asset_uri: str,
@@ -100,7 +110,7 @@ def task_run(
     and loaded settings of a task's run, its region checked against the DAG's asset
     (:func:`check_region`)."""
     config = resolve_config_path((params or {}).get("config"), environ)
-    issue_time = issue_time_of(data_interval_end)
+    issue_time = issue_time_of(logical_date, data_interval_end)
     settings = load_settings(config)
     check_region(config, settings.region.code, published_region, asset_uri)
     return TaskRun(config, issue_time, settings)

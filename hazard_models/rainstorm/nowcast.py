@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
 import dask
@@ -73,6 +73,14 @@ class NowcastOptions(ModelOptions):
         description="estimate motion on block means of this many cells a side (2: 4x faster)",
     )
     members: int = Field(20, ge=1, le=200, description="ensemble members")
+    max_age: Duration | None = Field(
+        None,
+        description=(
+            "how old the newest radar frame may be at the issue time and still start the "
+            "nowcast (default one data interval); a cycle that runs off the radar's cadence "
+            "or a feed with a delivery delay needs its latency plus one interval"
+        ),
+    )
     lead_time: Duration = Field(
         default_factory=lambda: timedelta(hours=2), description="how far ahead to forecast"
     )
@@ -156,7 +164,10 @@ class NowcastModel(RainfallCriteria, HazardModel):
         interval = accumulation_interval(radar, "pr")
         windows = scheme_windows(self.scheme, interval, self.name, self.criterion_variable)
         longest = max(windows[-1], interval * options.motion_frames)
-        observed = regular_series(radar["pr"], interval, issue_time, longest, self.name)
+        observed = regular_series(
+            radar["pr"], interval, issue_time, longest, self.name, max_age=options.max_age
+        )
+        _check_newest_frame(observed, issue_time, options, self.name)
         totals = _ensemble_totals(observed, interval, inputs.get("nwp"), options, windows, region)
         areals = totals.areals
         probability, mean_accumulation = [], []
@@ -254,6 +265,30 @@ class NowcastModel(RainfallCriteria, HazardModel):
                 ),
             },
         )
+
+
+def _check_newest_frame(
+    observed: xr.DataArray, issue_time: datetime, options: NowcastOptions, model: str
+) -> None:
+    """The nowcast starts from the newest frame of ``observed``: it must hold data.
+
+    Raises
+    ------
+    ModelError
+        If that frame has no value: the feed stopped, or its newest frame is older than
+        ``max_age`` at the issue time (the frames after it are missing, not dry).
+    """
+    newest = observed.isel(time=-1)
+    if bool(newest.notnull().any()):
+        return
+    frame = pd.Timestamp(newest["time"].item()).strftime("%Y-%m-%dT%H:%MZ")
+    allowed = format_window(options.max_age) if options.max_age else "one data interval"
+    raise ModelError(
+        f"model {model!r}: the nowcast would start from the radar frame of {frame}, which has "
+        f"no data at the issue time {issue_time.astimezone(UTC):%Y-%m-%dT%H:%MZ} (max_age "
+        f"{allowed}: an older newest frame counts as missing); set the hazard's max_age to "
+        "the source's latency plus one interval, or check the radar feed"
+    )
 
 
 @dataclass(frozen=True)

@@ -71,3 +71,20 @@ def database_url(
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def postgres_database(postgres_problem: str | None) -> Iterator[str]:
+    """A new, empty PostgreSQL database (its SQLAlchemy URL), dropped afterwards: for a
+    program that wants a database of its own (Airflow's metadata)."""
+    if postgres_problem is not None:
+        unavailable(f"PostgreSQL not reachable at {POSTGRES_URL}: {postgres_problem}")
+    name = f"yujing_test_{uuid.uuid4().hex[:16]}"
+    admin_url = POSTGRES_URL.replace("+psycopg", "")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
