@@ -1,3 +1,5 @@
-"""yujing 预警: the application shell (settings, command line, later the console and API)."""
+"""yujing 预警: the application shell (settings, command line, console and API)."""
 
-__version__ = "0.1.0"
+from importlib import metadata
+
+__version__ = metadata.version("yujing")

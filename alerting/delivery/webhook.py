@@ -43,13 +43,13 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
+from importlib import metadata
 from urllib.parse import urlsplit
 
 import requests
 
 from alerting.delivery.envelope import ChannelKind, Envelope, Outcome
 from alerting.errors import AlertingError, DeliveryError
-from yujing import __version__
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
@@ -73,7 +73,8 @@ PERMANENT_STATUSES = frozenset({400, 410, 413, 422})
 """HTTP statuses after which sending the same request again cannot succeed."""
 
 _DERIVATION_LABEL = b"yujing webhook signing key v1\x00"
-_USER_AGENT = f"yujing/{__version__}"
+# The distribution's version (alerting must not import the application shell, yujing/).
+_USER_AGENT = f"yujing/{metadata.version('yujing')}"
 _EXCERPT_BYTES = 200
 _UNUSABLE_URL = (
     requests.exceptions.MissingSchema,

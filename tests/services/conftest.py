@@ -73,10 +73,10 @@ def database_url(
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def postgres_database(postgres_problem: str | None) -> Iterator[str]:
-    """A new, empty PostgreSQL database (its SQLAlchemy URL), dropped afterwards: for a
-    program that wants a database of its own (Airflow's metadata)."""
+    """A new, empty PostgreSQL database (its SQLAlchemy URL) per test module, dropped
+    afterwards: for a program that wants a database of its own (Airflow's metadata)."""
     if postgres_problem is not None:
         unavailable(f"PostgreSQL not reachable at {POSTGRES_URL}: {postgres_problem}")
     name = f"yujing_test_{uuid.uuid4().hex[:16]}"

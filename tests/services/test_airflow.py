@@ -1,4 +1,4 @@
-"""The warning DAG under a real Airflow on PostgreSQL, as production runs it.
+"""The DAGs under a real Airflow on PostgreSQL, as production runs them.
 
 Airflow 3.3's own processes — ``api-server`` (the Task SDK's execution API), ``scheduler``
 with the ``LocalExecutor`` (each task in a supervised child process) and ``dag-processor``
@@ -8,7 +8,8 @@ new PostgreSQL schema. The DAG ``yujing_warning_cycle`` is triggered for 2010-08
 ``configs/knmi-demo.yaml``, the radar nowcast alone with the replay's demonstration
 levels), and must succeed on its first try: the run's logical date is the issue time, the
 nowcast starts from the newest frame delivered (04:00), warnings land in PostgreSQL and the
-asset event carries the receipts.
+asset event carries the receipts. The DAG ``yujing_ingest`` is triggered for the same time:
+one mapped task per configured source, the frames up to then in the store.
 
 ``tests/test_dags.py`` checks the same DAGs with ``dag.test()`` on SQLite (in one process);
 this is the path that differs in production: scheduling, a task process, the execution
@@ -116,11 +117,10 @@ class _Airflow:
         return "\n".join(parts)
 
 
-@pytest.fixture
-def airflow(tmp_path: Path, postgres_database: str) -> Iterator[_Airflow]:
-    """Airflow's api-server, scheduler and dag-processor, running (stopped afterwards)."""
-    home = tmp_path / "airflow_home"
-    home.mkdir()
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory: pytest.TempPathFactory, postgres_database: str) -> Iterator[_Airflow]:
+    """Airflow's api-server, scheduler and dag-processor, running for the module's tests."""
+    home = tmp_path_factory.mktemp("airflow_home")
     instance = _Airflow(home, postgres_database)
     instance.run("db", "migrate")
     try:
@@ -149,6 +149,39 @@ def _wait_for(
     raise AssertionError(f"{what}: not within {seconds:.0f} s\n{airflow.evidence()}")
 
 
+def _trigger(airflow: _Airflow, dag_id: str, config: Path) -> None:
+    """Trigger ``dag_id`` for :data:`LOGICAL_DATE` on ``config``, once it is parsed."""
+    _wait_for(
+        airflow,
+        f"{dag_id} parsed into the metadata database",
+        "SELECT is_paused FROM dag WHERE dag_id = %s",
+        lambda rows: rows[0][0] is False,
+        dag_id,
+        seconds=180,
+    )
+    airflow.run(
+        "dags",
+        "trigger",
+        dag_id,
+        "--logical-date",
+        LOGICAL_DATE,
+        "--conf",
+        json.dumps({"config": str(config)}),
+    )
+
+
+def _finished_run(airflow: _Airflow, dag_id: str) -> str:
+    """The state of ``dag_id``'s run once it is finished."""
+    ((state,),) = _wait_for(
+        airflow,
+        f"the run of {dag_id} finished",
+        "SELECT state FROM dag_run WHERE dag_id = %s",
+        lambda rows: rows[0][0] in ("success", "failed"),
+        dag_id,
+    )
+    return str(state)
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_the_warning_dag_warns_under_the_scheduler_on_postgresql(
     airflow: _Airflow, database_url: str, deployed_config: Any
@@ -167,31 +200,8 @@ def test_the_warning_dag_warns_under_the_scheduler_on_postgresql(
     config = deployed_config("knmi-demo.yaml", knmi_nowcast, alert_database=database_url)
     upgrade_alert_database(load_settings(config))
 
-    _wait_for(
-        airflow,
-        "the DAG parsed into the metadata database",
-        "SELECT is_paused FROM dag WHERE dag_id = %s",
-        lambda rows: rows[0][0] is False,
-        DAG_ID,
-        seconds=180,
-    )
-    airflow.run(
-        "dags",
-        "trigger",
-        DAG_ID,
-        "--logical-date",
-        LOGICAL_DATE,
-        "--conf",
-        json.dumps({"config": str(config)}),
-    )
-    ((state,),) = _wait_for(
-        airflow,
-        "the run finished",
-        "SELECT state FROM dag_run WHERE dag_id = %s",
-        lambda rows: rows[0][0] in ("success", "failed"),
-        DAG_ID,
-    )
-    assert state == "success", airflow.evidence()
+    _trigger(airflow, DAG_ID, config)
+    assert _finished_run(airflow, DAG_ID) == "success", airflow.evidence()
     ((task_state, tries),) = airflow.query(
         "SELECT state, try_number FROM task_instance WHERE dag_id = %s", DAG_ID
     )
@@ -221,3 +231,35 @@ def test_the_warning_dag_warns_under_the_scheduler_on_postgresql(
     engine.dispose()
     assert sent[0] == receipt["messages"]
     assert sent[1].isoformat().startswith("2010-08-26T04:06")
+
+
+def test_the_ingest_dag_maps_one_task_per_source_under_the_scheduler(
+    airflow: _Airflow, deployed_config: Any, tmp_path: Path
+) -> None:
+    from ingest.store import PartitionStore
+
+    config = deployed_config("knmi-demo.yaml")
+    _trigger(airflow, "yujing_ingest", config)
+    assert _finished_run(airflow, "yujing_ingest") == "success", airflow.evidence()
+    tasks = airflow.query(
+        "SELECT task_id, map_index, state, rendered_map_index FROM task_instance "
+        "WHERE dag_id = 'yujing_ingest' ORDER BY task_id, map_index"
+    )
+    assert tasks == [
+        ("announce", -1, "success", None),
+        ("configured_sources", -1, "success", None),
+        ("ingest_source", 0, "success", "knmi_radar"),
+    ]
+    # Frames labelled up to the logical date, 04:06, are in the store: 00:00 ... 04:05.
+    stored = PartitionStore(tmp_path / "store").partitions("knmi_radar")
+    assert [part.reference_time.isoformat() for part in (stored[0], stored[-1])] == [
+        "2010-08-26T00:00:00+00:00",
+        "2010-08-26T04:05:00+00:00",
+    ]
+    assert len(stored) == 50 and all(part.complete for part in stored)
+    ((extra,),) = airflow.query(
+        "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.uri = %s",
+        "yujing://NL-KNMI/ingest",
+    )
+    extra = json.loads(extra) if isinstance(extra, str) else extra
+    assert extra == {"as_of": LOGICAL_DATE, "sources": ["knmi_radar"]}
