@@ -1,0 +1,186 @@
+"""What the parts of the alert store share: the engine and clock, transactions, and the
+writers of messages and outbox deliveries (a cycle and a review step both write them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from alerting import database
+from alerting.database import utc_now
+from alerting.errors import OutboxError
+from alerting.outbox.records import MessageRecord, NewDelivery
+from alerting.outbox.tables import AuditRow, DeliveryRow, ImpactStateRow, MessageRow
+from alerting.review import AuditEntry, Proposal
+
+__all__ = [
+    "AUDIT",
+    "DELIVERIES",
+    "IMPACT_STATES",
+    "StoreBase",
+    "audit_proposal",
+    "chunks",
+    "delivery_row",
+    "message_record",
+]
+
+_CHUNK = 2_000
+DELIVERIES = cast(Table, DeliveryRow.__table__)
+AUDIT = cast(Table, AuditRow.__table__)
+IMPACT_STATES = cast(Table, ImpactStateRow.__table__)
+
+
+def chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    """``values`` in slices of at most ``size`` (bound parameters per statement stay few)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class StoreBase(database.SqlStore):
+    """The alert store's connection: engine, sessions, schema check and clock.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy URL: ``sqlite:///alerts.db`` or ``postgresql+psycopg://user@host/db``.
+    clock
+        Returns the current time (aware, UTC); injectable for tests and replays.
+    """
+
+    def __init__(self, url: str, *, clock: Callable[[], datetime] = utc_now) -> None:
+        super().__init__(url, "alert store", OutboxError)
+        self._clock = clock
+
+    def _begin(self) -> Any:
+        self._check_schema()
+        return self._sessions.begin()
+
+    def _add_messages(
+        self, session: Session, messages: Sequence[MessageRecord], now: datetime
+    ) -> None:
+        for message in messages:
+            if session.get(MessageRow, message.identifier) is not None:
+                continue
+            session.add(
+                MessageRow(
+                    identifier=message.identifier,
+                    proposal_id=message.proposal_id,
+                    hazard=message.hazard,
+                    area=message.area,
+                    msg_type=message.msg_type,
+                    level=message.level,
+                    sent=message.sent,
+                    expires=message.expires,
+                    headline=message.headline,
+                    cap_xml=message.xml,
+                    created_at=now,
+                )
+            )
+            session.add(
+                AuditRow(
+                    at=now,
+                    actor="alerting",
+                    entity="message",
+                    entity_id=message.identifier,
+                    action="recorded",
+                    detail=f"{message.msg_type} {message.level}",
+                )
+            )
+        session.flush()
+
+    def _add_deliveries(
+        self, session: Session, deliveries: Sequence[NewDelivery], now: datetime
+    ) -> int:
+        keys = [delivery.envelope.idempotency_key for delivery in deliveries]
+        if len(set(keys)) != len(keys):
+            raise OutboxError("two deliveries of one cycle share an idempotency key; a bug")
+        existing: set[str] = set()
+        for chunk in chunks(keys):
+            existing.update(
+                session.scalars(
+                    select(DeliveryRow.idempotency_key).where(
+                        DeliveryRow.idempotency_key.in_(chunk)
+                    )
+                )
+            )
+        new = [
+            delivery for delivery in deliveries if delivery.envelope.idempotency_key not in existing
+        ]
+        if not new:
+            return 0
+        # Core executemany on the tables: no ORM object per row (tens of thousands a cycle).
+        for chunk in chunks(new):
+            session.execute(
+                DELIVERIES.insert(), [delivery_row(delivery, now) for delivery in chunk]
+            )
+            session.execute(
+                AUDIT.insert(),
+                [
+                    {
+                        "at": now,
+                        "actor": "alerting",
+                        "entity": "delivery",
+                        "entity_id": delivery.envelope.idempotency_key,
+                        "action": "pending",
+                        "detail": f"{delivery.kind} to {delivery.envelope.subscriber_id} by "
+                        f"{delivery.envelope.channel}",
+                    }
+                    for delivery in chunk
+                ],
+            )
+        return len(new)
+
+
+def audit_proposal(session: Session, proposal: Proposal, entries: Sequence[AuditEntry]) -> None:
+    for entry in entries:
+        session.add(
+            AuditRow(
+                at=entry.at,
+                actor=entry.by,
+                entity="proposal",
+                entity_id=proposal.id,
+                action=entry.action,
+                detail=entry.detail,
+            )
+        )
+    session.flush()
+
+
+def message_record(row: MessageRow) -> MessageRecord:
+    return MessageRecord(
+        row.identifier,
+        row.proposal_id,
+        row.hazard,
+        row.area,
+        row.msg_type,
+        row.level,
+        row.sent,
+        row.expires,
+        row.headline,
+        row.cap_xml,
+    )
+
+
+def delivery_row(delivery: NewDelivery, now: datetime) -> dict[str, Any]:
+    envelope = delivery.envelope
+    return {
+        "idempotency_key": envelope.idempotency_key,
+        "kind": delivery.kind,
+        "message_identifier": delivery.message_identifier,
+        "subscriber_id": envelope.subscriber_id,
+        "channel": envelope.channel,
+        "target": envelope.target,
+        "topic": envelope.topic,
+        "subject": envelope.subject,
+        "text": envelope.text,
+        "content_type": envelope.content_type,
+        "body": envelope.body,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }

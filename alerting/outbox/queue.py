@@ -1,0 +1,390 @@
+"""The outbox as the dispatcher works it: claim under a lease, settle (sent, retry, dead
+letter), release after a crash, requeue dead letters, and the dispatchers' heartbeats."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, or_, select, update
+
+from alerting.delivery.envelope import Envelope
+from alerting.outbox._base import AUDIT, DELIVERIES, StoreBase, chunks
+from alerting.outbox.tables import DeliveryRow, DispatcherRow, MessageRow
+
+__all__ = ["Claimed", "DeliveryQueue"]
+
+_CLAIM_TRIES = 5
+_CLAIMED_COLUMNS = tuple(
+    DELIVERIES.c[name]
+    for name in (
+        "id",
+        "attempts",
+        "idempotency_key",
+        "channel",
+        "target",
+        "subscriber_id",
+        "topic",
+        "subject",
+        "text",
+        "content_type",
+        "body",
+    )
+)  # what a claim hands the dispatcher: the envelope, no bookkeeping times
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery leased to a dispatcher: its id, the lease token, the attempt, the envelope."""
+
+    id: int
+    token: str
+    attempt: int
+    envelope: Envelope
+
+
+class DeliveryQueue(StoreBase):
+    """The outbox's delivery side (the :class:`~alerting.outbox.dispatcher.Dispatcher`)."""
+
+    def heartbeat(self, owner: str, channels: Iterable[str], *, started: bool = False) -> datetime:
+        """Record that dispatcher ``owner`` (sending ``channels``) is alive now; return now.
+
+        ``started``: it has just started (its start time is reset)."""
+        self._check_schema()
+        now = self._clock()
+        with self._sessions.begin() as session:
+            row = session.get(DispatcherRow, owner)
+            if row is None:
+                row = DispatcherRow(owner=owner, started_at=now)
+                session.add(row)
+            elif started:
+                row.started_at = now
+            row.seen_at, row.channels = now, ",".join(sorted(channels))
+        return now
+
+    def waiting_channels(self) -> list[str]:
+        """The channels that deliveries waiting to be sent (pending or sending) use."""
+        self._check_schema()
+        with self._sessions() as session:
+            return sorted(
+                session.scalars(
+                    select(DeliveryRow.channel)
+                    .where(DeliveryRow.status.in_(("pending", "sending")))
+                    .distinct()
+                )
+            )
+
+    def dispatchers(self) -> list[tuple[str, datetime, tuple[str, ...]]]:
+        """Every dispatcher seen: owner, when last seen, its channels (newest first)."""
+        self._check_schema()
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(DispatcherRow).order_by(DispatcherRow.seen_at.desc(), DispatcherRow.owner)
+            ).all()
+            return [
+                (row.owner, row.seen_at, tuple(c for c in row.channels.split(",") if c))
+                for row in rows
+            ]
+
+    def claim(self, owner: str, limit: int, lease: timedelta) -> list[Claimed]:
+        """Lease up to ``limit`` due deliveries to ``owner`` (oldest due first).
+
+        Due: pending with ``next_attempt_at`` reached, or sending under an expired lease (a
+        dispatcher died). Safe with several dispatchers: PostgreSQL skips rows another one
+        has locked, and the update re-checks that each row is still due. SQLite has no row
+        locks: a claim that lost every row it saw to another dispatcher looks again.
+        """
+        now = self._clock()
+        for _ in range(_CLAIM_TRIES):
+            claimed, contended = self._claim_once(owner, limit, lease, now)
+            if claimed or not contended:
+                return claimed
+        return []  # other dispatchers took every due row this one saw, again and again
+
+    def _claim_once(
+        self, owner: str, limit: int, lease: timedelta, now: datetime
+    ) -> tuple[list[Claimed], bool]:
+        """One claim; what it leased, and whether it saw due rows (then lost them all to
+        another dispatcher that leased them between the read and the update, on SQLite)."""
+        token = f"{owner}/{uuid.uuid4().hex[:12]}"
+        due = or_(
+            and_(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now),
+            and_(DeliveryRow.status == "sending", DeliveryRow.lease_until < now),
+        )
+        with self._begin() as session:
+            found = session.execute(
+                select(DeliveryRow.id, DeliveryRow.status, DeliveryRow.lease_owner)
+                .where(due)
+                .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not found:
+                return [], False
+            session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id.in_([row.id for row in found]), due)
+                .values(
+                    status="sending",
+                    lease_owner=token,
+                    lease_until=now + lease,
+                    attempts=DeliveryRow.attempts + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            rows: list[Any] = []
+            for chunk in chunks([row.id for row in found]):  # by primary key, never a scan
+                rows += session.execute(
+                    select(*_CLAIMED_COLUMNS).where(
+                        DeliveryRow.id.in_(chunk), DeliveryRow.lease_owner == token
+                    )
+                ).all()
+            if not rows:
+                return [], True
+            rows.sort(key=lambda row: row.id)
+            before = {row.id: row for row in found}
+            session.execute(
+                AUDIT.insert(),
+                [
+                    {
+                        "at": now,
+                        "actor": owner,
+                        "entity": "delivery",
+                        "entity_id": row.idempotency_key,
+                        "action": "sending",
+                        "detail": f"attempt {row.attempts}"
+                        + (
+                            f"; lease of {before[row.id].lease_owner} expired"
+                            if before[row.id].status == "sending"
+                            else ""
+                        ),
+                    }
+                    for row in rows
+                ],
+            )
+            return [Claimed(row.id, token, row.attempts, _envelope(row)) for row in rows], False
+
+    def settle(
+        self,
+        token: str,
+        actor: str,
+        sent: Sequence[int] = (),
+        retry: Sequence[tuple[int, datetime, str]] = (),
+        dead: Sequence[tuple[int, str]] = (),
+    ) -> int:
+        """Record the outcome of a claimed batch; return how many rows were still leased.
+
+        ``sent`` ids become sent; ``retry`` (id, next attempt, error) go back to pending;
+        ``dead`` (id, reason) become dead letters. Rows whose lease was taken over by another
+        dispatcher (this one was too slow) are left to it.
+        """
+        now = self._clock()
+        owned = DeliveryRow.lease_owner == token
+        changed = 0
+        with self._begin() as session:
+            ids = [*sent, *(i for i, _, _ in retry), *(i for i, _ in dead)]
+            keys: dict[int, str] = {}
+            for id_chunk in chunks(ids):  # by primary key, never a scan
+                keys.update(
+                    (row_id, key)
+                    for row_id, key in session.execute(
+                        select(DeliveryRow.id, DeliveryRow.idempotency_key).where(
+                            DeliveryRow.id.in_(id_chunk), owned
+                        )
+                    ).all()
+                )
+            audit: list[dict[str, Any]] = []
+            for chunk in chunks(list(sent)):
+                result = session.execute(
+                    update(DeliveryRow)
+                    .where(DeliveryRow.id.in_(chunk), owned)
+                    .values(
+                        status="sent",
+                        sent_at=now,
+                        lease_owner=None,
+                        lease_until=None,
+                        last_error=None,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                changed += int(getattr(result, "rowcount", 0))
+            audit += [_audit(now, actor, keys[i], "sent", "") for i in sent if i in keys]
+            connection = session.connection()
+            if retry:
+                result = connection.execute(
+                    update(DeliveryRow)
+                    .where(DeliveryRow.id == bindparam("row_id"), owned)
+                    .values(
+                        status="pending",
+                        next_attempt_at=bindparam("next_at"),
+                        last_error=bindparam("error"),
+                        lease_owner=None,
+                        lease_until=None,
+                    ),
+                    [{"row_id": i, "next_at": at, "error": error} for i, at, error in retry],
+                )
+                changed += int(getattr(result, "rowcount", 0))
+                audit += [
+                    _audit(now, actor, keys[i], "retry", f"next attempt {at.isoformat()}: {error}")
+                    for i, at, error in retry
+                    if i in keys
+                ]
+            if dead:
+                result = connection.execute(
+                    update(DeliveryRow)
+                    .where(DeliveryRow.id == bindparam("row_id"), owned)
+                    .values(
+                        status="dead",
+                        last_error=bindparam("error"),
+                        lease_owner=None,
+                        lease_until=None,
+                    ),
+                    [{"row_id": i, "error": error} for i, error in dead],
+                )
+                changed += int(getattr(result, "rowcount", 0))
+                audit += [
+                    _audit(now, actor, keys[i], "dead", error) for i, error in dead if i in keys
+                ]
+            if audit:
+                session.execute(AUDIT.insert(), audit)
+        return changed
+
+    def release(self, owner: str) -> int:
+        """Return the leases of an earlier run of ``owner`` (restarted after a crash).
+
+        Its deliveries become due at once; any it had sent before dying are sent again,
+        and receivers drop them by idempotency key.
+        """
+        now = self._clock()
+        mine = and_(DeliveryRow.status == "sending", DeliveryRow.lease_owner.like(f"{owner}/%"))
+        with self._begin() as session:
+            keys = session.scalars(select(DeliveryRow.idempotency_key).where(mine)).all()
+            if not keys:
+                return 0
+            session.execute(
+                update(DeliveryRow)
+                .where(mine)
+                .values(status="pending", next_attempt_at=now, lease_owner=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+            session.execute(
+                AUDIT.insert(),
+                [_audit(now, owner, key, "released", "dispatcher restarted") for key in keys],
+            )
+        return len(keys)
+
+    def requeue(
+        self,
+        by: str,
+        *,
+        ids: Sequence[int] | None = None,
+        subscriber_id: str | None = None,
+        include_expired: bool = False,
+    ) -> tuple[list[int], list[int]]:
+        """Send dead letters again (after their endpoint was fixed): they become pending,
+        due now, with their attempts counted afresh; each is audited as ``requeued``.
+
+        Parameters
+        ----------
+        by
+            Who requeues (the duty officer), for the audit log.
+        ids, subscriber_id
+            Only these deliveries, only this subscriber's (default: every dead letter).
+        include_expired
+            Also requeue warnings whose CAP message has expired (by default they are left
+            dead: an expired warning sent late misleads more than it informs).
+
+        Returns
+        -------
+        tuple of list of int
+            The ids requeued, and the ids left dead because their warning had expired.
+        """
+        if not by.strip():
+            raise ValueError("who requeues is blank; give your name (it is audited)")
+        now = self._clock()
+        query = (
+            select(
+                DeliveryRow.id,
+                DeliveryRow.idempotency_key,
+                DeliveryRow.attempts,
+                MessageRow.expires,
+            )
+            .outerjoin(MessageRow, MessageRow.identifier == DeliveryRow.message_identifier)
+            .where(DeliveryRow.status == "dead")
+            .order_by(DeliveryRow.id)
+        )
+        if ids is not None:
+            query = query.where(DeliveryRow.id.in_(list(ids)))
+        if subscriber_id is not None:
+            query = query.where(DeliveryRow.subscriber_id == subscriber_id)
+        with self._begin() as session:
+            rows = session.execute(query).all()
+            expired = [row.id for row in rows if row.expires is not None and row.expires <= now]
+            left = set() if include_expired else set(expired)
+            again = [row for row in rows if row.id not in left]
+            for chunk in chunks([row.id for row in again]):
+                session.execute(
+                    update(DeliveryRow)
+                    .where(DeliveryRow.id.in_(chunk), DeliveryRow.status == "dead")
+                    .values(status="pending", attempts=0, next_attempt_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            if again:
+                session.execute(
+                    AUDIT.insert(),
+                    [
+                        _audit(
+                            now,
+                            by,
+                            row.idempotency_key,
+                            "requeued",
+                            f"after {row.attempts} attempts",
+                        )
+                        for row in again
+                    ],
+                )
+        return [row.id for row in again], [] if include_expired else expired
+
+    def next_due(self) -> datetime | None:
+        """When the earliest pending delivery is due (None when nothing is pending)."""
+        self._check_schema()
+        with self._sessions() as session:
+            row = session.scalars(
+                select(DeliveryRow)
+                .where(DeliveryRow.status.in_(("pending", "sending")))
+                .order_by(DeliveryRow.next_attempt_at)
+                .limit(1)
+            ).first()
+        if row is None:
+            return None
+        return (
+            row.lease_until if row.status == "sending" and row.lease_until else row.next_attempt_at
+        )
+
+
+def _audit(at: datetime, actor: str, entity_id: str, action: str, detail: str) -> dict[str, Any]:
+    return {
+        "at": at,
+        "actor": actor,
+        "entity": "delivery",
+        "entity_id": entity_id,
+        "action": action,
+        "detail": detail,
+    }
+
+
+def _envelope(row: Any) -> Envelope:
+    return Envelope(
+        idempotency_key=row.idempotency_key,
+        channel=row.channel,
+        target=row.target,
+        subscriber_id=row.subscriber_id,
+        topic=row.topic,
+        subject=row.subject,
+        text=row.text,
+        content_type=row.content_type,
+        body=row.body,
+    )
