@@ -16,7 +16,8 @@ warning threshold, at least 0.3 by default, and the forecaster or the policy con
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -75,6 +76,19 @@ class MessageContext:
     communities: xr.Dataset
     """The community layer (``community_id``, ``geometry_wkt``)."""
     status: str = "Actual"
+    instructions: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """Per level of the hazard's scheme, what to do (Chinese, English): the CAP
+    ``instruction``; a level without one points to the signal's defence guidelines."""
+
+
+_GUIDELINES = (
+    "请按照预警信号防御指引做好防御。",
+    "Follow the defence guidelines of the warning signal.",
+)
+_CANCELLED = (
+    "预警已解除，请继续关注最新天气信息。",
+    "The warning is over; keep following the latest weather information.",
+)
 
 
 def _area_polygons(
@@ -148,6 +162,11 @@ def decision_to_cap(decision: Decision, context: MessageContext) -> CapAlert:
     local_onset = onset.astimezone(zone).strftime("%m-%d %H:%M") if onset else "—"
     clock_zh = local_clock_zh(context.timezone, onset or decision.issue_time)
     criterion = decision.evidence.get("criterion", "")
+    instruction_zh, instruction_en = (
+        _CANCELLED
+        if decision.action == "cancel"
+        else context.instructions.get(decision.level, _GUIDELINES)
+    )
     action_zh, action_en = _ACTIONS_ZH[decision.action], _ACTIONS_EN[decision.action]
     common = {
         "categories": ("Met",),
@@ -174,7 +193,7 @@ def decision_to_cap(decision: Decision, context: MessageContext) -> CapAlert:
             if decision.action != "cancel"
             else f"{decision.area_name}{hazard_zh}预警解除。"
         ),
-        instruction="请按照预警信号防御指引做好防御。",
+        instruction=instruction_zh,
         areas=(area_zh,),
         **common,  # type: ignore[arg-type]
     )
@@ -189,7 +208,7 @@ def decision_to_cap(decision: Decision, context: MessageContext) -> CapAlert:
             if decision.action != "cancel"
             else f"The {hazard_en.lower()} warning for {decision.area_name} is cancelled."
         ),
-        instruction="Follow the defence guidelines of the warning signal.",
+        instruction=instruction_en,
         areas=(area_en,),
         **common,  # type: ignore[arg-type]
     )

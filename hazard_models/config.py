@@ -357,11 +357,23 @@ class Criterion(Frozen):
         return f"{self.variable}{period} {how} {window} {self.comparison} {self.threshold}"
 
 
+class LevelInstruction(Frozen):
+    """What people should do at a warning level, in each language of the messages."""
+
+    zh: str = Field(min_length=4, description="Simplified Chinese (the zh-CN CAP info)")
+    en: str = Field(min_length=4, description="English (the en-US CAP info)")
+
+
 class SignalLevel(Frozen):
     """One level of a signal scheme: met when any of its criteria is met."""
 
     name: str
     label: str | None = None
+    instruction: LevelInstruction | None = Field(
+        None,
+        description="what to do at this level (the CAP instruction); without it the message "
+        "points to the signal's defence guidelines",
+    )
     rank: int = Field(
         ge=0,
         le=4,
@@ -378,13 +390,30 @@ class SignalScheme(Frozen):
     source: str = Field(min_length=3)
     partition: Literal["community", "subdistrict", "district"] = "community"
     levels: list[SignalLevel] = Field(min_length=1)
+    instruction_source: str | None = Field(
+        None, min_length=3, description="where the levels' instructions come from"
+    )
 
     @model_validator(mode="after")
     def _ranks_increase(self) -> SignalScheme:
         ranks = [level.rank for level in self.levels]
         if ranks != sorted(set(ranks)):
             raise ValueError(f"levels must be listed by strictly increasing rank, got {ranks}")
+        instructed = [level.name for level in self.levels if level.instruction is not None]
+        if instructed and self.instruction_source is None:
+            raise ValueError(
+                f"levels {instructed} give an instruction but the scheme names no "
+                "instruction_source; say where the instructions come from"
+            )
         return self
+
+    def instructions(self) -> dict[str, tuple[str, str]]:
+        """What to do per level that says so: ``{level: (Chinese, English)}``."""
+        return {
+            level.name: (level.instruction.zh, level.instruction.en)
+            for level in self.levels
+            if level.instruction is not None
+        }
 
 
 CYCLES = ("nowcast", "daily")

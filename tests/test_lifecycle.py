@@ -156,11 +156,12 @@ def test_forecaster_review_of_the_red_warning(mangkhut_results) -> None:  # type
 
 
 def test_decisions_become_threaded_cap_messages(  # type: ignore[no-untyped-def]
-    mangkhut_results, shenzhen_region
+    mangkhut_results, shenzhen_region, shenzhen_settings
 ) -> None:
     from alerting.cap import parse_cap, to_xml, validate_cap
     from alerting.messages import MessageContext, decision_to_cap
 
+    scheme = shenzhen_settings.signal_schemes["shenzhen-typhoon"]
     context = MessageContext(
         sender="yujing@440300.example",
         sender_code="44030041600000",
@@ -168,6 +169,7 @@ def test_decisions_become_threaded_cap_messages(  # type: ignore[no-untyped-def]
         region_name="深圳市",
         timezone="Asia/Shanghai",
         communities=shenzhen_region.communities,
+        instructions=scheme.instructions(),
     )
     log = _run(mangkhut_results, ISSUES)
     futian = [d for _, decisions, _ in log for d in decisions if d.area == FUTIAN]
@@ -200,3 +202,14 @@ def test_decisions_become_threaded_cap_messages(  # type: ignore[no-untyped-def]
     assert [m.msg_type for m in thread[-2:]] == ["Update", "Cancel"]
     assert thread[-1].references[0].identifier == thread[-2].identifier
     assert validate_cap(to_xml(thread[-1])) == []
+    # Each warning says what to do at its level (configs/shenzhen.yaml); the cancel does not.
+    levels = {level.name: level for level in scheme.levels}
+    for decision, alert in zip(futian, messages[: len(futian)], strict=True):
+        instruction = levels[decision.level].instruction
+        assert (alert.infos[0].instruction, alert.infos[1].instruction) == (
+            instruction.zh,
+            instruction.en,
+        )
+    assert "red" in {decision.level for decision in futian}
+    said = {level.instruction.zh for level in scheme.levels}
+    assert thread[-1].infos[0].instruction not in said and "解除" in thread[-1].infos[0].instruction

@@ -164,3 +164,14 @@ def test_per_level_warn_probabilities_must_name_the_schemes_levels(
     message = _problems(path, data_root)
     assert "hazards.rainstorm_nowcast.options.warn_probability: names ['blak']" in message
     assert "lacks ['black']" in message
+
+
+def test_level_instructions_need_their_source(tmp_path: Path, data_root: Path) -> None:
+    def edit(d):  # type: ignore[no-untyped-def]
+        d["signal_schemes"]["shenzhen-typhoon"].pop("instruction_source")
+        d["signal_schemes"]["cma-rainstorm"]["levels"][0]["instruction"] = {"zh": "注意防范暴雨"}
+
+    message = _problems(_broken(tmp_path, edit), data_root)
+    assert "signal_schemes.shenzhen-typhoon" in message
+    assert "give an instruction but the scheme names no instruction_source" in message
+    assert "signal_schemes.cma-rainstorm.levels.0.instruction.en: is required" in message

@@ -57,7 +57,7 @@ from yujing.pipeline import read_configured
 from yujing.replay import EventConfig
 from yujing.settings import Settings
 
-__all__ = ["HazardResults", "Verification", "load_results", "verify"]
+__all__ = ["HazardResults", "Verification", "load_results", "reliability_pairs", "verify"]
 
 SKILL_COLUMNS = [
     "hazard",
@@ -164,13 +164,15 @@ def warning_periods(warnings: pd.DataFrame, hazard: str, every: timedelta) -> pd
     )
 
 
-def reliability(
+def reliability_pairs(
     forecast: HazardResults,
     truth: HazardResults,
     look_ahead: timedelta,
     windows: Mapping[str, timedelta] | None = None,
-) -> pd.DataFrame:
-    """Probability of each level within ``look_ahead`` against the truth at later cycles.
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Probability of each level within ``look_ahead`` and what the truth at later cycles
+    found, per level: ``{level: (probabilities, outcomes 0/1)}``, one pair per community
+    and issue time.
 
     The forecast probability of a level for a community at issue time T is the largest
     per-lead probability up to ``look_ahead`` (a lower bound of the probability of
@@ -179,7 +181,7 @@ def reliability(
     ``look_ahead``, or the level's own ``windows[level]`` where the model's probability is
     already of meeting the level within its criteria's windows (the typhoon model: "gust
     Beaufort 8 within 24 h"). Only issue times whose whole window lies inside the replay
-    are used.
+    are used; a level without any is left out.
     """
     probability = forecast.results["probability"]
     leads = probability["lead_time"] <= np.timedelta64(look_ahead)
@@ -187,7 +189,7 @@ def reliability(
     truth_level = truth.results["hazard_level"].isel(lead_time=0)
     truth_times = truth_level["time"].values
     end = truth_times.max() if truth_times.size else None
-    frames = []
+    pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for level, rank in zip(forecast.levels, forecast.ranks, strict=True):
         window = np.timedelta64(max(look_ahead, (windows or {}).get(level, look_ahead)))
         pairs_p, pairs_o = [], []
@@ -198,13 +200,24 @@ def reliability(
             if not later.any():
                 continue
             happened = (truth_level.values[later] >= rank).any(axis=0)
-            p = probability.sel(time=time, level=level).values
-            pairs_p.append(p)
+            pairs_p.append(probability.sel(time=time, level=level).values)
             pairs_o.append(happened.astype(float))
-        if not pairs_p:
-            continue
-        table = reliability_table(np.concatenate(pairs_p), np.concatenate(pairs_o), bins=10)
-        frames.append(table.assign(hazard=forecast.name, level=level))
+        if pairs_p:
+            pairs[level] = (np.concatenate(pairs_p), np.concatenate(pairs_o))
+    return pairs
+
+
+def reliability(
+    forecast: HazardResults,
+    truth: HazardResults,
+    look_ahead: timedelta,
+    windows: Mapping[str, timedelta] | None = None,
+) -> pd.DataFrame:
+    """:func:`reliability_pairs` as a reliability table per level (bins of 0.1)."""
+    frames = [
+        reliability_table(p, o, bins=10).assign(hazard=forecast.name, level=level)
+        for level, (p, o) in reliability_pairs(forecast, truth, look_ahead, windows).items()
+    ]
     columns = ["hazard", "level", "bin_lower", "bin_upper", "forecast_mean"]
     columns += ["observed_frequency", "count"]
     if not frames:

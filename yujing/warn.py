@@ -25,7 +25,7 @@ that command).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -96,7 +96,7 @@ def alerting_setups(
     for name in config.hazards:
         scheme = settings.scheme_of(name)
         setups[name] = AlertingSetup(
-            context,
+            replace(context, instructions=scheme.instructions()),
             config.policy.get(name, LifecyclePolicy()),
             scheme.partition,
             {level.name: level.rank for level in scheme.levels},
