@@ -11,6 +11,7 @@ module                 what it holds
 ``messages``           a decision as a bilingual (zh-CN, en-US) CAP message, threaded
 ``subscriptions/``     sector operators' assets, rules and channels (SQLAlchemy, Alembic)
 ``impact``             impact forecasts for subscribed assets and rules
+``impact_records``     what an assessment gives back: a forecast (with its texts) or why not
 ``cycle``              one cycle: result → decisions → proposals → CAP → outbox (one commit)
 ``outbox/``            the alert store (state, proposals, messages, deliveries, audit) and
                        the dispatcher (leases, retries with backoff, dead letters)

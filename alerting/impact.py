@@ -62,31 +62,16 @@ Sending only changes
     :attr:`ImpactForecast.state_key` changes only when the impact does: the probability in
     tenths (or the value in tenths of the threshold), the first time to the hour, the bound.
 
->>> from datetime import UTC, datetime
->>> forecast = ImpactForecast(
-...     hazard="typhoon", subscriber_id="yantian-port", asset_id="terminal-gate",
-...     asset_name="码头闸口", rule_position=0, variable="wsgsmax", comparison=">=",
-...     threshold="17.2 m s-1", within="12 h", probability=0.6, value=None, units=None,
-...     first_time=datetime(2018, 9, 16, 4, 40, tzinfo=UTC),
-...     issue_time=datetime(2018, 9, 16, 1, tzinfo=UTC), communities=("cell-1",),
-...     basis="exceedance_probability[threshold=17.2 m s-1 (gust Beaufort 8), window=12 h]",
-...     model="typhoon-ensemble 0.4.0")
->>> forecast.subject("en-US")
-'Typhoon impact forecast for 码头闸口: gust >= 17.2 m s-1 within 12 h, probability 60 %'
->>> forecast.state_key
-'yantian-port/terminal-gate/typhoon/0:p6:t2018-09-16T05Z:exact'
+The records and their texts are in :mod:`alerting.impact_records`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -94,11 +79,17 @@ import shapely
 import xarray as xr
 from shapely.strtree import STRtree
 
-from alerting.messages import ZONE_NAMES
+from alerting.impact_records import (
+    Bound,
+    ImpactForecast,
+    Unassessed,
+    parse_window,
+    rule_threshold,
+)
 from alerting.subscriptions.geometry import envelope, within_distance
 from alerting.subscriptions.request import VARIABLES, Asset, Rule
 from alerting.subscriptions.store import AssetMatch
-from ingest.units import UnitsError, convert, parse_duration, parse_quantity
+from ingest.units import UnitsError, convert
 
 __all__ = [
     "CommunityIndex",
@@ -109,236 +100,7 @@ __all__ = [
     "impact_forecasts",
 ]
 
-Bound = Literal["exact", "upper", "lower"]
-LANGUAGES = ("zh-CN", "en-US")
 _THRESHOLD_TOLERANCE = 0.005  # in the variable's unit: thresholds are written to 0.01 or so
-_HAZARD_NAMES = {
-    "typhoon": ("台风", "Typhoon"),
-    "rainstorm": ("暴雨", "Rainstorm"),
-    "heatwave": ("高温", "Heat"),
-    "waterlogging": ("内涝", "Waterlogging"),
-}
-_VARIABLE_NAMES = {
-    "pr": ("雨强", "rain rate"),
-    "sfcWind": ("10 分钟平均风速", "10-min mean wind"),
-    "wsgsmax": ("阵风", "gust"),
-    "heat_index": ("体感温度", "heat index"),
-    "tas": ("气温", "air temperature"),
-    "water_depth": ("积水深度", "water depth"),
-    "probability": ("概率", "probability"),
-}
-_QUALIFIERS = {"exact": ("", ""), "upper": ("≤ ", "at most "), "lower": ("≥ ", "at least ")}
-
-
-# -- records -----------------------------------------------------------------------------
-
-
-def _iso(time: datetime | None) -> str | None:
-    return None if time is None else time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True)
-class ImpactForecast:
-    """A subscriber's rule met at one of its assets, from one hazard result.
-
-    Parameters
-    ----------
-    hazard, subscriber_id, asset_id, asset_name
-        Whose asset, for which hazard.
-    rule_position
-        Position of the rule among all the subscriber's rules, as stored
-        (:attr:`AssetMatch.rule_positions`).
-    variable, comparison, threshold, within
-        The rule as written (``"17.2 m s-1"``, ``"12 h"``).
-    probability
-        Probability of meeting the rule (``None`` for a deterministic rule).
-    value, units
-        Deterministic value in the variable's stored unit (``None`` for a probability).
-    first_time
-        Expected time the threshold is first reached (aware UTC), ``None`` if unknown.
-    issue_time
-        When this forecast is issued (aware UTC).
-    communities
-        The asset's communities the rule was evaluated over.
-    basis
-        Which result variable answered, and how.
-    model
-        The model, its version and the time it was run for.
-    bound
-        ``"exact"``; ``"upper"`` when the probability is an upper bound taken at a lower
-        computed threshold or a longer window; ``"lower"`` for a lower bound taken at a
-        higher threshold or a shorter window (module docstring).
-    """
-
-    hazard: str
-    subscriber_id: str
-    asset_id: str
-    asset_name: str
-    rule_position: int
-    variable: str
-    comparison: str
-    threshold: str
-    within: str
-    probability: float | None
-    value: float | None
-    units: str | None
-    first_time: datetime | None
-    issue_time: datetime
-    communities: tuple[str, ...]
-    basis: str
-    model: str
-    bound: Bound = "exact"
-
-    @property
-    def state_key(self) -> str:
-        """A short key that changes only when the impact meaningfully changes.
-
-        Probability in tenths (or value in tenths of the threshold), first time rounded
-        to the hour, and the bound; a caller sends a forecast only when its key is new.
-        """
-        if self.probability is not None:
-            band = f"p{math.floor(self.probability * 10 + 1e-9)}"
-        else:
-            limit = _quantity(self.threshold, VARIABLES[self.variable].units)
-            value = self.value if self.value is not None else math.nan
-            scaled = value * 10 / limit if limit > 0 else value
-            band = f"v{math.floor(scaled + 1e-9)}" if math.isfinite(scaled) else "v?"
-        when = "t?"
-        if self.first_time is not None:
-            hour = (self.first_time.astimezone(UTC) + timedelta(minutes=30)).replace(
-                minute=0, second=0, microsecond=0
-            )
-            when = f"t{hour:%Y-%m-%dT%H}Z"
-        where = f"{self.subscriber_id}/{self.asset_id}/{self.hazard}/{self.rule_position}"
-        return f"{where}:{band}:{when}:{self.bound}"
-
-    def to_json(self) -> bytes:
-        """The forecast as UTF-8 JSON: sorted keys, ISO-8601 UTC times, units named.
-
-        The same forecast always gives the same bytes.
-        """
-        data: dict[str, Any] = {
-            "asset_id": self.asset_id,
-            "asset_name": self.asset_name,
-            "basis": self.basis,
-            "bound": self.bound,
-            "communities": list(self.communities),
-            "comparison": self.comparison,
-            "first_time": _iso(self.first_time),
-            "hazard": self.hazard,
-            "issue_time": _iso(self.issue_time),
-            "model": self.model,
-            "probability": self.probability,
-            "probability_units": None if self.probability is None else "1",
-            "rule_position": self.rule_position,
-            "state_key": self.state_key,
-            "subscriber_id": self.subscriber_id,
-            "threshold": self.threshold,
-            "units": self.units,
-            "value": self.value,
-            "variable": self.variable,
-            "within": self.within,
-        }
-        text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return text.encode("utf-8")
-
-    def subject(self, language: str) -> str:
-        """One line for ``language`` (``zh-CN`` or ``en-US``)."""
-        _check_language(language)
-        zh = language == "zh-CN"
-        hazard = _HAZARD_NAMES.get(self.hazard, (self.hazard, self.hazard))[0 if zh else 1]
-        variable = _VARIABLE_NAMES.get(self.variable, (self.variable, self.variable))
-        hours = _hours(self.within)
-        if zh:
-            rule = f"{variable[0]} {self.comparison} {self.threshold}（{hours} 小时内）"
-            return f"{hazard}影响预报 {self.asset_name}：{rule}，{self._amount(zh)}"
-        rule = f"{variable[1]} {self.comparison} {self.threshold} within {self.within}"
-        return f"{hazard} impact forecast for {self.asset_name}: {rule}, {self._amount(zh)}"
-
-    def text(self, languages: tuple[str, ...], timezone: str = "Asia/Shanghai") -> str:
-        """A short message in each of ``languages``, times in local ``timezone``."""
-        for language in languages:
-            _check_language(language)
-        zone = ZoneInfo(timezone)
-        local_zh, local_en = ZONE_NAMES.get(timezone, (timezone, timezone))
-        parts = []
-        for language in languages:
-            zh = language == "zh-CN"
-            lines = [self.subject(language)]
-            issued = self.issue_time.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-            first = (
-                None
-                if self.first_time is None
-                else self.first_time.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-            )
-            count = len(self.communities)
-            if zh:
-                if first is not None:
-                    lines.append(f"预计最早出现时间：{first}（{local_zh}）")
-                lines.append(f"涉及 {count} 个社区/网格。发布时间：{issued}（{local_zh}）")
-                if self.bound != "exact":
-                    kind = "上限" if self.bound == "upper" else "下限"
-                    lines.append(f"注：概率为{kind}估计（模式未计算该阈值或时段）。")
-                lines.append(f"依据：{self.model}；{self.basis}")
-            else:
-                if first is not None:
-                    lines.append(f"Expected first at {first} ({local_en}).")
-                lines.append(f"{count} communities affected. Issued {issued} ({local_en}).")
-                if self.bound != "exact":
-                    lines.append(
-                        f"Note: the probability is {'an' if self.bound == 'upper' else 'a'} "
-                        f"{self.bound} bound (the model did not compute this threshold or "
-                        "window)."
-                    )
-                lines.append(f"Basis: {self.model}; {self.basis}")
-            parts.append("\n".join(lines))
-        return "\n\n".join(parts)
-
-    def _amount(self, zh: bool) -> str:
-        if self.probability is not None:
-            percent = f"{self.probability * 100:.0f} %"
-            qualifier = _QUALIFIERS[self.bound]
-            prefix = qualifier[0 if zh else 1]
-            return f"概率 {prefix}{percent}" if zh else f"probability {prefix}{percent}"
-        value = f"{self.value:.1f} {self.units}" if self.value is not None else "?"
-        return f"预计最大 {value}" if zh else f"expected up to {value}"
-
-
-@dataclass(frozen=True)
-class Unassessed:
-    """A rule of an asset that the hazard result cannot answer, and why."""
-
-    subscriber_id: str
-    asset_id: str
-    rule_position: int
-    reason: str
-
-
-def _check_language(language: str) -> None:
-    if language not in LANGUAGES:
-        raise ValueError(f"unknown language {language!r}; choose one of {list(LANGUAGES)}")
-
-
-@lru_cache(maxsize=4096)
-def _duration(text: str) -> timedelta:
-    """:func:`parse_duration`, remembered: thousands of rules share a few windows."""
-    return parse_duration(text)
-
-
-@lru_cache(maxsize=4096)
-def _quantity(text: str, units: str) -> float:
-    """:func:`parse_quantity`, remembered: thousands of rules share a few thresholds."""
-    return parse_quantity(text, units)
-
-
-def _threshold(rule: Rule) -> float:
-    """The rule's threshold in its variable's stored unit (as ``rule.threshold_value``)."""
-    return _quantity(rule.threshold, VARIABLES[rule.variable].units)
-
-
-def _hours(within: str) -> str:
-    return f"{_duration(within).total_seconds() / 3600:g}"
-
 
 # -- where an asset is -------------------------------------------------------------------
 
@@ -461,12 +223,12 @@ def _probability(
         for j, (label, value) in enumerate(zip(labels, values, strict=True))
         if _threshold_kind(label) == rule.variable
     ]
-    target = _threshold(rule)
+    target = rule_threshold(rule)
     computed = ", ".join(f"{value:g}" for value, _ in sorted(same_kind)) or "none"
-    windows = [(_duration(str(w)), k) for k, w in enumerate(result["window"].values)]
+    windows = [(parse_window(str(w)), k) for k, w in enumerate(result["window"].values)]
     if "arrival_probability" in result:
         windows.append((horizon, -1))  # reaching it at all within the horizon
-    within = _duration(rule.within)
+    within = parse_window(rule.within)
     # Upper bound (or exact): a lower-or-equal threshold within a longer-or-equal window.
     lower = [(v, j) for v, j in same_kind if v <= target + _THRESHOLD_TOLERANCE]
     longer = [(w, k) for w, k in windows if w >= within]
@@ -557,7 +319,7 @@ def _deterministic_source(
         return result["wind_speed_of_gust"], "wind_speed_of_gust (ensemble mean)", None
     if variable == "pr" and "accumulation" in result and "window" in result.dims:
         labels = [str(label) for label in result["window"].values]
-        hourly = [label for label in labels if _duration(label) == timedelta(hours=1)]
+        hourly = [label for label in labels if parse_window(label) == timedelta(hours=1)]
         if not hourly:
             return (
                 None,
@@ -595,7 +357,7 @@ def _deterministic(
     if not source_units:
         return _unanswered(f"the result's {basis} has no units; it cannot be compared")
     valid = np.asarray(result["valid_time"].values, dtype="datetime64[ns]")
-    end = start + np.timedelta64(_duration(rule.within))
+    end = start + np.timedelta64(parse_window(rule.within))
     leads = np.flatnonzero(valid <= end)
     if leads.size == 0:
         return _unanswered(f"the result has no lead time within {rule.within}")
@@ -612,11 +374,11 @@ def _deterministic(
     if not np.isfinite(values).any():
         return _unanswered(f"{basis} is unknown (NaN) at this asset within {rule.within}")
     peak = float(np.nanmax(values))
-    threshold = _threshold(rule)
+    threshold = rule_threshold(rule)
     meets = values >= threshold if rule.comparison == ">=" else values > threshold
     first = _earliest(np.where(meets.any(axis=0), valid[leads], np.datetime64("NaT", "ns")))
     met = peak >= threshold if rule.comparison == ">=" else peak > threshold
-    if not met and _duration(rule.within) > horizon:
+    if not met and parse_window(rule.within) > horizon:
         return _unanswered(
             f"{rule.variable} is not met in the {_format(horizon)} the forecast covers, and "
             f"the rule's {rule.within} window goes beyond it"

@@ -28,15 +28,16 @@ import xarray as xr
 from alerting.cap import CapAlert, CapArea, CapInfo, CapReference, cap_identifier
 from alerting.lifecycle import Decision
 
-__all__ = ["ZONE_NAMES", "MessageContext", "decision_to_cap", "local_clock_zh"]
+__all__ = ["HAZARD_NAMES", "ZONE_NAMES", "MessageContext", "decision_to_cap", "local_clock_zh"]
 
 _SEVERITY = {0: "Minor", 1: "Minor", 2: "Moderate", 3: "Severe", 4: "Extreme"}
-_HAZARD_NAMES = {
+HAZARD_NAMES = {
     "typhoon": ("台风", "Typhoon"),
     "rainstorm": ("暴雨", "Rainstorm"),
     "heatwave": ("高温", "Heat"),
     "waterlogging": ("内涝", "Waterlogging"),
 }
+"""Chinese and English names of the hazards in messages (others are written as named)."""
 _LEVEL_NAMES = {
     "white": "白色",
     "blue": "蓝色",
@@ -129,7 +130,7 @@ def local_clock_zh(timezone: str, at: datetime) -> str:
 def decision_to_cap(decision: Decision, context: MessageContext) -> CapAlert:
     """The CAP 1.2 message of ``decision`` (see the module docstring)."""
     zone = ZoneInfo(context.timezone)
-    hazard_zh, hazard_en = _HAZARD_NAMES.get(decision.hazard, (decision.hazard,) * 2)
+    hazard_zh, hazard_en = HAZARD_NAMES.get(decision.hazard, (decision.hazard,) * 2)
     level_zh = _LEVEL_NAMES.get(decision.level, decision.level)
     rank = decision.rank
     identifier = cap_identifier(
