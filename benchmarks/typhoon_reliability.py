@@ -92,7 +92,19 @@ def replay_storm(row: pd.Series, members: int, output: Path, pooled: Pooled) -> 
             "options": {**settings.sources["jma_saola"].options, "storm": storm},
         }
     )
-    settings = settings.model_copy(update={"sources": {**settings.sources, source_name: source}})
+    # The event's hazards are applied to the settings (as load_event does for a file).
+    hazards = {
+        name: settings.hazards[name].model_copy(
+            update={
+                "inputs": {**settings.hazards[name].inputs, "track": source_name},
+                "options": {**settings.hazards[name].options, **options},
+            }
+        )
+        for name, options in (("typhoon", {"members": members}), ("typhoon_analysis", {}))
+    }
+    settings = settings.model_copy(
+        update={"sources": {**settings.sources, source_name: source}, "hazards": hazards}
+    )
     closest = pd.Timestamp(row["closest_fix_utc"]).to_pydatetime().astimezone(UTC)
     start, end = _issue_times(closest)
     event = template.model_copy(
@@ -102,7 +114,7 @@ def replay_storm(row: pd.Series, members: int, output: Path, pooled: Pooled) -> 
             "hazards": {
                 "typhoon": EventHazard(inputs={"track": source_name}, options={"members": members}),
                 "typhoon_analysis": EventHazard(inputs={"track": source_name}),
-            },
+            },  # for the record: replay() runs the settings' hazards
             "start": start,
             "end": end,
             "short_start": None,
@@ -122,6 +134,10 @@ def replay_storm(row: pd.Series, members: int, output: Path, pooled: Pooled) -> 
         "failures": "; ".join(f"{k}: {v}"[:80] for k, v in result.failures.items()) or "none",
     }
     forecast = load_results(result.folder, settings, "typhoon")
+    if forecast is not None:
+        named = str(forecast.results.attrs.get("storm", ""))
+        if storm not in named and named:
+            raise RuntimeError(f"replayed {named!r}, not storm {storm}")
     truth = load_results(result.folder, settings, "typhoon_analysis")
     if forecast is None or truth is None:
         record["pairs"] = 0
