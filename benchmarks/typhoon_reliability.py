@@ -42,7 +42,7 @@ import pandas as pd
 
 from hazard_models.verification.probabilistic import reliability_table
 from ingest.storage import write_bytes_atomic
-from yujing.replay import EventHazard, load_event, replay
+from yujing.replay import EventHazard, event_settings, load_event, replay
 from yujing.verify import load_results, reliability_pairs
 
 SCORED = ("yellow", "orange", "red")
@@ -92,19 +92,7 @@ def replay_storm(row: pd.Series, members: int, output: Path, pooled: Pooled) -> 
             "options": {**settings.sources["jma_saola"].options, "storm": storm},
         }
     )
-    # The event's hazards are applied to the settings (as load_event does for a file).
-    hazards = {
-        name: settings.hazards[name].model_copy(
-            update={
-                "inputs": {**settings.hazards[name].inputs, "track": source_name},
-                "options": {**settings.hazards[name].options, **options},
-            }
-        )
-        for name, options in (("typhoon", {"members": members}), ("typhoon_analysis", {}))
-    }
-    settings = settings.model_copy(
-        update={"sources": {**settings.sources, source_name: source}, "hazards": hazards}
-    )
+    settings = settings.model_copy(update={"sources": {**settings.sources, source_name: source}})
     closest = pd.Timestamp(row["closest_fix_utc"]).to_pydatetime().astimezone(UTC)
     start, end = _issue_times(closest)
     event = template.model_copy(
@@ -114,7 +102,7 @@ def replay_storm(row: pd.Series, members: int, output: Path, pooled: Pooled) -> 
             "hazards": {
                 "typhoon": EventHazard(inputs={"track": source_name}, options={"members": members}),
                 "typhoon_analysis": EventHazard(inputs={"track": source_name}),
-            },  # for the record: replay() runs the settings' hazards
+            },
             "start": start,
             "end": end,
             "short_start": None,
@@ -122,6 +110,9 @@ def replay_storm(row: pd.Series, members: int, output: Path, pooled: Pooled) -> 
             "alerting": None,
         }
     )
+    settings, problems = event_settings(event, settings)
+    if problems:
+        raise RuntimeError(f"storm {storm}: {problems}")
     started = time.perf_counter()
     result = replay(event, settings, output=output / storm)
     seconds = time.perf_counter() - started

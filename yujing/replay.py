@@ -55,6 +55,7 @@ __all__ = [
     "ReplayResult",
     "SourceCache",
     "cycle_summary",
+    "event_settings",
     "load_event",
     "replay",
 ]
@@ -198,20 +199,32 @@ def load_event(
         ) from None
     settings_path = event.settings if event.settings.is_absolute() else path.parent / event.settings
     settings = load_settings(settings_path, data_root=data_root)
+    settings, problems = event_settings(event, settings)
+    if problems:
+        raise ConfigError(path, problems)
+    return event, settings
+
+
+def event_settings(
+    event: EventConfig, settings: Settings
+) -> tuple[Settings, list[tuple[str, str]]]:
+    """``settings`` restricted to the event's hazards, with the event's inputs, scheme and
+    options applied, and without the deployment's alerting (a replay warns through its own
+    store, ``event.alerting``, never the deployment's); and the problems found, as
+    ``(key, message)`` pairs naming the event's keys (none: the settings are usable)."""
+    settings_name = settings.config_path.name
     hazards, problems = {}, []
     for name, change in event.hazards.items():
         if name not in settings.hazards:
             known = sorted(settings.hazards)
-            problems.append((f"hazards.{name}", f"not a hazard of {settings_path.name}: {known}"))
+            problems.append((f"hazards.{name}", f"not a hazard of {settings_name}: {known}"))
             continue
         configured = settings.hazards[name]
         for input_name, source in change.inputs.items():
             if source not in settings.sources:
                 known = sorted(settings.sources)
                 where = f"hazards.{name}.inputs.{input_name}"
-                problems.append(
-                    (where, f"{source!r} is not a source of {settings_path.name}: {known}")
-                )
+                problems.append((where, f"{source!r} is not a source of {settings_name}: {known}"))
         if change.scheme is not None and change.scheme not in settings.signal_schemes:
             known = sorted(settings.signal_schemes)
             problems.append((f"hazards.{name}.scheme", f"{change.scheme!r} is not one of {known}"))
@@ -241,10 +254,7 @@ def load_event(
             if strange:
                 where = f"verify.{name}.unscored"
                 problems.append((where, f"{strange} are not levels of {levels}"))
-    if problems:
-        raise ConfigError(path, problems)
-    # A replay warns through its own store (event.alerting), never the deployment's.
-    return event, settings.model_copy(update={"hazards": hazards, "alerting": None})
+    return settings.model_copy(update={"hazards": hazards, "alerting": None}), problems
 
 
 def _level_names(result: xr.Dataset) -> list[str]:
