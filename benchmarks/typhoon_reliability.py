@@ -122,7 +122,8 @@ def replay_storm(row: pd.Series, members: int, output: Path, pooled: Pooled) -> 
         "closest km": float(row["closest_approach_km"]),
         "cycles": result.cycles,
         "seconds": round(seconds, 1),
-        "failures": "; ".join(f"{k}: {v}"[:80] for k, v in result.failures.items()) or "none",
+        "failures": "; ".join(f"{k}: {v.split(': ')[-1]}"[:140] for k, v in result.failures.items())
+        or "none",
     }
     forecast = load_results(result.folder, settings, "typhoon")
     if forecast is not None:
