@@ -52,6 +52,23 @@ def postgres_problem() -> str | None:
         return f"{type(err).__name__}: {' '.join(str(err).split())}"
 
 
+def _postgres_scratch(kind: str, postgres_problem: str | None) -> Iterator[str]:
+    """Create a uniquely named PostgreSQL ``kind`` (``SCHEMA`` or ``DATABASE``), yield its
+    name, drop it afterwards; skip (or fail, where required) without a server."""
+    if postgres_problem is not None:
+        unavailable(f"PostgreSQL not reachable at {POSTGRES_URL}: {postgres_problem}")
+    name = f"yujing_test_{uuid.uuid4().hex[:16]}"
+    drop = "CASCADE" if kind == "SCHEMA" else "WITH (FORCE)"
+    admin_url = POSTGRES_URL.replace("+psycopg", "")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE {kind} "{name}"')
+    try:
+        yield name
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP {kind} "{name}" {drop}')
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(
     request: pytest.FixtureRequest, tmp_path: Path, postgres_problem: str | None
@@ -60,31 +77,13 @@ def database_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'subscriptions.db'}"
         return
-    if postgres_problem is not None:
-        unavailable(f"PostgreSQL not reachable at {POSTGRES_URL}: {postgres_problem}")
-    schema = f"yujing_test_{uuid.uuid4().hex[:16]}"
-    admin_url = POSTGRES_URL.replace("+psycopg", "")
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-    try:
+    for schema in _postgres_scratch("SCHEMA", postgres_problem):
         yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture(scope="module")
 def postgres_database(postgres_problem: str | None) -> Iterator[str]:
     """A new, empty PostgreSQL database (its SQLAlchemy URL) per test module, dropped
     afterwards: for a program that wants a database of its own (Airflow's metadata)."""
-    if postgres_problem is not None:
-        unavailable(f"PostgreSQL not reachable at {POSTGRES_URL}: {postgres_problem}")
-    name = f"yujing_test_{uuid.uuid4().hex[:16]}"
-    admin_url = POSTGRES_URL.replace("+psycopg", "")
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
+    for name in _postgres_scratch("DATABASE", postgres_problem):
         yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
