@@ -37,10 +37,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from hazard_models.verification.probabilistic import reliability_table
+from hazard_models.verification.probabilistic import (
+    brier_score,
+    brier_skill_score,
+    reliability_table,
+)
 from ingest.storage import write_bytes_atomic
 from yujing.replay import EventHazard, event_settings, load_event, replay
 from yujing.verify import load_results, reliability_pairs
@@ -153,17 +156,14 @@ def replay_storm(row: pd.Series, members: int, output: Path, pooled: Pooled) -> 
 
 
 def brier(frame: pd.DataFrame) -> dict[str, float]:
-    """Brier score, base rate and skill against the base rate."""
+    """Brier score, base rate and skill against the base rate (Wilks 2011, 8.4.2)."""
     p, o = frame["p"].to_numpy(), frame["o"].to_numpy()
-    score = float(np.mean((p - o) ** 2))
-    base = float(o.mean())
-    reference = base * (1 - base)
     return {
         "pairs": len(frame),
-        "base rate": round(base, 3),
+        "base rate": round(float(o.mean()), 3),
         "mean p": round(float(p.mean()), 3),
-        "Brier": round(score, 4),
-        "BSS vs base rate": round(1 - score / reference, 3) if reference > 0 else float("nan"),
+        "Brier": round(float(brier_score(p, o)), 4),
+        "BSS vs base rate": round(float(brier_skill_score(p, o)), 3),
     }
 
 
