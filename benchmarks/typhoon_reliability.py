@@ -125,8 +125,7 @@ def replay_storm(row: pd.Series, members: int, output: Path, pooled: Pooled) -> 
         "closest km": float(row["closest_approach_km"]),
         "cycles": result.cycles,
         "seconds": round(seconds, 1),
-        "failures": "; ".join(f"{k}: {v.split(': ')[-1]}"[:140] for k, v in result.failures.items())
-        or "none",
+        "failures": failure_summary(result.failures),
     }
     forecast = load_results(result.folder, settings, "typhoon")
     if forecast is not None:
@@ -197,6 +196,18 @@ def reliability(pairs: dict[str, list[pd.DataFrame]]) -> pd.DataFrame:
         return pd.DataFrame()
     columns = ["level", "bin_lower", "bin_upper", "forecast_mean", "observed_frequency", "count"]
     return pd.concat(frames, ignore_index=True)[columns]
+
+
+def failure_summary(failures: dict[str, str]) -> str:
+    """Failed cycles by reason: the innermost message up to its first ';' (the fix hint)."""
+    by_reason: dict[str, list[str]] = {}
+    for cycle, message in failures.items():
+        reason = message.rsplit("failed: ", 1)[-1].split("; ")[0]
+        by_reason.setdefault(reason, []).append(cycle.split()[0])
+    return (
+        "; ".join(f"{', '.join(cycles)}: {reason}" for reason, cycles in by_reason.items())
+        or "none"
+    )
 
 
 def report(pooled: Pooled, members: int, seconds: float) -> str:

@@ -121,6 +121,52 @@ def test_forecast_follows_the_track_contract(forecast: xr.Dataset) -> None:
     assert float(forecast["vmax"][0]) == pytest.approx(110 * 1852 / 3600)
 
 
+NMI_KM = 1.852
+
+
+def test_forecast_persists_the_analysis_wind_radii(forecast: xr.Dataset) -> None:
+    # JMA line "18091400 ... 90120 0120 30400 0300": 50-kt winds within 120 nmi all round,
+    # 30-kt winds 400 nmi to the NE (code 3), 300 nmi at the shortest.
+    np.testing.assert_array_equal(forecast["wind_threshold_kt"].values, [30.0, 50.0])
+    n = forecast.sizes["time"]
+    expected_long = np.tile([400 * NMI_KM, 120 * NMI_KM], (n, 1))
+    expected_short = np.tile([300 * NMI_KM, 120 * NMI_KM], (n, 1))
+    np.testing.assert_allclose(forecast["wind_radius_long"].values, expected_long)
+    np.testing.assert_allclose(forecast["wind_radius_short"].values, expected_short)
+    np.testing.assert_array_equal(forecast["wind_radius_long_direction"].values[:, 0], 3)
+    assert forecast["wind_radius_long_direction"].dtype == np.int8
+
+
+def test_a_fix_without_radii_keeps_the_latest_earlier_ones_per_threshold(
+    model: CliperModel, mangkhut: xr.Dataset
+) -> None:
+    # Blank the 30-kt radii of 13 Sep 12 UTC to 14 Sep 00 UTC: the forecast takes those of
+    # 13 Sep 06 UTC ("10300 0240": 300 nmi to the N, 240 nmi) and keeps 14 Sep 00 UTC's
+    # 50-kt radii (120 nmi).
+    blanked = mangkhut.copy(deep=True)
+    times = blanked["time"].values
+    span = (times >= np.datetime64("2018-09-13T12:00")) & (times <= np.datetime64(ISSUE))
+    for name in ("wind_radius_long", "wind_radius_short"):
+        blanked[name].values[span, 0] = np.nan
+    blanked["wind_radius_long_direction"].values[span, 0] = -1  # the reader's "not given"
+    forecast = cliper_forecast(model, blanked, ISSUE)
+    np.testing.assert_allclose(forecast["wind_radius_long"].values[:, 0], 300 * NMI_KM)
+    np.testing.assert_allclose(forecast["wind_radius_short"].values[:, 0], 240 * NMI_KM)
+    np.testing.assert_array_equal(forecast["wind_radius_long_direction"].values[:, 0], 1)
+    np.testing.assert_allclose(forecast["wind_radius_long"].values[:, 1], 120 * NMI_KM)
+
+
+def test_a_track_without_radii_gives_a_forecast_without_them(
+    model: CliperModel, mangkhut: xr.Dataset
+) -> None:
+    bare = mangkhut.drop_vars(
+        ["wind_radius_long", "wind_radius_short", "wind_radius_long_direction"]
+    )
+    forecast = cliper_forecast(model, bare, ISSUE)
+    assert "wind_radius_long" not in forecast
+    validate_tc_track(forecast)
+
+
 def test_analysis_time_is_the_latest_fix_before_the_issue_time(
     model: CliperModel, mangkhut: xr.Dataset, forecast: xr.Dataset
 ) -> None:

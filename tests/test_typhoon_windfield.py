@@ -72,6 +72,23 @@ def test_storm_parameters_of_a_real_best_track(mangkhut: xr.Dataset) -> None:
     )
 
 
+def test_the_gale_radius_is_carried_only_while_the_storm_has_gales(mangkhut: xr.Dataset) -> None:
+    # JMA, Mangkhut over Guangxi: 17 Sep 00 UTC "992 045 ... 40300 0180" (30-kt winds within
+    # 300/180 nmi), then 06 UTC "998 000" and 12 UTC "1002 000", depressions with no radii.
+    parameters = storm_parameters(mangkhut)
+    last_given = parameters.sel(time="2018-09-17T00:00")
+    assert float(last_given["outer_radius"]) == pytest.approx(0.5 * (300 + 180) * 1.852)
+    # No wind given: Atkinson & Holliday from 998 hPa, 6.7 * 12^0.644 = 33.2 kt (1 min), above
+    # 30 kt at 10 min (32.3 kt at 1 min): the radius is carried one fix.
+    assert float(parameters.sel(time="2018-09-17T06:00")["outer_radius"]) == pytest.approx(
+        float(last_given["outer_radius"])
+    )
+    # 1002 hPa: 6.7 * 8^0.644 = 25.6 kt, no 30-kt wind left: no radius, whatever came before.
+    assert np.isnan(float(parameters.sel(time="2018-09-17T12:00")["outer_radius"]))
+    assert np.isnan(float(parameters.sel(time="2018-09-17T12:00")["outer_wind"]))
+    assert "30-kt radius dropped, the maximum wind not above it: " in parameters.attrs["fills"]
+
+
 def test_missing_values_and_negative_deficit_are_named(mangkhut: xr.Dataset) -> None:
     track = mangkhut.copy(deep=True)
     psl = track["psl_min"].values

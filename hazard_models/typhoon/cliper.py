@@ -60,6 +60,17 @@ Pressure and wind
     ``t0 - 12 h`` gives a NaN pressure and wind forecast but the track is still produced.
     The radius of maximum wind is persisted from ``t0`` (NaN if unknown).
 
+Size
+    The wind radii of the best track (JMA's 30- and 50-kt radii, ATCF's quadrants) are
+    persisted from the latest fix at or before ``t0`` that gives them, per threshold, as
+    :func:`~hazard_models.typhoon.track.storm_parameters` persists them between fixes. The
+    wind field's Holland (2010) profile passes through the 30-kt radius; without it the
+    forecast storm took the narrower default shape while the analysis it is verified
+    against kept the agency's size, and the probability of gales far from the centre (the
+    yellow signal) came out too low (``docs/typhoon_reliability.md``). Persistence is the
+    size part of a climatology-and-persistence forecast (Knaff et al. 2007 add climatology
+    and decay over land; we do not).
+
 References
 ----------
 Neumann, C. J., 1972: An alternate to the HURRAN tropical cyclone forecast system. NOAA
@@ -71,6 +82,10 @@ Aberson, S. D., 1998: Five-day tropical cyclone track forecasts in the North Atl
 Knaff, J. A., M. DeMaria, C. R. Sampson and J. M. Gross, 2003: Statistical, 5-day tropical
 cyclone intensity forecasts derived from climatology and persistence. *Wea. Forecasting*,
 18, 80-92.
+
+Knaff, J. A., C. R. Sampson, M. DeMaria, T. P. Marchok, J. M. Gross and C. J. McAdie, 2007:
+Statistical tropical cyclone wind radii prediction using climatology and persistence.
+*Wea. Forecasting*, 22, 781-791.
 """
 
 from __future__ import annotations
@@ -556,7 +571,8 @@ def cliper_forecast(model: CliperModel, best_track: xr.Dataset, issue_time: date
         ``lead_time`` 0 (the analysis fix) then each lead of the model, ``reference_time``
         the analysis fix; ``lat``, ``lon`` (continuous from the analysis longitude),
         ``psl_min`` (hPa, NaN if the pressure at ``t0`` or ``t0 - 12 h`` is unknown),
-        ``vmax`` (m s-1, the input's averaging period), ``rmw`` (km, persisted).
+        ``vmax`` (m s-1, the input's averaging period), ``rmw`` (km, persisted) and the
+        input's wind radii, persisted (see the module docstring).
 
     Raises
     ------
@@ -635,6 +651,7 @@ def cliper_forecast(model: CliperModel, best_track: xr.Dataset, issue_time: date
             ),
         },
         reference_time=reference,
+        **_persisted_radii(best_track, known, len(lead_hours)),
     )
     # build_track brings longitudes into its own convention; keep the analysis' one instead.
     forecast["lon"].values[:] = np.asarray(columns.lon)
@@ -649,6 +666,37 @@ def cliper_forecast(model: CliperModel, best_track: xr.Dataset, issue_time: date
             model.domain,
         )
     return validate_tc_track(forecast)
+
+
+def _persisted_radii(best_track: xr.Dataset, known: int, n_times: int) -> dict[str, Any]:
+    """``build_track`` arguments repeating, per threshold, the radii of the latest fix up to
+    index ``known`` that gives them (all variables of one threshold from the same fix)."""
+    names = [name for name in _RADIUS_VARIABLES if name in best_track]
+    if not names or "wind_threshold_kt" not in best_track.coords:
+        return {}
+    size = np.asarray(best_track[names[0]].values[:known], dtype=float)
+    given = np.isfinite(size).reshape(known, size.shape[1], -1).any(axis=2)  # (time, threshold)
+    latest = np.where(given, np.arange(known)[:, None], -1).max(axis=0)
+    radii = {}
+    for name in names:
+        values = np.asarray(best_track[name].values[:known])
+        not_given = -1 if values.dtype.kind in "iu" else np.nan  # the contract's "not given"
+        persisted = values[np.maximum(latest, 0), np.arange(latest.size)]
+        missing = (latest < 0).reshape((-1,) + (1,) * (persisted.ndim - 1))
+        persisted = np.where(missing, not_given, persisted).astype(values.dtype)
+        radii[name] = np.repeat(persisted[None], n_times, axis=0)
+    return {
+        "wind_thresholds_kt": [float(k) for k in best_track["wind_threshold_kt"].values],
+        "radii": radii,
+    }
+
+
+_RADIUS_VARIABLES = (
+    "wind_radius_long",
+    "wind_radius_short",
+    "wind_radius_long_direction",
+    "wind_radius_quadrant",
+)
 
 
 def _wind_from_pressure(

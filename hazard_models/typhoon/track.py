@@ -18,7 +18,11 @@ What is filled in, and from what (each fill is counted in the ``fills`` attribut
     * no radius of maximum wind: Vickery & Wadhera (2008), see
       :func:`~hazard_models.typhoon.profiles.radius_of_maximum_wind`;
     * no 30-kt radius at a fix: the latest earlier fix's (size persistence); none before it:
-      NaN, and the Holland (2010) profile keeps the Holland (2008) shape.
+      NaN, and the Holland (2010) profile keeps the Holland (2008) shape. A fix whose
+      maximum wind is not above the radius' wind has no such radius (a storm decayed to a
+      depression, a forecast filling up): NaN there too, whatever earlier fixes gave.
+      Without this rule a weakening depression kept the gale radius of its typhoon days
+      and the Holland (2010) profile spread near-gale winds 500 km from a 1002 hPa low.
 
 Bad input (each a clear message, never a made-up storm)
     * a fix with neither pressure nor wind is left out and named in ``track_problems``; a
@@ -242,6 +246,9 @@ def storm_parameters(
     carried = (latest >= 0) & ~given_n
     wind_n = np.where(latest >= 0, wind_n[np.maximum(latest, 0)], np.nan)
     radius_n = np.where(latest >= 0, radius_n[np.maximum(latest, 0)], np.nan)
+    too_weak = np.isfinite(radius_n) & ~(vmax > wind_n)  # no wind reaches the radius' speed
+    wind_n = np.where(too_weak, np.nan, wind_n)
+    radius_n = np.where(too_weak, np.nan, radius_n)
     keep = np.nonzero(usable)[0]
     u, v, tendency = _motion(times[keep], lat[keep], lon[keep], psl[keep])
     values = {
@@ -260,7 +267,8 @@ def storm_parameters(
         f"central pressure from wind (Atkinson & Holliday 1977): {int(missing_p.sum())}; "
         f"maximum wind from pressure: {int(missing_v.sum())}; radius of maximum wind from "
         f"pressure (Vickery & Wadhera 2008): {int((estimated_r & usable).sum())}; 30-kt "
-        f"radius carried from an earlier fix: {int((carried & usable).sum())}; "
+        f"radius carried from an earlier fix: {int((carried & usable & ~too_weak).sum())}; "
+        f"30-kt radius dropped, the maximum wind not above it: {int((too_weak & usable).sum())}; "
         f"of {int(usable.sum())} usable fixes"
     )
     return xr.Dataset(
