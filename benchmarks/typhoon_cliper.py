@@ -3,11 +3,11 @@
 Run: ``.venv/bin/python benchmarks/typhoon_cliper.py`` prints the report (Markdown);
 ``--write docs/typhoon_cliper.md`` also writes it there (atomically). Data: the JMA best
 tracks of SOURCES.md §1.1-1.3 in ``../shared/data`` (``YUJING_DATA_ROOT`` overrides), read
-with :func:`hazard_models.typhoon.cliper.training_tracks` (the later file wins where a
+with :func:`hazard_models.typhoon.cliper_fit.training_tracks` (the later file wins where a
 storm is in two).
 
 For each year Y of 2015-2025 the model is fitted with
-:func:`~hazard_models.typhoon.cliper.fit_cliper` on the storms whose last fix is before
+:func:`~hazard_models.typhoon.cliper_fit.fit_cliper` on the storms whose last fix is before
 1 January of Y, and a forecast is issued with
 :func:`~hazard_models.typhoon.cliper.cliper_forecast` at every 00/06/12/18 UTC fix of Y
 that lies within 1000 km of Shenzhen (22.543 N, 114.058 E) and has at least 12 h of track
@@ -35,12 +35,8 @@ import pandas as pd
 import xarray as xr
 from _report import report_main
 
-from hazard_models.typhoon.cliper import (
-    KM_PER_DEGREE,
-    cliper_forecast,
-    fit_cliper,
-    training_tracks,
-)
+from hazard_models.typhoon.cliper import KM_PER_DEGREE, cliper_forecast
+from hazard_models.typhoon.cliper_fit import fit_cliper, training_tracks
 
 SHENZHEN = (22.543, 114.058)
 MAX_DISTANCE_KM = 1000.0

@@ -17,13 +17,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from hazard_models.typhoon.cliper import (
-    DEFAULT_LEADS,
-    CliperModel,
-    cliper_forecast,
-    fit_cliper,
-    training_tracks,
-)
+from hazard_models.typhoon.cliper import DEFAULT_LEADS, CliperModel, cliper_forecast
+from hazard_models.typhoon.cliper_fit import fit_cliper, training_tracks
 from ingest.contracts import validate_tc_track
 from ingest.readers.jma_besttrack import read_jma_best_tracks
 

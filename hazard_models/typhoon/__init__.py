@@ -6,6 +6,7 @@ One module per concern, in the order a cycle uses them:
 module                 what it holds
 =====================  =====================================================================
 ``cliper``             baseline track forecaster (persistence + climatology) for replays
+``cliper_fit``         its regressions fitted on the JMA best tracks of earlier seasons
 ``track``              storm parameters per fix from any agency's track, hourly
 ``ensemble``           perturbed members around a forecast (position, intensity, size)
 ``profiles``           Holland 1980/2008/2010 and Willoughby 2006 profiles (``get_profile``)
@@ -17,7 +18,8 @@ module                 what it holds
 =====================  =====================================================================
 """
 
-from hazard_models.typhoon.cliper import CliperModel, cliper_forecast, fit_cliper, training_tracks
+from hazard_models.typhoon.cliper import CliperModel, cliper_forecast
+from hazard_models.typhoon.cliper_fit import fit_cliper, training_tracks
 from hazard_models.typhoon.ensemble import TrackErrors, perturb_parameters
 from hazard_models.typhoon.exposure import land_fraction, roughness_factor
 from hazard_models.typhoon.profiles import (

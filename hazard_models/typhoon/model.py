@@ -157,7 +157,7 @@ class TyphoonOptions(ModelOptions):
 @lru_cache(maxsize=4)
 def _baseline(training_data: Path, year: int) -> Any:
     """The baseline forecaster trained on the storms that ended before ``year``."""
-    from hazard_models.typhoon.cliper import fit_cliper, training_tracks
+    from hazard_models.typhoon.cliper_fit import fit_cliper, training_tracks
 
     before = datetime(year, 1, 1, tzinfo=UTC)
     return fit_cliper(training_tracks(training_data, before), trained_until=before)
