@@ -11,6 +11,7 @@ replays are ``benchmarks/knmi_replay.py`` and the README's main command.
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -262,6 +263,29 @@ def test_scoring_controls_on_the_knmi_truth(replays: Path, data_root: Path) -> N
     unwarned = warning_periods(blanket.assign(hazard="other"), "h", event.every)
     missed = warning_lead_times(unwarned, onsets, truth.levels)
     assert (missed["outcome"] == "miss").all() and len(missed) == len(onsets)
+
+
+def test_results_with_different_lead_times_stack_with_gaps(
+    replays: Path, data_root: Path, tmp_path: Path
+) -> None:
+    """A no-storm cycle has one lead time, a forecast 72: stacked, the gaps are NaN."""
+    _, settings = load_event("mangkhut-2018", data_root=data_root)
+    source = replays / "mangkhut-2018" / settings.region.code / "typhoon"
+    first, second = sorted(source.glob("*.nc"))[:2]
+    target = tmp_path / settings.region.code / "typhoon"
+    target.mkdir(parents=True)
+    shutil.copy(second, target / second.name)
+    with xr.open_dataset(first) as ds:
+        ds.isel(lead_time=[0]).load().to_netcdf(target / first.name)
+    results = load_results(tmp_path, settings, "typhoon")  # warnings are errors here
+    assert results is not None
+    stacked = results.results
+    n_leads = stacked.sizes["lead_time"]
+    assert n_leads > 1
+    short = stacked["probability"].isel(time=0)
+    assert short.isel(lead_time=0).notnull().all()
+    assert short.isel(lead_time=slice(1, None)).isnull().all()
+    assert stacked["probability"].isel(time=1).notnull().all()
 
 
 def test_results_stack_per_cycle(replays: Path, data_root: Path) -> None:

@@ -117,7 +117,8 @@ def load_results(folder: Path, settings: Settings, hazard: str) -> HazardResults
             issue = np.datetime64(pd.Timestamp(ds.attrs["issue_time"]).tz_convert(None), "ns")
             keep = ["hazard_level", "risk_level", "probability", "onset_time"]
             parts.append(ds[keep].load().expand_dims(time=[issue]))
-    stacked = xr.concat(parts, dim="time", coords="minimal", compat="override")
+    # A no-storm cycle has fewer lead times than a forecast: the gaps are NaN.
+    stacked = xr.concat(parts, dim="time", coords="minimal", compat="override", join="outer")
     levels = [str(v) for v in stacked["level"].values]
     ranks = [int(v) for v in stacked["level_rank"].values]
     return HazardResults(hazard, levels, ranks, stacked)
