@@ -55,6 +55,7 @@ __all__ = [
     "JMA_DIRECTION_AZIMUTH",
     "JMA_DIRECTION_MEANINGS",
     "QUADRANTS",
+    "RADIUS_VARIABLES",
     "LineProblem",
     "TrackColumns",
     "build_track",
@@ -328,3 +329,6 @@ _RADIUS_ATTRS: dict[str, dict[str, Any]] = {
         "units": "1",
     },
 }
+
+#: The wind-radius variables of the contract, the distances before the JMA direction code.
+RADIUS_VARIABLES: tuple[str, ...] = tuple(_RADIUS_ATTRS)

@@ -100,7 +100,7 @@ import xarray as xr
 
 from hazard_models.typhoon.wind_conversion import conversion_factor
 from ingest.contracts import validate_tc_track
-from ingest.tracks import TrackColumns, build_track, continuous_longitude
+from ingest.tracks import RADIUS_VARIABLES, TrackColumns, build_track, continuous_longitude
 
 __all__ = ["DEFAULT_LEADS", "CliperModel", "cliper_forecast"]
 
@@ -414,7 +414,7 @@ def cliper_forecast(model: CliperModel, best_track: xr.Dataset, issue_time: date
 def _persisted_radii(best_track: xr.Dataset, known: int, n_times: int) -> dict[str, Any]:
     """``build_track`` arguments repeating, per threshold, the radii of the latest fix up to
     index ``known`` that gives them (all variables of one threshold from the same fix)."""
-    names = [name for name in _RADIUS_VARIABLES if name in best_track]
+    names = [name for name in RADIUS_VARIABLES if name in best_track]
     if not names or "wind_threshold_kt" not in best_track.coords:
         return {}
     size = np.asarray(best_track[names[0]].values[:known], dtype=float)
@@ -432,14 +432,6 @@ def _persisted_radii(best_track: xr.Dataset, known: int, n_times: int) -> dict[s
         "wind_thresholds_kt": [float(k) for k in best_track["wind_threshold_kt"].values],
         "radii": radii,
     }
-
-
-_RADIUS_VARIABLES = (
-    "wind_radius_long",
-    "wind_radius_short",
-    "wind_radius_long_direction",
-    "wind_radius_quadrant",
-)
 
 
 def _wind_from_pressure(
