@@ -7,21 +7,28 @@ with :func:`hazard_models.typhoon.cliper_fit.training_tracks` (the later file wi
 storm is in two).
 
 For each year Y of 2015-2025 the model is fitted with
-:func:`~hazard_models.typhoon.cliper_fit.fit_cliper` on the storms whose last fix is before
-1 January of Y, and a forecast is issued with
+:func:`~hazard_models.typhoon.cliper_fit.fit_cliper` on the storms whose last fix is
+before 1 January of Y, and a forecast is issued with
 :func:`~hazard_models.typhoon.cliper.cliper_forecast` at every 00/06/12/18 UTC fix of Y
-that lies within 1000 km of Shenzhen (22.543 N, 114.058 E) and has at least 12 h of track
-before it. Only storms that came within 600 km of Shenzhen are verified in every year, so
-that 2015-2021 (whole basin in the data) and 2021-2025 (SOURCES.md §1.3 holds only those
-storms) are the same kind of sample. A forecast is verified at 12, 24, 48 and 72 h where
-the JMA best track has a fix at that valid time. Persistence, the reference, moves the
-storm on with its motion of the last 12 h (on the plane tangent at the analysis) and keeps
-the analysis pressure; both are scored on the same cases. Position error is great-circle
-(sphere of 6371 km). Along- and cross-track errors are the components of forecast minus
-best-track position along and to the right of the forecast motion (from the forecast
-position 6 h earlier to the verified one): along > 0 means the forecast is ahead (too
-fast), cross > 0 that it is to the right of the real storm. Pressure error is forecast
-minus best-track central pressure.
+that lies within 1000 km of Shenzhen (22.543 N, 114.058 E). Only storms that came within
+600 km of Shenzhen are verified in every year, so that 2015-2021 (whole basin in the data)
+and 2021-2025 (SOURCES.md §1.3 holds only those storms) are the same kind of sample. A
+forecast is verified at 12, 24, 48 and 72 h where the JMA best track has a fix at that
+valid time. Persistence, the reference, moves the storm on with its motion of the last 12
+h (on the plane tangent at the analysis) and keeps the analysis pressure; both are scored
+on the same cases. Position error is great-circle (sphere of 6371 km). Along- and
+cross-track errors are the components of forecast minus best-track position along and to
+the right of the forecast motion (from the forecast position 6 h earlier to the verified
+one): along > 0 means the forecast is ahead (too fast), cross > 0 that it is to the right
+of the real storm. Pressure error is forecast minus best-track central pressure.
+
+The main tables are the forecasts issued with at least 12 h of track before them. Young
+storms (less than 12 h of track: the storm's first fixes) are scored separately: CLIPER
+then takes the motion of the whole track when it spans 6 h or more, and the
+climatology-alone regressions below that (``hazard_models/typhoon/cliper.py``, "Young
+storms"); persistence takes the motion of the whole track too. The climatology-alone
+regressions are also scored on every case, established storms included: their errors are
+the ensemble spread the typhoon model draws for a forecast made with them.
 """
 
 from __future__ import annotations
@@ -61,15 +68,17 @@ def _local_km(lat: np.ndarray, lon: np.ndarray, lat_ref: np.ndarray, lon_ref: np
 
 
 def persistence(track: xr.Dataset, t0: np.datetime64, leads_h: np.ndarray) -> pd.DataFrame:
-    """Positions (and pressure) moved on with the motion of the last 12 h."""
+    """Positions (and pressure) moved on with the motion of the last 12 h (of the whole
+    track if it is shorter)."""
     known = track.sel(time=slice(None, t0))
     hours = (known["time"].values - t0) / np.timedelta64(1, "h")
     lat, lon = known["lat"].values, known["lon"].values
     lat0, lon0 = float(lat[-1]), float(lon[-1])
-    lat12, lon12 = np.interp(-12.0, hours, lat), np.interp(-12.0, hours, lon)
+    back = min(12.0, -float(hours[0]))
+    lat12, lon12 = np.interp(-back, hours, lat), np.interp(-back, hours, lon)
     east, north = _local_km(np.asarray(lat0), np.asarray(lon0), np.asarray(lat12), lon12)
-    lat_f = lat0 + north * leads_h / 12.0 / KM_PER_DEGREE
-    lon_f = lon0 + east * leads_h / 12.0 / (np.cos(np.radians(lat0)) * KM_PER_DEGREE)
+    lat_f = lat0 + north * leads_h / back / KM_PER_DEGREE
+    lon_f = lon0 + east * leads_h / back / (np.cos(np.radians(lat0)) * KM_PER_DEGREE)
     pressure = np.full(leads_h.shape, float(known["psl_min"].values[-1]))
     return pd.DataFrame({"lat": lat_f, "lon": lon_f, "psl_min": pressure}, index=leads_h)
 
@@ -112,6 +121,7 @@ def hindcast(data_root: Path) -> tuple[pd.DataFrame, dict[int, int]]:
     for year in YEARS:
         cutoff = datetime(year, 1, 1)
         model = fit_cliper(training_tracks(data_root, cutoff), trained_until=cutoff)
+        assert model.climatology is not None  # fit_cliper always adds it
         trained[year] = model.n_samples
         for track in storms:
             times = pd.DatetimeIndex(track["time"].values)
@@ -126,19 +136,22 @@ def hindcast(data_root: Path) -> tuple[pd.DataFrame, dict[int, int]]:
                     and t0.hour % 6 == 0
                     and t0.minute == 0
                     and distance[i] <= MAX_DISTANCE_KM
-                    and t0 - times[0] >= pd.Timedelta(hours=12)
                 )
                 if not usable:
                     continue
                 issue = t0.to_pydatetime()
-                clip = cliper_forecast(model, track, issue)
+                history = (t0 - times[0]) / pd.Timedelta(hours=1)
                 forecasts = {
-                    "CLIPER": clip[["lat", "lon", "psl_min"]]
-                    .to_dataframe()[["lat", "lon", "psl_min"]]
-                    .set_axis(all_leads),
-                    "persistence": persistence(track, np.datetime64(t0), all_leads.astype(float)),
+                    "CLIPER": _positions(cliper_forecast(model, track, issue), all_leads),
+                    "climatology alone": _positions(
+                        cliper_forecast(model.climatology, track, issue), all_leads
+                    ),
                 }
-                case = {"storm": track.attrs["storm_id"], "issue": t0}
+                if history > 0:
+                    forecasts["persistence"] = persistence(
+                        track, np.datetime64(t0), all_leads.astype(float)
+                    )
+                case = {"storm": track.attrs["storm_id"], "issue": t0, "history": history}
                 for lead in VERIFY_LEADS_H:
                     valid = t0 + timedelta(hours=lead)
                     if valid not in observed.index:
@@ -146,6 +159,15 @@ def hindcast(data_root: Path) -> tuple[pd.DataFrame, dict[int, int]]:
                     for method, forecast in forecasts.items():
                         rows.append(_score(forecast, observed.loc[valid], lead, method, case))
     return pd.DataFrame(rows), trained
+
+
+def _positions(forecast: xr.Dataset, leads: np.ndarray) -> pd.DataFrame:
+    """Forecast positions and pressure indexed by lead hours."""
+    return (
+        forecast[["lat", "lon", "psl_min"]]
+        .to_dataframe()[["lat", "lon", "psl_min"]]
+        .set_axis(leads)
+    )
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -172,12 +194,16 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
 def report(data_root: Path) -> str:
     """The Markdown report."""
     start = time.perf_counter()
-    table, trained = hindcast(data_root)
+    everything, trained = hindcast(data_root)
+    table = everything[everything["history"] >= 12.0]
     stats = summary(table)
     seconds = time.perf_counter() - start
     clip = stats.xs("CLIPER", level="method")
     pers = stats.xs("persistence", level="method")
+    clim = stats.xs("climatology alone", level="method")
     cases = table[table["method"] == "CLIPER"].drop_duplicates(["storm", "issue"])
+    young = everything[everything["history"] < 12.0]
+    young_cases = young[young["method"] == "CLIPER"].drop_duplicates(["storm", "issue"])
     lines = [
         "# Typhoon track baseline: CLIPER against persistence, near Shenzhen, 2015-2025",
         "",
@@ -189,19 +215,30 @@ def report(data_root: Path) -> str:
         "",
         *[line.strip() for line in (__doc__ or "").split("\n\n")[2].splitlines()],
         "",
-        f"Forecasts issued: {len(cases)} from {cases['storm'].nunique()} storms. Training "
+        *[line.strip() for line in (__doc__ or "").split("\n\n")[3].splitlines()],
+        "",
+        f"Forecasts issued with 12 h of track or more: {len(cases)} from "
+        f"{cases['storm'].nunique()} storms; to young storms: {len(young_cases)} from "
+        f"{young_cases['storm'].nunique()} storms. Training "
         f"samples (issue fixes at 6 h lead) per year: "
         + ", ".join(f"{year} {count}" for year, count in trained.items())
         + f". Wall-clock: {seconds:.1f} s (reading, 11 fits and all forecasts).",
         "",
-        "## Ensemble spread defaults (CLIPER errors, standard deviations)",
+        "## Ensemble spread defaults (errors of established storms, standard deviations)",
         "",
-        "| lead h | along-track SD km | cross-track SD km | pressure SD hPa |",
-        "|---:|---:|---:|---:|",
+        "`track_errors` (CLIPER) and `climatology_track_errors` (climatology alone, for a "
+        "storm with under 6 h of track) of the typhoon model:",
+        "",
+        "| lead h | CLIPER along SD km | CLIPER cross SD km | CLIPER pressure SD hPa | "
+        "climatology along SD km | climatology cross SD km | climatology pressure SD hPa |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for lead, row in clip.iterrows():
+        other = clim.loc[lead]
         lines.append(
-            f"| {lead} | {row['along_sd']:.0f} | {row['cross_sd']:.0f} | {row['pressure_sd']:.1f} |"
+            f"| {lead} | {row['along_sd']:.0f} | {row['cross_sd']:.0f} | "
+            f"{row['pressure_sd']:.1f} | {other['along_sd']:.0f} | {other['cross_sd']:.0f} | "
+            f"{other['pressure_sd']:.1f} |"
         )
     lines += [
         "",
@@ -212,7 +249,7 @@ def report(data_root: Path) -> str:
     ]
     for (lead, method), row in stats.iterrows():
         skill = 100.0 * (1.0 - row["mean"] / pers.loc[lead, "mean"])
-        skill_text = f"{skill:+.0f} %" if method == "CLIPER" else ""
+        skill_text = f"{skill:+.0f} %" if method != "persistence" else ""
         lines.append(
             f"| {lead} | {method} | {int(row['count'])} | {row['mean']:.0f} | "
             f"{row['median']:.0f} | {row['p90']:.0f} | {skill_text} |"
@@ -233,6 +270,24 @@ def report(data_root: Path) -> str:
         )
     lines += [
         "",
+        "## Young storms (under 12 h of track at the issue time)",
+        "",
+        "Position error (km, great circle) by the hours of track before the issue fix; "
+        "CLIPER here is the young-storm rule (motion of the whole track from 6 h, "
+        "climatology alone under 6 h).",
+        "",
+        "| track before issue | lead h | method | count | mean | median | 90th pct |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    young = young.assign(age=np.where(young["history"] >= 6.0, "6 to 12 h", "under 6 h (one fix)"))
+    for (age, lead, method), group in young.groupby(["age", "lead", "method"]):
+        errors = group["error_km"]
+        lines.append(
+            f"| {age} | {lead} | {method} | {len(errors)} | {errors.mean():.0f} | "
+            f"{errors.median():.0f} | {errors.quantile(0.9):.0f} |"
+        )
+    lines += [
+        "",
         "## Reading the tables",
         "",
         f"* CLIPER's mean position error is {clip.loc[24, 'mean']:.0f} km at 24 h, "
@@ -246,6 +301,10 @@ def report(data_root: Path) -> str:
         "at 72 h (positive: ahead of the real storm, which near the coast often slows down "
         "or decays over land); an ensemble built on CLIPER should add this bias to, or remove "
         "it from, the spread it draws.",
+        "* Climatology alone (no past motion) errs by "
+        f"{clim.loc[24, 'mean']:.0f} km at 24 h and {clim.loc[48, 'mean']:.0f} km at 48 h "
+        "on the same established-storm cases: that is what the past motion is worth, and "
+        "why a forecast from one fix gets the wider ensemble.",
         "* Samples shrink with lead time because a case is verified only while JMA still "
         "tracks the storm; the 72 h statistics come from storms that survive three days.",
         "",

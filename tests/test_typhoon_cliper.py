@@ -8,6 +8,7 @@ The error bounds are the 90th percentiles of CLIPER's errors in the 2015-2025 hi
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import pickle
 from datetime import datetime, timedelta
@@ -240,13 +241,98 @@ def test_training_tracks_returns_only_storms_that_ended_before(data_root: Path) 
     assert "1822" in {t.attrs["storm_id"] for t in training_tracks(data_root, datetime(2019, 1, 1))}
 
 
-def test_single_fix_is_refused_with_a_clear_message(
+@pytest.fixture(scope="module")
+def model_2016(data_root: Path) -> CliperModel:
+    """CLIPER fitted on every JMA storm that ended before 2016 (for Dianmu, August 2016)."""
+    return fit_cliper(
+        training_tracks(data_root, datetime(2016, 1, 1)), trained_until=datetime(2016, 1, 1)
+    )
+
+
+@pytest.fixture(scope="module")
+def dianmu(recent_storms: dict[str, xr.Dataset]) -> xr.Dataset:
+    """Dianmu (JMA 1608): first fix 15 Aug 2016 06 UTC at 21.7 N 117.0 E, about 300 km
+    east of Shenzhen, then due west past the city (21.7 N 114.0 E a day later)."""
+    return recent_storms["1608"]
+
+
+def test_a_storm_first_seen_near_the_city_gets_a_climatology_forecast(
+    model_2016: CliperModel, dianmu: xr.Dataset
+) -> None:
+    forecast = cliper_forecast(model_2016, dianmu, datetime(2016, 8, 15, 7))
+    assert forecast.attrs["past_motion_hours"] == 0.0
+    assert forecast.attrs["forecast_method"].startswith("climatology alone")
+    assert "spans 0 h" in forecast.attrs["forecast_method"]
+    assert "climatology alone" in forecast.attrs["source"]
+    validate_tc_track(forecast)
+    # 90th percentile of the one-fix forecasts' 24 h error in docs/typhoon_cliper.md: 430 km.
+    lat, lon = _at(dianmu, datetime(2016, 8, 16, 6))
+    at_24 = forecast.sel(time=np.datetime64("2016-08-16T06:00", "ns"))
+    assert great_circle_km(float(at_24["lat"]), float(at_24["lon"]), lat, lon) < 430.0
+    assert np.isfinite(forecast["psl_min"].values).all()
+
+
+def test_six_hours_of_track_give_the_motion_of_the_whole_track(
+    model_2016: CliperModel, dianmu: xr.Dataset
+) -> None:
+    forecast = cliper_forecast(model_2016, dianmu, datetime(2016, 8, 15, 13))
+    assert forecast.attrs["past_motion_hours"] == 6.0
+    assert "motion of the whole 6 h track" in forecast.attrs["forecast_method"]
+    # Dianmu moved due west (117.0 E to 116.3 E in 6 h); so does the forecast, and its
+    # 24 h position is within CLIPER's 90th percentile (341 km) of the real one.
+    at_24 = forecast.sel(time=np.datetime64("2016-08-16T12:00", "ns"))
+    heading = bearing_deg(21.7, 116.3, float(at_24["lat"]), float(at_24["lon"]))
+    assert 225.0 < heading < 315.0
+    lat, lon = _at(dianmu, datetime(2016, 8, 16, 12))
+    assert great_circle_km(float(at_24["lat"]), float(at_24["lon"]), lat, lon) < 341.0
+
+
+def test_a_short_track_is_forecast_as_if_it_had_moved_steadily_for_12_hours(
+    model: CliperModel, recent_storms: dict[str, xr.Dataset]
+) -> None:
+    """The young-storm rule: 6 h of track stand for 12 h of the same motion and deepening,
+    so prepending the fix that steady motion would have had at t0 - 12 h changes nothing.
+    Ewiniar (JMA 1804) formed in the South China Sea: 14.2 N 112.0 E 1004 hPa on 2 June
+    2018 18 UTC, 14.5 N 111.6 E 1002 hPa six hours later."""
+    young = recent_storms["1804"].isel(time=[0, 1])
+    first, second = (young.isel(time=i) for i in (0, 1))
+    earlier = xr.concat(
+        [
+            (2 * first[["lat", "lon", "psl_min", "vmax", "rmw"]] - second).assign_coords(
+                time=first["time"] - np.timedelta64(6, "h")
+            ),
+            young[["lat", "lon", "psl_min", "vmax", "rmw"]],
+        ],
+        dim="time",
+    ).assign_attrs(young.attrs)
+    issue = datetime(2018, 6, 3, 1)
+    short = cliper_forecast(model, young, issue)
+    steady = cliper_forecast(model, earlier, issue)
+    assert short.attrs["past_motion_hours"] == 6.0
+    assert steady.attrs["past_motion_hours"] == 12.0
+    for name in ("lat", "lon", "psl_min"):
+        np.testing.assert_allclose(short[name].values, steady[name].values, atol=1e-9)
+
+
+def test_a_single_fix_without_climatology_regressions_is_refused(
     model: CliperModel, mangkhut: xr.Dataset
 ) -> None:
     single = mangkhut.isel(time=[20])
     when = single["time"].values[0].astype("datetime64[s]").item()
-    with pytest.raises(ValueError, match=r"1822 MANGKHUT: needs a fix at or before t0 - 12 h"):
-        cliper_forecast(model, single, when)
+    bare = dataclasses.replace(model, climatology=None)
+    with pytest.raises(ValueError, match=r"1822 MANGKHUT: the track spans 0 h, under 6 h"):
+        cliper_forecast(bare, single, when)
+    assert cliper_forecast(model, single, when).attrs["past_motion_hours"] == 0.0
+
+
+def test_the_climatology_regressions_see_first_fixes_too(model: CliperModel) -> None:
+    assert model.past_motion
+    assert model.climatology is not None
+    assert not model.climatology.past_motion
+    assert model.climatology.climatology is None
+    # Every issue fix with 6 h of track is a sample of both; first fixes only of climatology.
+    assert model.climatology.n_samples > model.n_samples
+    assert model.climatology.track_coef.shape[-1] < model.track_coef.shape[-1]
 
 
 def test_issue_before_the_first_fix_is_refused(model: CliperModel, mangkhut: xr.Dataset) -> None:

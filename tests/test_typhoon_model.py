@@ -217,3 +217,27 @@ def test_a_storm_over_land_far_away_decays_to_no_warning(  # type: ignore[no-unt
     # The baseline forecast fills the low to the ambient pressure within a day: those fixes
     # are named, and they carry no wind.
     assert "is not below the ambient 1010 hPa" in result.attrs["track_problems"]
+
+
+def test_a_storm_at_its_first_fix_is_forecast_with_the_wider_climatology_spread(  # type: ignore[no-untyped-def]
+    shenzhen_settings, shenzhen_region, data_root
+) -> None:
+    """Dianmu (JMA 1608) was first fixed 300 km east of the city (15 Aug 2016 06 UTC) and
+    passed 95 km south of it a day later: the first cycle must give a forecast, not fail."""
+    track = read_jma_best_tracks(data_root / "tc" / "jma_rsmc_bst_2015_2021jul.txt")["1608"]
+    issue = datetime(2016, 8, 15, 7, tzinfo=UTC)  # the first fix, known one hour later
+    known = track.sel(time=slice(None, "2016-08-15T06:00"))
+    result = _model(shenzhen_settings).run({"track": known}, shenzhen_region, issue)
+    assert "climatology alone" in result.attrs["evidence"]
+    assert "climatology-alone regressions" in result.attrs["ensemble"]
+    # A tropical storm of 996 hPa heading for the coast: gales somewhere in the city within
+    # 48 h are a real possibility, and the forecast says so without certainty.
+    gale = result["exceedance_probability"].sel(threshold="Beaufort 8 mean", window="48 h")
+    assert 0.0 < float(gale.max()) < 1.0
+    later = _model(shenzhen_settings).run(
+        {"track": track.sel(time=slice(None, "2016-08-15T18:00"))},
+        shenzhen_region,
+        datetime(2016, 8, 15, 19, tzinfo=UTC),
+    )
+    assert "motion of the last 12 h" in later.attrs["evidence"]
+    assert "climatology-alone" not in later.attrs["ensemble"]

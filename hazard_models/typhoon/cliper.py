@@ -18,10 +18,24 @@ Method
       over the last 12 h, with the same squares and products.
 
     Positions before ``t0`` are interpolated linearly in time between the fixes (they are
-    the fixes themselves for a 6-hourly best track). A fix at or before ``t0 - 12 h`` is
-    required. When the track starts less than 24 h before ``t0``, the earlier displacement
-    is taken equal to the last 12 h one (steady motion); training samples are treated the
-    same way, so the regressions see the substitution too.
+    the fixes themselves for a 6-hourly best track). When the track starts less than 24 h
+    before ``t0``, the earlier displacement is taken equal to the last 12 h one (steady
+    motion); training samples are treated the same way, so the regressions see the
+    substitution too.
+
+Young storms
+    A storm that forms near the city (Roke 2017, Lupit and Cempaka 2021 in the South China
+    Sea) must still get a forecast at its first fixes, when a warning matters most. With
+    6 to 12 h of track the motion over the whole track, scaled to 12 h, stands for the last
+    12 h displacement and so does the pressure change (steady motion and deepening; the
+    training samples with 6 to 12 h of history are treated the same way). With less than
+    6 h of track (one fix) the past motion is unknown and a second set of regressions is
+    used, fitted on the same samples plus the storms' first fixes with the motion and
+    pressure-change predictors left out: climatology alone (the "CLI" of CLIPER). Its
+    errors are larger (``docs/typhoon_cliper.md`` measures them), so the typhoon model
+    draws its ensemble with wider errors for it (``climatology_track_errors``). The
+    forecast says which was done in its ``forecast_method`` attribute and gives the hours
+    of past motion used in ``past_motion_hours`` (12, 6 to 12, or 0).
 
     Predictands, for each lead (default 6, 12, ..., 72 h): the displacement east and north
     (km) and the central-pressure change (hPa) from ``t0``. Each is one ridge regression
@@ -114,6 +128,7 @@ KM_PER_DEGREE = 111.195  # 2 π 6371 km / 360
 AMBIENT_PRESSURE_HPA = 1010.0
 MIN_PRESSURE_HPA = 870.0
 HISTORY_HOURS = 12.0
+MIN_HISTORY_HOURS = 6.0
 _HOUR = np.timedelta64(3600, "s")
 
 
@@ -149,6 +164,12 @@ class CliperModel:
         Averaging period of the training winds (JMA: ``"10 min"``).
     samples_per_lead
         Samples of each lead's track regression.
+    past_motion
+        Whether the regressions use the past motion and pressure change (CLIPER) or only
+        the position, season and pressure (climatology alone).
+    climatology
+        The climatology-alone regressions for storms with less than 6 h of track (fitted
+        with the same call; ``None`` on the climatology model itself).
     """
 
     leads: tuple[timedelta, ...]
@@ -168,6 +189,8 @@ class CliperModel:
     wind_pressure: tuple[float, float] = (0.0, 0.0)
     averaging_period: str = "10 min"
     samples_per_lead: tuple[int, ...] = ()
+    past_motion: bool = True
+    climatology: CliperModel | None = field(default=None, compare=False, repr=False)
 
 
 # --------------------------------------------------------------------------- predictors
@@ -186,17 +209,19 @@ def _track_predictors(
     motion: np.ndarray,
     day_of_year: np.ndarray,
 ) -> np.ndarray:
-    """Track predictors (n, 6 + 21 + 2): position, motion, their quadratic terms, season."""
+    """Track predictors: position and motion (``motion`` may have no columns, for the
+    climatology-alone regressions), their quadratic terms, and the season."""
     base = np.column_stack([lat0, lon0, motion])
     angle = 2.0 * np.pi * day_of_year / 365.25
     return np.column_stack([base, _quadratic(base), np.sin(angle), np.cos(angle)])
 
 
 def _pressure_predictors(
-    track: np.ndarray, lat0: np.ndarray, pressure: np.ndarray, change: np.ndarray
+    track: np.ndarray, lat0: np.ndarray, pressure: np.ndarray, change: np.ndarray | None
 ) -> np.ndarray:
-    """Pressure predictors: the track ones, pressure and its 12 h change with quadratics."""
-    base = np.column_stack([lat0, pressure, change])
+    """Pressure predictors: the track ones, pressure and its 12 h change (left out when
+    ``change`` is None) with quadratics."""
+    base = np.column_stack([lat0, pressure] if change is None else [lat0, pressure, change])
     return np.column_stack([track, base[:, 1:], _quadratic(base)[:, 1:]])
 
 
@@ -242,6 +267,7 @@ class _Fixes:
     motion: np.ndarray  # (n, 4): last 12 h east, north; 12 h before east, north (km)
     pressure: np.ndarray
     pressure_change: np.ndarray
+    history: np.ndarray  # hours of track before each fix used for the motion (<= 12)
 
 
 def _issue_predictors(
@@ -251,20 +277,26 @@ def _issue_predictors(
 
     Positions and pressures at ``t0 - 12 h`` and ``t0 - 24 h`` are interpolated linearly in
     time; ``np.interp`` on the whole track is fine because every query time is at or
-    before its issue fix and after the first fix (checked by the callers).
+    before its issue fix and not before the first fix. A fix with less than 12 h of track
+    before it takes the motion and pressure change over the whole track, scaled to 12 h
+    (NaN for a first fix): the young-storm rule of the module docstring.
     """
     t0 = hours[issue]
     lat0, lon0 = lat[issue], lon[issue]
-    lat12 = np.interp(t0 - HISTORY_HOURS, hours, lat)
-    lon12 = np.interp(t0 - HISTORY_HOURS, hours, lon)
-    last = _displacement_km(lat12, lon12, lat0, lon0, lat0)
+    history = np.minimum(HISTORY_HOURS, t0 - hours[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(history > 0, HISTORY_HOURS / history, np.nan)
+    lat12 = np.interp(t0 - history, hours, lat)
+    lon12 = np.interp(t0 - history, hours, lon)
+    last = _displacement_km(lat12, lon12, lat0, lon0, lat0) * scale[:, None]
     has_24 = t0 - 2 * HISTORY_HOURS >= hours[0]
     lat24 = np.interp(t0 - 2 * HISTORY_HOURS, hours, lat)
     lon24 = np.interp(t0 - 2 * HISTORY_HOURS, hours, lon)
     before = np.where(has_24[:, None], _displacement_km(lat24, lon24, lat12, lon12, lat0), last)
     p0 = psl[issue]
-    p12 = _interp_nan(t0 - HISTORY_HOURS, hours, psl)
-    return _Fixes(t0, lat0, lon0, np.column_stack([last, before]), p0, p0 - p12)
+    p12 = _interp_nan(t0 - history, hours, psl)
+    motion = np.column_stack([last, before])
+    return _Fixes(t0, lat0, lon0, motion, p0, (p0 - p12) * scale, history)
 
 
 def _interp_nan(query: np.ndarray, hours: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -313,15 +345,18 @@ def cliper_forecast(model: CliperModel, best_track: xr.Dataset, issue_time: date
         Forecast track (contract of :mod:`ingest.tracks`): ``time`` is the valid time,
         ``lead_time`` 0 (the analysis fix) then each lead of the model, ``reference_time``
         the analysis fix; ``lat``, ``lon`` (continuous from the analysis longitude),
-        ``psl_min`` (hPa, NaN if the pressure at ``t0`` or ``t0 - 12 h`` is unknown),
+        ``psl_min`` (hPa, NaN if the pressure at ``t0`` or at the start of the past
+        motion is unknown),
         ``vmax`` (m s-1, the input's averaging period), ``rmw`` (km, persisted) and the
-        input's wind radii, persisted (see the module docstring).
+        input's wind radii, persisted (see the module docstring); attributes
+        ``forecast_method`` and ``past_motion_hours`` say which regressions were used.
 
     Raises
     ------
     ValueError
-        If ``issue_time`` is before the first fix, the track has no fix at or before
-        ``t0 - 12 h`` (12 h of history), or a position in the 24 h up to ``t0`` is NaN.
+        If ``issue_time`` is before the first fix, a position in the 24 h up to ``t0``
+        is NaN (the analysis position, for the climatology-alone regressions), or the
+        track spans under 6 h and ``model`` has no climatology-alone regressions.
     """
     label = _storm_label(best_track)
     hours, lat, lon, psl, vmax = _track_arrays(best_track)
@@ -336,14 +371,8 @@ def cliper_forecast(model: CliperModel, best_track: xr.Dataset, issue_time: date
     hours, lat, lon, psl, vmax = (a[:known] for a in (hours, lat, lon, psl, vmax))
     rmw = np.asarray(best_track["rmw"].values[:known], dtype=float)
     t0 = hours[-1]
-    if t0 - HISTORY_HOURS < hours[0]:
-        raise ValueError(
-            f"CLIPER forecast for {label}: needs a fix at or before "
-            f"t0 - {HISTORY_HOURS:.0f} h to compute the past motion, but the {known} fix(es) "
-            f"up to {issue_time:%Y-%m-%dT%H:%M} span only {t0 - hours[0]:.0f} h; "
-            "issue the forecast later in the storm's life"
-        )
-    window = hours >= t0 - 2 * HISTORY_HOURS
+    regressions, method = _regressions(model, t0 - hours[0], label)
+    window = hours >= t0 - (2 * HISTORY_HOURS if regressions.past_motion else 0.0)
     if not (np.isfinite(lat[window]).all() and np.isfinite(lon[window]).all()):
         raise ValueError(
             f"CLIPER forecast for {label}: a position within 24 h before t0 is NaN; "
@@ -354,18 +383,23 @@ def cliper_forecast(model: CliperModel, best_track: xr.Dataset, issue_time: date
     lon = continuous_longitude(lon)
     lon = lon - 360.0 * np.floor(lon[-1] / 360.0)
     fixes = _issue_predictors(hours, lat, lon, psl, np.asarray([known - 1]))
-    x = _track_predictors(fixes.lat, fixes.lon, fixes.motion, _day_of_year(fixes.hours))
-    scaled = (x - model.track_center) / model.track_scale
-    displacement = np.einsum("kjp,np->kj", model.track_coef, scaled) + model.track_intercept
+    x, px = _predictors(fixes, past_motion=regressions.past_motion)
+    scaled = (x - regressions.track_center) / regressions.track_scale
+    displacement = (
+        np.einsum("kjp,np->kj", regressions.track_coef, scaled) + regressions.track_intercept
+    )
     lat0, lon0 = float(fixes.lat[0]), float(fixes.lon[0])
     lat_f = lat0 + displacement[:, 1] / KM_PER_DEGREE
     lon_f = lon0 + displacement[:, 0] / (np.cos(np.radians(lat0)) * KM_PER_DEGREE)
     lon_f, lon0 = lon_f + (given_lon0 - lon0), given_lon0  # back to the input's convention
     if min(lon0, float(lon_f.min())) < -180.0:  # as continuous_longitude: keep >= -180
         lon_f, lon0 = lon_f + 360.0, lon0 + 360.0
-    px = _pressure_predictors(x, fixes.lat, fixes.pressure, fixes.pressure_change)
-    change = ((px - model.pressure_center) / model.pressure_scale) @ model.pressure_coef.T
-    p_f = np.clip(fixes.pressure[0] + change[0] + model.pressure_intercept, MIN_PRESSURE_HPA, 1010)
+    change = (
+        (px - regressions.pressure_center) / regressions.pressure_scale
+    ) @ regressions.pressure_coef.T
+    p_f = np.clip(
+        fixes.pressure[0] + change[0] + regressions.pressure_intercept, MIN_PRESSURE_HPA, 1010
+    )
     pressure = np.concatenate([[fixes.pressure[0]], p_f])
     period = str(best_track["vmax"].attrs.get("averaging_period", model.averaging_period))
     wind = _wind_from_pressure(model, pressure, float(vmax[-1]), period)
@@ -388,10 +422,12 @@ def cliper_forecast(model: CliperModel, best_track: xr.Dataset, issue_time: date
             "storm_id": best_track.attrs.get("storm_id", ""),
             "storm_name": best_track.attrs.get("storm_name", ""),
             "source": (
-                f"CLIPER (climatology and persistence) from the {known} fixes of "
+                f"CLIPER ({method}) from the {known} fixes of "
                 f"{best_track.attrs.get('agency', 'unknown agency')} up to "
                 f"{reference:%Y-%m-%dT%H:%MZ}; hazard_models.typhoon.cliper"
             ),
+            "forecast_method": method,
+            "past_motion_hours": float(fixes.history[0]) if regressions.past_motion else 0.0,
         },
         reference_time=reference,
         **_persisted_radii(best_track, known, len(lead_hours)),
@@ -409,6 +445,38 @@ def cliper_forecast(model: CliperModel, best_track: xr.Dataset, issue_time: date
             model.domain,
         )
     return validate_tc_track(forecast)
+
+
+def _regressions(model: CliperModel, history: float, label: str) -> tuple[CliperModel, str]:
+    """The regressions for a track of ``history`` hours before its latest fix, and what
+    they do in words (the young-storm rule of the module docstring)."""
+    if not model.past_motion:
+        return model, "climatology alone: position, season and pressure"
+    if history >= HISTORY_HOURS:
+        return model, "climatology and persistence: motion of the last 12 h"
+    if history >= MIN_HISTORY_HOURS:
+        return model, (
+            f"climatology and persistence: motion of the whole {history:g} h track, "
+            "taken as steady over 12 h"
+        )
+    if model.climatology is None:
+        raise ValueError(
+            f"CLIPER forecast for {label}: the track spans {history:g} h, under "
+            f"{MIN_HISTORY_HOURS:g} h, and the model has no climatology-alone regressions; "
+            "fit it with fit_cliper, which adds them"
+        )
+    return model.climatology, (
+        f"climatology alone: the track spans {history:g} h, too short for a past motion"
+    )
+
+
+def _predictors(fixes: _Fixes, *, past_motion: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Track and pressure predictors of ``fixes``, with or without the past motion and
+    pressure change."""
+    motion = fixes.motion if past_motion else fixes.motion[:, :0]
+    x = _track_predictors(fixes.lat, fixes.lon, motion, _day_of_year(fixes.hours))
+    change = fixes.pressure_change if past_motion else None
+    return x, _pressure_predictors(x, fixes.lat, fixes.pressure, change)
 
 
 def _persisted_radii(best_track: xr.Dataset, known: int, n_times: int) -> dict[str, Any]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -20,15 +21,14 @@ from sklearn.linear_model import LinearRegression, Ridge
 from hazard_models.typhoon.cliper import (
     AMBIENT_PRESSURE_HPA,
     DEFAULT_LEADS,
-    HISTORY_HOURS,
     KM_PER_DEGREE,
+    MIN_HISTORY_HOURS,
     CliperModel,
-    _day_of_year,
+    _Fixes,
     _hours,
     _issue_predictors,
-    _pressure_predictors,
+    _predictors,
     _track_arrays,
-    _track_predictors,
     _utc64,
 )
 from ingest.readers.jma_besttrack import read_jma_best_tracks
@@ -52,10 +52,7 @@ _RIDGE_ALPHA = 1.0
 
 @dataclass
 class _Samples:
-    track_x: list[np.ndarray] = field(default_factory=list)
-    lat0: list[np.ndarray] = field(default_factory=list)
-    pressure: list[np.ndarray] = field(default_factory=list)
-    change: list[np.ndarray] = field(default_factory=list)
+    fixes: list[_Fixes] = field(default_factory=list)
     displacement: list[np.ndarray] = field(default_factory=list)  # (n, lead, 2), NaN if none
     pressure_target: list[np.ndarray] = field(default_factory=list)  # (n, lead)
     wind_pairs: list[np.ndarray] = field(default_factory=list)
@@ -67,7 +64,8 @@ def _storm_samples(
     domain: tuple[float, float, float, float],
     samples: _Samples,
 ) -> bool:
-    """Add the samples of one storm; return whether it gave any."""
+    """Add the samples of one storm (every synoptic fix in the domain, its first one
+    too); return whether it gave any."""
     hours, lat, lon, psl, vmax = _track_arrays(track)
     if hours.size < 2:
         return False
@@ -77,7 +75,6 @@ def _storm_samples(
         synoptic
         & np.isfinite(lat)
         & np.isfinite(lon)
-        & (hours - HISTORY_HOURS >= hours[0])
         & (lat >= lat_min)
         & (lat <= lat_max)
         & (lon >= lon_min)
@@ -96,12 +93,7 @@ def _storm_samples(
     lon_t = np.where(found, lon[where], np.nan)
     east = (lon_t - fixes.lon[:, None]) * np.cos(np.radians(fixes.lat))[:, None] * KM_PER_DEGREE
     north = (lat_t - fixes.lat[:, None]) * KM_PER_DEGREE
-    samples.track_x.append(
-        _track_predictors(fixes.lat, fixes.lon, fixes.motion, _day_of_year(fixes.hours))
-    )
-    samples.lat0.append(fixes.lat)
-    samples.pressure.append(fixes.pressure)
-    samples.change.append(fixes.pressure_change)
+    samples.fixes.append(fixes)
     samples.displacement.append(np.stack([east, north], axis=-1))
     samples.pressure_target.append(np.where(found, psl[where], np.nan) - fixes.pressure[:, None])
     return True
@@ -148,7 +140,9 @@ def fit_cliper(
     Returns
     -------
     CliperModel
-        The fitted coefficients.
+        The fitted coefficients: CLIPER on the issue fixes with at least 6 h of track
+        before them, and in its ``climatology`` the climatology-alone regressions on every
+        issue fix (the young-storm rule of :mod:`.cliper`).
 
     Raises
     ------
@@ -188,22 +182,57 @@ def fit_cliper(
         n_storms += _storm_samples(track, lead_hours, domain, samples)
     if n_after:
         _LOG.info("CLIPER training: %d storms ending after %s left out", n_after, trained_until)
-    if not samples.track_x:
+    if not samples.fixes:
         raise ValueError(
             f"CLIPER training: no storm ending before {trained_until:%Y-%m-%d} has a 6-hourly "
-            f"fix with 12 h of history inside the domain {domain}; pass more best tracks"
+            f"fix inside the domain {domain}; pass more best tracks"
         )
-    track_x = np.concatenate(samples.track_x)
+    fixes = _Fixes(
+        *(np.concatenate([getattr(f, name) for f in samples.fixes]) for name in _FIX_FIELDS)
+    )
     displacement = np.concatenate(samples.displacement)
+    pressure_target = np.concatenate(samples.pressure_target)
+    common: dict[str, Any] = {
+        "leads": lead_tuple,
+        "trained_until": trained_until,
+        "n_storms": n_storms,
+        "n_storms_after_cutoff": n_after,
+        "domain": domain,
+        "wind_pressure": _fit_wind_pressure(np.concatenate(samples.wind_pairs)),
+        "averaging_period": "10 min",
+    }
+    climatology = CliperModel(
+        **common,
+        **_fit_regressions(fixes, displacement, pressure_target, lead_hours, past_motion=False),
+        past_motion=False,
+    )
+    young = fixes.history >= MIN_HISTORY_HOURS
+    persistence = _fit_regressions(
+        _Fixes(*(getattr(fixes, name)[young] for name in _FIX_FIELDS)),
+        displacement[young],
+        pressure_target[young],
+        lead_hours,
+        past_motion=True,
+    )
+    return CliperModel(**common, **persistence, past_motion=True, climatology=climatology)
+
+
+_FIX_FIELDS = tuple(f.name for f in fields(_Fixes))
+
+
+def _fit_regressions(
+    fixes: _Fixes,
+    displacement: np.ndarray,
+    pressure_target: np.ndarray,
+    lead_hours: np.ndarray,
+    *,
+    past_motion: bool,
+) -> dict[str, Any]:
+    """Track and pressure regressions per lead on the samples ``fixes``: the arrays and
+    sample counts of :class:`CliperModel`."""
+    track_x, pressure_x = _predictors(fixes, past_motion=past_motion)
     track_center, track_scale = _standardise(track_x)
     scaled = (track_x - track_center) / track_scale
-    pressure_x = _pressure_predictors(
-        track_x,
-        np.concatenate(samples.lat0),
-        np.concatenate(samples.pressure),
-        np.concatenate(samples.change),
-    )
-    pressure_target = np.concatenate(samples.pressure_target)
     pressure_ok = np.isfinite(pressure_x).all(axis=1)
     pressure_center, pressure_scale = _standardise(pressure_x[pressure_ok])
     pressure_scaled = (pressure_x - pressure_center) / pressure_scale
@@ -227,25 +256,18 @@ def fit_cliper(
         rows_p = pressure_ok & np.isfinite(pressure_target[:, k])
         fit_p = Ridge(alpha=_RIDGE_ALPHA).fit(pressure_scaled[rows_p], pressure_target[rows_p, k])
         pressure_coef[k], pressure_intercept[k] = fit_p.coef_, float(fit_p.intercept_)
-    return CliperModel(
-        leads=lead_tuple,
-        trained_until=trained_until,
-        n_samples=counts[0],
-        n_storms=n_storms,
-        n_storms_after_cutoff=n_after,
-        domain=domain,
-        track_center=track_center,
-        track_scale=track_scale,
-        track_coef=track_coef,
-        track_intercept=track_intercept,
-        pressure_center=pressure_center,
-        pressure_scale=pressure_scale,
-        pressure_coef=pressure_coef,
-        pressure_intercept=pressure_intercept,
-        wind_pressure=_fit_wind_pressure(np.concatenate(samples.wind_pairs)),
-        averaging_period="10 min",
-        samples_per_lead=tuple(counts),
-    )
+    return {
+        "n_samples": counts[0],
+        "samples_per_lead": tuple(counts),
+        "track_center": track_center,
+        "track_scale": track_scale,
+        "track_coef": track_coef,
+        "track_intercept": track_intercept,
+        "pressure_center": pressure_center,
+        "pressure_scale": pressure_scale,
+        "pressure_coef": pressure_coef,
+        "pressure_intercept": pressure_intercept,
+    }
 
 
 @lru_cache(maxsize=8)

@@ -89,6 +89,20 @@ _DEFAULT_ERRORS = TrackErrors(
 """Default ensemble spread: the errors of the baseline forecaster, which replays use. For an
 agency's forecast track configure that agency's own (smaller) verified errors."""
 
+_CLIMATOLOGY_ERRORS = TrackErrors(
+    leads=[timedelta(hours=h) for h in (0, 12, 24, 48, 72)],
+    along_track=[20.0, 115.0, 226.0, 452.0, 695.0],
+    cross_track=[20.0, 122.0, 228.0, 388.0, 409.0],
+    pressure=[3.0, 8.1, 12.1, 14.8, 12.9],
+    size_log_sd=0.3,
+    source=(
+        "standard deviations of the baseline forecaster's climatology-alone regressions' "
+        "out-of-sample errors near Shenzhen, 2015-2025 (docs/typhoon_cliper.md), used when "
+        "the track has under 6 h of fixes; lead 0 and size as for the CLIPER errors"
+    ),
+)
+"""Spread for a baseline forecast made from a single fix (no past motion known)."""
+
 
 class TyphoonOptions(ModelOptions):
     """Options of ``typhoon-ensemble`` (all optional)."""
@@ -113,6 +127,11 @@ class TyphoonOptions(ModelOptions):
         description="exposure used to convert the 10-min wind to a criterion's period",
     )
     track_errors: TrackErrors = _DEFAULT_ERRORS
+    climatology_track_errors: TrackErrors = Field(
+        default=_CLIMATOLOGY_ERRORS,
+        description="spread for a forecast track made without past motion (its attribute "
+        "past_motion_hours is 0: the baseline forecaster on a storm's first fix)",
+    )
     training_data: Path | None = Field(
         default=None,
         description="the shared data folder holding the JMA best tracks the baseline "
@@ -265,9 +284,13 @@ class TyphoonModel(HazardModel):
                 f"({forecast.attrs.get('agency', '?')}) ends before the issue time "
                 f"{issue_time:%Y-%m-%dT%H:%MZ}; a newer forecast is needed"
             )
+        errors = options.track_errors
+        if float(forecast.attrs.get("past_motion_hours", 12.0)) <= 0.0:
+            errors = options.climatology_track_errors
         members = perturb_parameters(
-            parameters, reference, options.track_errors, options.members, options.seed
+            parameters, reference, errors, options.members, options.seed
         ).chunk({"member": options.member_chunk})
+        parameters = parameters.assign_attrs(ensemble=members.attrs["ensemble"])
         wind, gust, distance = self._community_winds(members, region)
         return self._result(forecast, parameters, wind, gust, distance, region, issue)
 
@@ -500,8 +523,13 @@ class TyphoonModel(HazardModel):
                 "exposure": options.exposure,
                 "evidence": (
                     f"forecast track of {forecast.attrs.get('agency', '?')} from "
-                    f"{forecast.attrs.get('reference_time', '?')}; {options.members} members; "
-                    f"{options.profile} wind profile"
+                    f"{forecast.attrs.get('reference_time', '?')}"
+                    + (
+                        f" ({forecast.attrs['forecast_method']})"
+                        if "forecast_method" in forecast.attrs
+                        else ""
+                    )
+                    + f"; {options.members} members; {options.profile} wind profile"
                 ),
             },
         )
