@@ -33,10 +33,9 @@ from hazard_models.typhoon.profiles import (
     StormState,
     available_profiles,
     get_profile,
-    gradient_to_surface,
     holland2010,
-    radius_of_maximum_wind,
 )
+from hazard_models.typhoon.structure import gradient_to_surface, radius_of_maximum_wind
 from hazard_models.typhoon.wind_conversion import conversion_factor
 from ingest.readers.jma_besttrack import read_jma_best_tracks
 

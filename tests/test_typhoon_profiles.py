@@ -18,16 +18,18 @@ from hazard_models.typhoon.profiles import (
     StormState,
     available_profiles,
     get_profile,
-    gradient_to_surface,
     holland1980,
     holland2008,
     holland2008_b,
     holland2010,
     holland_b_from_vmax,
-    radius_of_maximum_wind,
-    translation_asymmetry,
     willoughby2006,
     willoughby2006_parameters,
+)
+from hazard_models.typhoon.structure import (
+    gradient_to_surface,
+    radius_of_maximum_wind,
+    translation_asymmetry,
 )
 from hazard_models.typhoon.wind_conversion import (
     conversion_factor,

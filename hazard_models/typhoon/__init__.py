@@ -10,6 +10,7 @@ module                 what it holds
 ``track``              storm parameters per fix from any agency's track, hourly
 ``ensemble``           perturbed members around a forecast (position, intensity, size)
 ``profiles``           Holland 1980/2008/2010 and Willoughby 2006 profiles (``get_profile``)
+``structure``          radius of maximum wind from pressure, surface reduction, motion asymmetry
 ``windfield``          the wind at any points, one dask-parallel kernel
 ``exposure``           land fraction from a DEM; roughness and gust factors
 ``wind_conversion``    1-, 2-, 3-, 10-min means and gust factors (WMO/TD-No. 1555)
@@ -27,6 +28,8 @@ from hazard_models.typhoon.profiles import (
     WindProfile,
     available_profiles,
     get_profile,
+)
+from hazard_models.typhoon.structure import (
     gradient_to_surface,
     radius_of_maximum_wind,
     translation_asymmetry,

@@ -16,7 +16,7 @@ What is filled in, and from what (each fill is counted in the ``fills`` attribut
       relation of Atkinson & Holliday (1977), ``V = 6.7 (1010 - p_c)^0.644`` (V in kt, 1-min);
     * no maximum wind: from the central pressure with the same relation;
     * no radius of maximum wind: Vickery & Wadhera (2008), see
-      :func:`~hazard_models.typhoon.profiles.radius_of_maximum_wind`;
+      :func:`~hazard_models.typhoon.structure.radius_of_maximum_wind`;
     * no 30-kt radius at a fix: the latest earlier fix's (size persistence); none before it:
       NaN, and the Holland (2010) profile keeps the Holland (2008) shape. A fix whose
       maximum wind is not above the radius' wind has no such radius (a storm decayed to a
@@ -46,7 +46,8 @@ import pandas as pd
 import xarray as xr
 
 from hazard_models.errors import ModelError
-from hazard_models.typhoon.profiles import AMBIENT_PRESSURE_HPA, radius_of_maximum_wind
+from hazard_models.typhoon.profiles import AMBIENT_PRESSURE_HPA
+from hazard_models.typhoon.structure import radius_of_maximum_wind
 from hazard_models.typhoon.wind_conversion import conversion_factor
 from ingest.contracts import validate_tc_track
 

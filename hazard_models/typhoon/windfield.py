@@ -33,9 +33,8 @@ from hazard_models.typhoon.profiles import (
     SURFACE_REDUCTION_FACTOR,
     StormState,
     get_profile,
-    gradient_to_surface,
-    translation_asymmetry,
 )
+from hazard_models.typhoon.structure import gradient_to_surface, translation_asymmetry
 from hazard_models.typhoon.track import PARAMETERS
 from hazard_models.typhoon.wind_conversion import conversion_factor
 
