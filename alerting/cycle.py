@@ -13,7 +13,9 @@ warning's area reaches, **plus** everyone who received an earlier message of the
 (so an upgrade, downgrade or all-clear reaches whoever got the first warning, even when the
 area shrank). Each gets the CAP XML on each of its channels, with the headline and
 description in the channel's languages for people. A proposal that waits for a forecaster
-sends nothing until :func:`review_proposal` confirms it.
+sends nothing until :func:`review_proposal` confirms it. That includes lowering or lifting
+a warning whose last message went out at such a level (``policy.confirm_lowering``): the
+duty forecaster who raised a red signal also lifts it, whatever the inputs say.
 
 Idempotency keys are SHA-256 of the message identifier (or the impact's state), the
 subscriber and the channel: re-running a cycle re-creates the same keys, and the store keeps
@@ -253,6 +255,7 @@ def alerting_cycle(
         return CycleReceipt(hazard, issue_time, True, 0, 0, 0, 0)
     active = alerts.active_warnings(hazard)
     decisions, state = decide(result, active, setup.policy, setup.partition, issue_time)
+    decisions = [_lowering_needs_review(d, setup.policy, alerts) for d in decisions]
     proposals = [propose(decision, issue_time) for decision in decisions]
     region, by_proposal = _matches(hazard, proposals, setup.context, subscriptions)
     impacts, unassessed = _impacts(result, hazard, issue_time, setup.context, subscriptions, region)
@@ -269,6 +272,19 @@ def alerting_cycle(
         hazard, issue_time, state, proposals, messages, deliveries, impacts
     )
     return replace(receipt, unassessed=unassessed)
+
+
+def _lowering_needs_review(
+    decision: Decision, policy: LifecyclePolicy, alerts: AlertStore
+) -> Decision:
+    """``decision``, waiting for a forecaster if it lowers or lifts a warning whose last
+    message went out at a level the policy keeps for confirmation (``confirm_lowering``)."""
+    if not policy.confirm_lowering or decision.action not in ("downgrade", "cancel"):
+        return decision
+    last = alerts.last_message(decision.hazard, decision.area)
+    if last is None or last.msg_type == "Cancel" or last.level not in policy.confirm_levels:
+        return decision
+    return replace(decision, needs_confirmation=True)
 
 
 def _matches(

@@ -26,6 +26,14 @@ Hysteresis (no flapping)
     must have been in force ``min_duration`` before it is downgraded or cancelled; until
     then the warning stays and the pending lower level is recorded. A warning close to its
     expiry while still proposed is extended.
+
+Confirmation
+    A decision whose level is in ``confirm_levels`` waits for a forecaster. With
+    ``confirm_lowering`` (the default) the alerting cycle also holds back a downgrade or
+    cancellation of a warning whose last message went out at such a level: the duty
+    forecaster who raised a red signal also lifts it. The lifecycle moves on as decided;
+    a forecaster who withdraws the proposal puts the warning back as it was
+    (:meth:`alerting.outbox.store.AlertStore.save_review`).
 """
 
 from __future__ import annotations
@@ -63,6 +71,12 @@ class LifecyclePolicy(Frozen):
     confirm_levels: tuple[str, ...] = ()
     """Levels a forecaster must confirm before they go out (e.g. ``["red"]``); others are
     issued automatically."""
+    confirm_lowering: bool = True
+    """Whether lowering a warning the public has at one of ``confirm_levels`` (its area's
+    last message; a downgrade or a cancellation) waits for a forecaster too. A level only
+    a forecaster may raise is only lifted by one: an input gone stale or a model glitch
+    must not lift a red signal by itself. Applied by :func:`alerting.cycle.alerting_cycle`,
+    which knows what was sent; :func:`decide` alone does not."""
 
 
 @dataclass(frozen=True)

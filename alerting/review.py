@@ -1,8 +1,9 @@
 """The duty forecaster's review of proposed warnings: confirm, edit, hold or cancel.
 
 Each :class:`~alerting.lifecycle.Decision` becomes a :class:`Proposal`. A decision the
-policy lets through automatically (its level is not in ``confirm_levels``) is confirmed at
-once, by the policy; the others wait for a forecaster. Every step returns a new, frozen
+policy lets through automatically (its level is not in ``confirm_levels``, nor does it
+lower a warning from one) is confirmed at once, by the policy; the others wait for a
+forecaster. Every step returns a new, frozen
 proposal with one more :class:`AuditEntry` (who, when, what, why), so the history of a
 warning can always be told; a step that is not allowed in the current state raises
 :class:`ReviewError` naming the state and what is allowed.
@@ -139,6 +140,12 @@ def edit(
     _require(proposal, ("proposed", "held"), "edit")
     changes = []
     decision = proposal.decision
+    if decision.action == "cancel" and (level is not None or communities is not None):
+        raise ReviewError(
+            f"proposal {proposal.id} lifts the {decision.level} warning of "
+            f"{decision.area_name}: its level and area cannot be edited; confirm it, hold it, "
+            "or withdraw it to keep the warning in force"
+        )
     if level is not None:
         if level not in levels:
             raise ReviewError(

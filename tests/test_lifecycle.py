@@ -7,6 +7,7 @@ Hazard results come from the ``typhoon-ensemble`` model on the JMA best track of
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -82,10 +83,13 @@ def test_mangkhut_warnings_escalate_then_step_down_without_flapping(mangkhut_res
     down = [issue for issue, action, _ in futian if action == "downgrade"]
     assert down and down[0] >= datetime(2018, 9, 16, 19, tzinfo=UTC)
     assert levels.index("red") < len(levels) - 1
-    # The red warning needed a forecaster's confirmation, the others went automatically.
+    # The red warning needed a forecaster's confirmation, the others went automatically
+    # (lowering a red that went out waits too: alerting.cycle, which knows what was sent).
     for _, decisions, _ in log:
         for decision in decisions:
-            assert decision.needs_confirmation == (decision.level == "red")
+            assert decision.needs_confirmation == (
+                decision.level == "red" and decision.action != "cancel"
+            )
             assert decision.sequence >= 1
             assert decision.evidence["model"].startswith("typhoon-ensemble")
 
@@ -120,6 +124,19 @@ def test_a_storm_gone_cancels_after_the_hysteresis(mangkhut_results) -> None:  #
     assert FUTIAN in cancels and FUTIAN not in active
     assert cancels[FUTIAN].previous_level == "red"
     assert cancels[FUTIAN].sequence == log[-1][2][FUTIAN].sequence + 1
+    # Where the red signal went out, lifting it waits for the duty forecaster (the
+    # alerting cycle sets needs_confirmation); its level and area are not editable.
+    lift = cancels[FUTIAN]
+    assert lift.level == "red"
+    from alerting.review import ReviewError, edit, propose
+
+    waiting = propose(dataclasses.replace(lift, needs_confirmation=True), lift.issue_time)
+    assert waiting.state == "proposed"
+    levels = {"yellow": 2, "orange": 3, "red": 4}
+    with pytest.raises(ReviewError, match="lifts the red warning of 福田区: its level and area"):
+        edit(waiting, "duty-1", lift.issue_time, levels=levels, level="orange")
+    worded = edit(waiting, "duty-1", lift.issue_time, levels=levels, text="解除台风红色预警")
+    assert worded.decision.action == "cancel" and worded.text == "解除台风红色预警"
 
 
 def test_forecaster_review_of_the_red_warning(mangkhut_results) -> None:  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ they have waited, and a review step stored with what it sends."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -120,7 +121,9 @@ class ReviewStore(StoreBase):
         """Store a review step, and what it sends, in one transaction.
 
         A withdrawn proposal (``after.state == "cancelled"``) puts its area's warning state
-        back to what it was before the proposal, if no later cycle changed it since.
+        back to what it was before the proposal, if no later cycle changed it since; a
+        withdrawn downgrade or cancellation (the forecaster keeps the level) restarts the
+        wait before the lowering is proposed again.
 
         Raises
         ------
@@ -159,6 +162,11 @@ class ReviewStore(StoreBase):
             session.delete(current)
             session.flush()
         if previous is not None:
+            if decision.action in ("downgrade", "cancel"):
+                # The forecaster kept the level: the lowering is asked again only once the
+                # lower proposal has lasted the policy's downgrade_after from now.
+                kept = from_json(ActiveWarning, previous)
+                previous = to_json(replace(kept, lower_since=now))
             session.add(
                 WarningStateRow(
                     hazard=decision.hazard, area=decision.area, state_json=previous, updated_at=now

@@ -309,6 +309,80 @@ def test_red_waits_for_a_forecaster_and_goes_out_on_the_thread(mangkhut, setup, 
     assert alerts.active_warnings("typhoon")[other.decision.area].level == before
 
 
+def test_a_red_signal_that_went_out_is_lifted_only_by_a_forecaster(mangkhut, setup, stores) -> None:  # type: ignore[no-untyped-def]
+    """Mangkhut moves away and the model stops proposing red over Futian: the lowering of a
+    red warning the public has waits for the duty forecaster; withdrawn, the red stays and
+    is asked about again only after the policy's downgrade_after; confirmed, it goes out on
+    the red warning's thread."""
+    alerts, subs, clock = stores
+    run_cycles(mangkhut, setup, alerts, subs, clock, until=datetime(2018, 9, 16, 1, tzinfo=UTC))
+    red = next(p for p in alerts.proposals() if p.decision.area == FUTIAN)
+    review_proposal(red.id, lambda p: confirm(p, "duty-1", clock.now), setup, alerts, subs)
+    sent_red = alerts.last_message("typhoon", FUTIAN)
+    assert sent_red is not None and sent_red.level == "red"
+    lowering = None
+    for issue in sorted(t for t in mangkhut[0] if t > datetime(2018, 9, 16, 1, tzinfo=UTC)):
+        clock.now = issue + timedelta(minutes=1)
+        alerting_cycle(mangkhut[0][issue], issue, setup, alerts, subs)
+        for waiting in [p for p in alerts.proposals() if p.decision.area == FUTIAN]:
+            if waiting.decision.action not in ("downgrade", "cancel"):  # red goes on
+                review_proposal(
+                    waiting.id, lambda p: confirm(p, "duty-1", clock.now), setup, alerts, subs
+                )
+                sent_red = alerts.last_message("typhoon", FUTIAN)
+            else:
+                lowering = waiting
+        if lowering is not None:
+            break
+    assert lowering is not None, "the storm left but no lowering of Futian's red was proposed"
+    assert lowering.decision.action in ("downgrade", "cancel")
+    assert lowering.decision.previous_level == "red" and lowering.state == "proposed"
+    assert alerts.last_message("typhoon", FUTIAN) == sent_red  # nothing lifted it yet
+    # The forecaster keeps red: the warning is back in force, and the lowering is not
+    # proposed again before downgrade_after (5 h) has passed since.
+    kept_at = clock.now
+    review_proposal(
+        lowering.id, lambda p: cancel(p, "duty-1", kept_at, "still gusty"), setup, alerts, subs
+    )
+    state = alerts.active_warnings("typhoon")[FUTIAN]
+    assert state.level == "red" and state.lower_since == kept_at
+    lower = mangkhut[0][lowering.decision.issue_time]
+    soon = kept_at + timedelta(hours=1)
+    clock.now = soon
+    alerting_cycle(lower, soon, setup, alerts, subs)
+    kept = [p for p in alerts.proposals() if p.decision.area == FUTIAN]
+    assert [p.decision.action for p in kept] in ([], ["extend"])  # red near expiry: kept on
+    for proposal in kept:
+        review_proposal(proposal.id, lambda p: confirm(p, "duty-1", soon), setup, alerts, subs)
+    sent_red = alerts.last_message("typhoon", FUTIAN)
+    assert sent_red is not None and sent_red.level == "red"
+    later = kept_at + POLICY.downgrade_after + timedelta(minutes=5)
+    clock.now = later
+    alerting_cycle(lower, later, setup, alerts, subs)
+    again = [p for p in alerts.proposals() if p.decision.area == FUTIAN]
+    assert len(again) == 1 and again[0].decision.previous_level == "red"
+    assert again[0].decision.action in ("downgrade", "cancel")
+    review_proposal(again[0].id, lambda p: confirm(p, "duty-2", later), setup, alerts, subs)
+    lifted = alerts.last_message("typhoon", FUTIAN)
+    assert lifted is not None and lifted.level == again[0].decision.level
+    assert lifted.msg_type == ("Cancel" if again[0].decision.action == "cancel" else "Update")
+    assert parse_cap(lifted.xml).references[0].identifier == sent_red.identifier
+    steps = [(a.actor, a.action) for a in alerts.audit("proposal", again[0].id)]
+    assert steps == [("lifecycle", "proposed"), ("duty-2", "confirmed")]
+
+
+def test_a_red_that_never_went_out_is_lowered_by_policy(mangkhut, setup, stores) -> None:  # type: ignore[no-untyped-def]
+    """Red proposed but never confirmed: the public has the lower level, so stepping the
+    lifecycle down from red needs nobody."""
+    alerts, subs, clock = stores
+    run_cycles(mangkhut, setup, alerts, subs, clock)
+    decided = [
+        p for p in alerts.proposals(states=("confirmed",)) if p.decision.previous_level == "red"
+    ]
+    assert decided and all(p.audit[-1].by == "policy" for p in decided)
+    assert all(m.level != "red" for m in alerts.messages())
+
+
 # -- delivery ------------------------------------------------------------------------------
 
 
