@@ -219,7 +219,7 @@ def test_port_gust_rule_takes_the_worst_of_the_asset_communities(
             "exceedance_probability[threshold=17.2 m s-1 (gust Beaufort 8), window=12 h]"
         )
         assert forecast.issue_time == issue
-        assert forecast.model.startswith("typhoon-ensemble 0.4.0")
+        assert forecast.model.startswith("typhoon-ensemble 0.5.0")
     # Mangkhut passed ~100 km south-west of Shenzhen on the 16th: gusts of Beaufort 8
     # reached the whole coast, so every member has them at the port.
     assert _by(forecasts, "terminal-gate", 0).probability == 1.0  # type: ignore[union-attr]

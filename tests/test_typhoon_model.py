@@ -241,3 +241,15 @@ def test_a_storm_at_its_first_fix_is_forecast_with_the_wider_climatology_spread(
     )
     assert "motion of the last 12 h" in later.attrs["evidence"]
     assert "climatology-alone" not in later.attrs["ensemble"]
+
+
+def test_a_stale_bulletin_fails_the_cycle_instead_of_warning(  # type: ignore[no-untyped-def]
+    shenzhen_settings, shenzhen_region, yinxing
+) -> None:
+    """CMA's Yinxing bulletin of 7 Nov 2024 12 UTC used 15 h later: the cycle fails loudly
+    (retried and seen) rather than warn from a forecast the agency has long replaced."""
+    late = datetime(2024, 11, 8, 3, tzinfo=UTC)
+    with pytest.raises(ModelError, match=r"is from 2024-11-07T12:00Z, 15 h before the issue"):
+        _model(shenzhen_settings).run({"track": yinxing}, shenzhen_region, late)
+    lenient = _model(shenzhen_settings, max_forecast_age="18 h")
+    assert "no_storm" not in lenient.run({"track": yinxing}, shenzhen_region, late).attrs

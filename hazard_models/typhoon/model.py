@@ -142,6 +142,11 @@ class TyphoonOptions(ModelOptions):
         default=timedelta(hours=12),
         description="a best track whose latest fix is older is a storm no longer tracked",
     )
+    max_forecast_age: Duration = Field(
+        default=timedelta(hours=12),
+        description="a forecast track (bulletin) whose reference time is older is refused: "
+        "the cycle fails, and is seen, rather than warn from a stale forecast",
+    )
     thresholds: dict[str, str] = Field(
         default_factory=lambda: {
             **{f"Beaufort {b} mean": f"{BEAUFORT[b]} m s-1" for b in (6, 8, 10, 12)},
@@ -198,7 +203,7 @@ class TyphoonModel(HazardModel):
 
     name = "typhoon-ensemble"
     hazard = "typhoon"
-    version = "0.4.0"
+    version = "0.5.0"
     inputs: ClassVar[Mapping[str, InputSpec]] = {
         "track": InputSpec(
             ("tropical cyclone track",),
@@ -212,6 +217,23 @@ class TyphoonModel(HazardModel):
         options = self.options
         assert isinstance(options, TyphoonOptions)
         if int(track.attrs.get("is_forecast", 0)) == 1:
+            reference = np.datetime64(
+                track.coords["reference_time"].values
+                if "reference_time" in track.coords
+                else track["time"].values[0],
+                "ns",
+            )
+            issue = np.datetime64(issue_time.astimezone(UTC).replace(tzinfo=None), "ns")
+            age = issue - reference
+            if age > np.timedelta64(options.max_forecast_age):
+                raise ModelError(
+                    f"model {self.name!r}: the forecast track of "
+                    f"{track.attrs.get('agency', '?')} ({track.attrs.get('source', '?')}) is "
+                    f"from {np.datetime_as_string(reference, unit='m')}Z, "
+                    f"{age / np.timedelta64(1, 'h'):g} h before the issue time (more than "
+                    "options.max_forecast_age); ingest the newer bulletin, the warnings in "
+                    "force stay as they are until a cycle succeeds"
+                )
             return track
         if options.training_data is None:
             raise ModelError(
