@@ -139,13 +139,13 @@ for (const button of document.querySelectorAll("button[data-action]")) {
     const body = { by };
     const action = button.dataset.action;
     if (action === "edit") {
-      const level = card.querySelector("select.level").value;
+      const level = card.querySelector("select.level");
       const text = card.querySelector("textarea.text-edit").value.trim();
       const area = card.querySelector("textarea.area-edit");
       const ids = (field) => field.split(/[\\s,]+/).filter((id) => id);
-      if (level !== card.dataset.level) body.level = level;
+      if (level && level.value !== card.dataset.level) body.level = level.value;
       if (text && text !== card.dataset.text) body.text = text;
-      if (ids(area.value).join(" ") !== ids(area.defaultValue).join(" ")) {
+      if (area && ids(area.value).join(" ") !== ids(area.defaultValue).join(" ")) {
         body.communities = ids(area.value);
         if (!body.communities.length) {
           status.textContent = "A warning needs a community; withdraw it instead."; return;
@@ -182,8 +182,9 @@ def _card(
     """One proposal's card; ``levels`` are its hazard's level names, lowest first."""
     lead = "—" if proposal.lead_time is None else f"{proposal.lead_time:.0f} min"
     colour = _LEVEL_COLOURS.get(proposal.level, "#888888")
+    lifts = proposal.action == "cancel"
     change = (
-        f"{escape(proposal.previous_level)} → {escape(proposal.level)}"
+        f"{escape(proposal.previous_level)} → {'lifted' if lifts else escape(proposal.level)}"
         if proposal.previous_level
         else escape(proposal.level)
     )
@@ -206,6 +207,16 @@ def _card(
     issued, onset = _local(proposal.issue_time, zone), _local(proposal.onset, zone)
     expires = _local(proposal.expires, zone)
     drawn = "" if area_map is None else area_map.svg(proposal.community_ids)
+    # Lifting a signal: confirm or withdraw it (withdrawing keeps the signal), edit the text.
+    confirm_label = "Confirm: lift the signal" if lifts else "Confirm and send"
+    withdraw_label = "Withdraw: keep the signal" if lifts else "Withdraw"
+    level_field = "" if lifts else f'<label>level <select class="level">{options}</select></label>'
+    area_field = (
+        ""
+        if lifts
+        else '<label>communities (ids; remove or add)<br><textarea class="area-edit" rows="3" '
+        f'cols="60">{escape(" ".join(proposal.community_ids))}</textarea></label><br>'
+    )
     return f"""
 <section class="card" data-id="{escape(proposal.id)}" data-state="{escape(proposal.state)}"
          data-level="{escape(proposal.level)}" data-text="{escape(proposal.text)}"
@@ -218,18 +229,17 @@ def _card(
   <table class="evidence">{evidence}</table>
   {text}
   <p>
-    <button data-action="confirm">Confirm and send</button>
+    <button data-action="confirm">{confirm_label}</button>
     <input class="reason" placeholder="reason (to hold or withdraw)" size="32">
     <button data-action="hold">Hold</button>
-    <button data-action="cancel">Withdraw</button>
+    <button data-action="cancel">{withdraw_label}</button>
     <span class="status error" role="status"></span>
   </p>
   <details><summary>edit</summary><p>
-    <label>level <select class="level">{options}</select></label>
+    {level_field}
     <textarea class="text-edit" rows="2" cols="60" placeholder="message text (optional)"
       >{escape(proposal.text)}</textarea></p><p>
-    <label>communities (ids; remove or add)<br><textarea class="area-edit" rows="3" cols="60"
-      >{escape(" ".join(proposal.community_ids))}</textarea></label><br>
+    {area_field}
     <button data-action="edit">Save changes</button></p></details>
   <details><summary>history</summary><ul>{history}</ul></details>
 </section>"""

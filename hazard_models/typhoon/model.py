@@ -217,20 +217,15 @@ class TyphoonModel(HazardModel):
         options = self.options
         assert isinstance(options, TyphoonOptions)
         if int(track.attrs.get("is_forecast", 0)) == 1:
-            reference = np.datetime64(
-                track.coords["reference_time"].values
-                if "reference_time" in track.coords
-                else track["time"].values[0],
-                "ns",
-            )
-            issue = np.datetime64(issue_time.astimezone(UTC).replace(tzinfo=None), "ns")
-            age = issue - reference
-            if age > np.timedelta64(options.max_forecast_age):
+            base = track["reference_time"] if "reference_time" in track.coords else track["time"][0]
+            reference = pd.Timestamp(base.values.astype("datetime64[ns]").item())
+            age = (pd.Timestamp(issue_time).tz_convert(None) - reference) / pd.Timedelta(hours=1)
+            if age > options.max_forecast_age / timedelta(hours=1):
                 raise ModelError(
                     f"model {self.name!r}: the forecast track of "
                     f"{track.attrs.get('agency', '?')} ({track.attrs.get('source', '?')}) is "
-                    f"from {np.datetime_as_string(reference, unit='m')}Z, "
-                    f"{age / np.timedelta64(1, 'h'):g} h before the issue time (more than "
+                    f"from {reference:%Y-%m-%dT%H:%M}Z, "
+                    f"{age:g} h before the issue time (more than "
                     "options.max_forecast_age); ingest the newer bulletin, the warnings in "
                     "force stay as they are until a cycle succeeds"
                 )
