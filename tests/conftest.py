@@ -10,7 +10,7 @@ import gzip
 import json
 import os
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +163,19 @@ def mangkhut() -> tuple[dict[datetime, xr.Dataset], xr.Dataset]:
         datetime.fromisoformat(issue): _decode(data) for issue, data in payload["results"].items()
     }
     return results, xr.Dataset.from_dict(payload["communities"])
+
+
+@pytest.fixture(scope="session")
+def mangkhut_policy() -> Any:
+    """The lifecycle policy the tests run on the Mangkhut results: typhoon windows already
+    look ahead, 3 h minimum duration, 5 h before a downgrade, 12 h validity, red confirmed
+    by a forecaster."""
+    from alerting.lifecycle import LifecyclePolicy
+
+    return LifecyclePolicy(
+        look_ahead=timedelta(0),
+        min_duration=timedelta(hours=3),
+        downgrade_after=timedelta(hours=5),
+        validity=timedelta(hours=12),
+        confirm_levels=("red",),
+    )

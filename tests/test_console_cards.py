@@ -15,29 +15,22 @@ from alerting.review import propose
 from yujing.api import ProposalView
 from yujing.console import console_page
 
-POLICY = LifecyclePolicy(
-    look_ahead=timedelta(0),
-    min_duration=timedelta(hours=3),
-    downgrade_after=timedelta(hours=5),
-    validity=timedelta(hours=12),
-    confirm_levels=("red",),
-)
 LEVELS = {"typhoon": ["white", "blue", "yellow", "orange", "red"]}
 
 
-def _decisions(mangkhut: Any) -> list[Any]:
+def _decisions(mangkhut: Any, policy: LifecyclePolicy) -> list[Any]:
     """Every decision of the fixture's cycles, then of the storm gone for 14 h."""
     results = mangkhut[0]
     active: dict[str, ActiveWarning] = {}
     decided = []
     times = sorted(results)
     for issue in times[:-1]:
-        decisions, active = decide(results[issue], active, POLICY, "district", issue)
+        decisions, active = decide(results[issue], active, policy, "district", issue)
         decided += decisions
     gone, last = results[times[-1]], times[-2]
     for hours in (1, 7, 8, 14):
         later = last + timedelta(hours=hours)
-        decisions, active = decide(gone, active, POLICY, "district", later)
+        decisions, active = decide(gone, active, policy, "district", later)
         decided += decisions
     return decided
 
@@ -48,8 +41,10 @@ def _page(decision: Any) -> str:
     return console_page([view], decision.issue_time, "Asia/Shanghai", "深圳市", levels=LEVELS)
 
 
-def test_a_card_lifting_a_signal_offers_confirm_or_keep_and_only_the_text(mangkhut) -> None:  # type: ignore[no-untyped-def]
-    decided = _decisions(mangkhut)
+def test_a_card_lifting_a_signal_offers_confirm_or_keep_and_only_the_text(  # type: ignore[no-untyped-def]
+    mangkhut, mangkhut_policy
+) -> None:
+    decided = _decisions(mangkhut, mangkhut_policy)
     lift = next(d for d in decided if d.action == "cancel")
     raise_ = next(d for d in decided if d.action in ("issue", "upgrade"))
     page = _page(lift)

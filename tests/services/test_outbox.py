@@ -42,13 +42,6 @@ from alerting.subscriptions import SubscriptionStore
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = bytes.fromhex("6b" * 32)  # the tests' webhook master key (32 bytes)
-POLICY = LifecyclePolicy(
-    look_ahead=timedelta(0),
-    min_duration=timedelta(hours=3),
-    downgrade_after=timedelta(hours=5),
-    validity=timedelta(hours=12),
-    confirm_levels=("red",),
-)
 LEVELS = {"white": 0, "blue": 1, "yellow": 2, "orange": 3, "red": 4}
 FUTIAN = "440304"
 
@@ -101,7 +94,9 @@ def webhook(url: str, language: str = "zh-CN") -> dict[str, Any]:
 
 
 @pytest.fixture
-def setup(mangkhut: tuple[dict[datetime, xr.Dataset], xr.Dataset]) -> AlertingSetup:
+def setup(
+    mangkhut: tuple[dict[datetime, xr.Dataset], xr.Dataset], mangkhut_policy: LifecyclePolicy
+) -> AlertingSetup:
     """Shenzhen's typhoon alerting, red confirmed by a forecaster."""
     context = MessageContext(
         sender="yujing@440300.example",
@@ -111,7 +106,7 @@ def setup(mangkhut: tuple[dict[datetime, xr.Dataset], xr.Dataset]) -> AlertingSe
         timezone="Asia/Shanghai",
         communities=mangkhut[1],
     )
-    return AlertingSetup(context, POLICY, "district", LEVELS)
+    return AlertingSetup(context, mangkhut_policy, "district", LEVELS)
 
 
 @pytest.fixture
@@ -356,7 +351,7 @@ def test_a_red_signal_that_went_out_is_lifted_only_by_a_forecaster(mangkhut, set
         review_proposal(proposal.id, lambda p: confirm(p, "duty-1", soon), setup, alerts, subs)
     sent_red = alerts.last_message("typhoon", FUTIAN)
     assert sent_red is not None and sent_red.level == "red"
-    later = kept_at + POLICY.downgrade_after + timedelta(minutes=5)
+    later = kept_at + setup.policy.downgrade_after + timedelta(minutes=5)
     clock.now = later
     alerting_cycle(lower, later, setup, alerts, subs)
     again = [p for p in alerts.proposals() if p.decision.area == FUTIAN]
