@@ -37,6 +37,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -169,9 +170,9 @@ def score_storm(row: pd.Series, folder: Path, settings: Settings, pooled: Pooled
             continue
         cycles = times[: p.size // n_community]
         tags = {"storm": storm, "season": int(row["season"])}
-        formed = np.repeat(cycles >= np.datetime64(first_known), n_community)
+        formed = cycles >= np.datetime64(first_known)
         pooled.community.setdefault(level, []).append(
-            pd.DataFrame({"p": p, "o": o, "formed": formed, **tags})
+            pd.DataFrame({"p": p, "o": o, "formed": np.repeat(formed, n_community), **tags})
         )
         city_p = p.reshape(-1, n_community).max(axis=1)
         city_o = o.reshape(-1, n_community).max(axis=1)
@@ -180,7 +181,7 @@ def score_storm(row: pd.Series, folder: Path, settings: Settings, pooled: Pooled
                 {
                     "p": city_p,
                     "o": city_o,
-                    "formed": cycles >= np.datetime64(first_known),
+                    "formed": formed,
                     "time": cycles,
                     **tags,
                 }
@@ -191,13 +192,19 @@ def score_storm(row: pd.Series, folder: Path, settings: Settings, pooled: Pooled
     pooled.tracks.append(_track_misses(storm, folder, settings, windows))
 
 
+@lru_cache(maxsize=4)
+def _best_tracks(path: Path) -> dict[str, xr.Dataset]:
+    """Every storm of one JMA file, parsed once for all the storms it holds."""
+    return read_jma_best_tracks(path)
+
+
 def _track_misses(
     storm: str, folder: Path, settings: Settings, windows: dict[str, timedelta]
 ) -> pd.DataFrame:
     """Per forecast cycle: the closest approach to Futian within the yellow window of the
     forecast track (member 0) and of the best track, km (NaN where the cycle had none)."""
     source = settings.sources[f"jma_{storm}"]
-    best = read_jma_best_tracks(Path(source.path))[storm]
+    best = _best_tracks(Path(source.path))[storm]
     best_hours = (best["time"].values - best["time"].values[0]) / np.timedelta64(1, "h")
     window = windows.get("yellow", timedelta(hours=24)) / timedelta(hours=1)
     rows = []
