@@ -9,7 +9,7 @@ or the reason it could not be assessed (see :mod:`alerting.impact`).
 ...     first_time=datetime(2018, 9, 16, 4, 40, tzinfo=UTC),
 ...     issue_time=datetime(2018, 9, 16, 1, tzinfo=UTC), communities=("cell-1",),
 ...     basis="exceedance_probability[threshold=17.2 m s-1 (gust Beaufort 8), window=12 h]",
-...     model="typhoon-ensemble 0.5.0")
+...     model="typhoon-ensemble 0.6.0")
 >>> forecast.subject("en-US")
 'Typhoon impact forecast for 码头闸口: gust >= 17.2 m s-1 within 12 h, probability 60 %'
 >>> forecast.state_key

@@ -23,7 +23,9 @@ level there at a later cycle inside that window (``yujing.verify.reliability_pai
 the city-wide view (largest probability over the city against "any community met it",
 one pair per cycle) is shown too. The Brier skill score is against the sample's own base
 rate (a climatological forecast that knew the base rate of these storms: a generous
-reference). White and blue are not scored (the reasons are in the event files).
+reference). The same pairs, warned where the probability reaches the model's
+``warn_probability`` (as the signal is), give POD, FAR and CSI. White and blue are not
+scored (the reasons are in the event files).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ import pandas as pd
 import xarray as xr
 from typhoon_cliper import SHENZHEN, great_circle_km
 
+from hazard_models.typhoon.model import TyphoonOptions
+from hazard_models.verification.categorical import ContingencyTable
 from hazard_models.verification.probabilistic import (
     brier_score,
     brier_skill_score,
@@ -304,6 +308,36 @@ def score_table(pairs: dict[str, list[pd.DataFrame]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def categorical(pairs: dict[str, list[pd.DataFrame]], threshold: float) -> pd.DataFrame:
+    """Per level, the pairs as yes/no warnings: warned where the probability reaches the
+    model's ``warn_probability`` (what sets ``hazard_level`` and so the signal)."""
+    rows = []
+    for level in SCORED:
+        if level not in pairs:
+            continue
+        frame = pd.concat(pairs[level], ignore_index=True)
+        warned, met = frame["p"].to_numpy() >= threshold, frame["o"].to_numpy() > 0.5
+        table = ContingencyTable(
+            int((warned & met).sum()),
+            int((~warned & met).sum()),
+            int((warned & ~met).sum()),
+            int((~warned & ~met).sum()),
+        )
+        rows.append(
+            {
+                "level": level,
+                "hits": table.hits,
+                "misses": table.misses,
+                "false alarms": table.false_alarms,
+                "POD": round(float(table.pod), 3),
+                "FAR": round(float(table.far), 3),
+                "CSI": round(float(table.csi), 3),
+                "bias": round(float(table.frequency_bias), 2),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def reliability(pairs: dict[str, list[pd.DataFrame]]) -> pd.DataFrame:
     """Reliability per level in bins of 0.1 (empty bins left out)."""
     frames = []
@@ -331,7 +365,9 @@ def failure_summary(failures: dict[str, str]) -> str:
     )
 
 
-def report(pooled: Pooled, members: int, seconds: float, rescored: bool = False) -> str:
+def report(
+    pooled: Pooled, members: int, seconds: float, warn: float, rescored: bool = False
+) -> str:
     """The Markdown report."""
     doc = (__doc__ or "").split("\n\n", 2)[2].strip()
     cycles = sum(int(str(s["cycles"])) for s in pooled.storms)
@@ -361,6 +397,16 @@ def report(pooled: Pooled, members: int, seconds: float, rescored: bool = False)
         "## Brier scores, city-wide (one pair per cycle)",
         "",
         score_table(pooled.city).to_markdown(index=False),
+        "",
+        f"## Warned or not: the pairs at the warning probability ({warn:g})",
+        "",
+        "A pair is warned where the probability reaches `warn_probability`, as the "
+        "signal is; hits, misses and false alarms per community and issue time, then "
+        "city-wide (one per cycle).",
+        "",
+        categorical(pooled.community, warn).to_markdown(index=False),
+        "",
+        categorical(pooled.city, warn).to_markdown(index=False),
         "",
         "## Yellow misses, city-wide",
         "",
@@ -408,7 +454,10 @@ def main() -> None:
     seconds = time.perf_counter() - started
     if args.rescore:  # the replays' own time, as recorded
         seconds = sum(float(str(s["seconds"])) for s in pooled.storms)
-    text = report(pooled, args.members, seconds, rescored=args.rescore is not None)
+    options = TyphoonOptions.model_validate(settings.hazards["typhoon"].options)
+    text = report(
+        pooled, args.members, seconds, options.warn_probability, rescored=args.rescore is not None
+    )
     print(text)
     if args.write:
         write_bytes_atomic(args.write, text.encode("utf-8"))

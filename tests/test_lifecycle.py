@@ -142,8 +142,8 @@ def test_a_storm_gone_cancels_after_the_hysteresis(mangkhut_results) -> None:  #
 def test_forecaster_review_of_the_red_warning(mangkhut_results) -> None:  # type: ignore[no-untyped-def]
     from alerting.review import ReviewError, cancel, confirm, edit, hold, propose
 
-    log = _run(mangkhut_results, ISSUES[:3])
-    issue, decisions, _ = log[-1]
+    log = _run(mangkhut_results, ISSUES[:4])
+    issue, decisions, _ = log[-1]  # 16 Sep 07 UTC: Futian goes to red
     red = next(d for d in decisions if d.area == FUTIAN)
     assert red.level == "red" and red.needs_confirmation
     proposal = propose(red, issue)

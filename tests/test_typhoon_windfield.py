@@ -221,7 +221,7 @@ def test_ensemble_spread_matches_the_configured_errors(mangkhut: xr.Dataset) -> 
         along_track=[150.0, 300.0],
         cross_track=[100.0, 200.0],
         pressure=[10.0, 15.0],
-        size_log_sd=0.2,
+        size=[0.2, 0.3],
         source="test",
     )
     members = perturb_parameters(parameters, reference, errors, 4000, seed=1)
@@ -242,9 +242,13 @@ def test_ensemble_spread_matches_the_configured_errors(mangkhut: xr.Dataset) -> 
     # Along and cross errors independent normal: E[r^2] = σa² + σc².
     assert float(np.sqrt((radial**2).mean())) == pytest.approx(np.hypot(150, 100), rel=0.05)
     assert float(at_24["delta_p"].std()) == pytest.approx(10.0, rel=0.05)
-    assert float(np.log(members["rmax"] / parameters["rmax"]).isel(time=0).std()) == (
-        pytest.approx(0.2, rel=0.05)
-    )
+    size = np.log(members["rmax"] / parameters["rmax"])
+    assert float(size.isel(time=0).std()) == 0.0  # the analysed size at lead 0
+    assert float(size.sel(time=at_24["time"]).std()) == pytest.approx(0.2, rel=0.05)
+    at_36 = reference + np.timedelta64(36, "h")
+    assert float(size.sel(time=at_36).std()) == pytest.approx(0.25, rel=0.05)
+    outer = np.log(members["outer_radius"] / parameters["outer_radius"])
+    xr.testing.assert_allclose(outer, size)  # one size factor for both radii
 
 
 def test_track_errors_are_validated() -> None:

@@ -11,8 +11,10 @@ one forecast (:mod:`hazard_models.typhoon.track`) into ``members`` storms:
 * **intensity**: the central pressure changes by ``z_p σ_p(t)`` (hPa), the pressure deficit
   kept ≥ 0, and the maximum wind scales with the square root of the deficit (cyclostrophic
   balance);
-* **size**: the radius of maximum wind and the outer radius are multiplied by
-  ``exp(z_s σ_s)``.
+* **size**: the radius of maximum wind and the outer radius (the 30-kt radius the profile
+  passes through) are multiplied by ``exp(z_s σ_s(t))``. The size of the analysis is the
+  agency's; what grows with lead time is the error of keeping it (the baseline forecaster
+  persists it).
 
 Each member draws its ``z`` once from N(0, 1) (numpy ``default_rng(seed)``): errors are fully
 correlated in lead time, so a member keeps a smooth track whose offset grows as ``σ(t)``
@@ -44,16 +46,19 @@ class TrackErrors(Frozen):
     along_track: list[float] = Field(description="km, one per lead")
     cross_track: list[float] = Field(description="km, one per lead")
     pressure: list[float] = Field(description="hPa, one per lead")
-    size_log_sd: float = Field(
-        default=0.3, ge=0.0, description="SD of ln(radius) factor, constant in lead"
+    size: list[float] | None = Field(
+        default=None,
+        description="SD of ln(size factor), one per lead; none: the size is not perturbed",
     )
     source: str = Field(min_length=3)
 
     @model_validator(mode="after")
     def _one_per_lead(self) -> TrackErrors:
         n = len(self.leads)
-        for name in ("along_track", "cross_track", "pressure"):
+        for name in ("along_track", "cross_track", "pressure", "size"):
             values = getattr(self, name)
+            if values is None:
+                continue
             if len(values) != n:
                 raise ValueError(f"{name} has {len(values)} values for {n} leads; give one each")
             if any(v < 0 for v in values):
@@ -62,17 +67,19 @@ class TrackErrors(Frozen):
             raise ValueError("leads must increase")
         return self
 
-    def at(self, leads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(σ_along km, σ_cross km, σ_pressure hPa)`` at ``leads`` (hours), interpolated
-        linearly from 0 at lead 0 (where not configured) and constant past the last lead."""
+    def at(self, leads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(σ_along km, σ_cross km, σ_pressure hPa, σ_size ln)`` at ``leads`` (hours),
+        interpolated linearly from 0 at lead 0 (where not configured) and constant past the
+        last lead."""
         hours = np.array([lead.total_seconds() / 3600.0 for lead in self.leads])
+        size = self.size if self.size is not None else [0.0] * len(self.leads)
         result = []
-        for values in (self.along_track, self.cross_track, self.pressure):
+        for values in (self.along_track, self.cross_track, self.pressure, size):
             x, y = hours, np.asarray(values, dtype=float)
             if x[0] > 0.0:
                 x, y = np.concatenate([[0.0], x]), np.concatenate([[0.0], y])
             result.append(np.interp(leads, x, y))
-        return result[0], result[1], result[2]
+        return result[0], result[1], result[2], result[3]
 
 
 def _motion_unit_vectors(parameters: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +128,7 @@ def perturb_parameters(
         0.0,
         None,
     )
-    sd_along, sd_cross, sd_pressure = errors.at(leads)
+    sd_along, sd_cross, sd_pressure, sd_size = errors.at(leads)
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((members, 4))
     z[0] = 0.0
@@ -140,7 +147,7 @@ def perturb_parameters(
     delta_p = np.clip(delta_p0 - z_pressure * sd_pressure, 0.0, None)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(delta_p0 > 0.0, np.sqrt(delta_p / delta_p0), 0.0)
-    size = np.exp(z_size * errors.size_log_sd)
+    size = np.exp(z_size * sd_size)
     if times.size > 1:
         u, v = translation_velocity(times, lat, lon)
     else:

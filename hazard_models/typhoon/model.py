@@ -78,12 +78,12 @@ _DEFAULT_ERRORS = TrackErrors(
     along_track=[20.0, 78.0, 156.0, 381.0, 662.0],
     cross_track=[20.0, 70.0, 147.0, 304.0, 408.0],
     pressure=[3.0, 7.2, 11.0, 14.1, 12.4],
-    size_log_sd=0.3,
+    size=[0.0, 0.21, 0.30, 0.41, 0.51],
     source=(
         "standard deviations of the baseline (CLIPER) forecaster's out-of-sample errors near "
-        "Shenzhen, 2015-2025 (docs/typhoon_cliper.md); at lead 0 an assumed analysis error "
-        "of 20 km and 3 hPa; size: ln R_max SD 0.3 (Vickery & Wadhera 2008 residual 0.45, "
-        "less where the outer radius is known)"
+        "Shenzhen, 2015-2025 (docs/typhoon_cliper.md): position, pressure and the persisted "
+        "30-kt radius (ln R30); at lead 0 an assumed analysis error of 20 km and 3 hPa and "
+        "the analysed size"
     ),
 )
 """Default ensemble spread: the errors of the baseline forecaster, which replays use. For an
@@ -94,7 +94,7 @@ _CLIMATOLOGY_ERRORS = TrackErrors(
     along_track=[20.0, 115.0, 226.0, 452.0, 695.0],
     cross_track=[20.0, 122.0, 228.0, 388.0, 409.0],
     pressure=[3.0, 8.1, 12.1, 14.8, 12.9],
-    size_log_sd=0.3,
+    size=[0.0, 0.21, 0.30, 0.41, 0.51],
     source=(
         "standard deviations of the baseline forecaster's climatology-alone regressions' "
         "out-of-sample errors near Shenzhen, 2015-2025 (docs/typhoon_cliper.md), used when "
@@ -203,7 +203,7 @@ class TyphoonModel(HazardModel):
 
     name = "typhoon-ensemble"
     hazard = "typhoon"
-    version = "0.5.0"
+    version = "0.6.0"
     inputs: ClassVar[Mapping[str, InputSpec]] = {
         "track": InputSpec(
             ("tropical cyclone track",),
