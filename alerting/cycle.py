@@ -219,13 +219,15 @@ def _to_channels(
 
 def _outgoing(
     proposal: Proposal,
+    previous: MessageRecord | None,
     setup: AlertingSetup,
     alerts: AlertStore,
     subscriptions: SubscriptionStore,
     matched: Sequence[AssetMatch] | None = None,
 ) -> tuple[list[MessageRecord], list[NewDelivery]]:
+    """The message and deliveries of a confirmed proposal; ``previous`` is its area's last
+    recorded message (``alerts.last_message``)."""
     decision = proposal.decision
-    previous = alerts.last_message(decision.hazard, decision.area)
     if not needs_message(proposal, previous):
         return [], []
     alert = thread_alert(proposal, setup.context, previous)
@@ -255,7 +257,8 @@ def alerting_cycle(
         return CycleReceipt(hazard, issue_time, True, 0, 0, 0, 0)
     active = alerts.active_warnings(hazard)
     decisions, state = decide(result, active, setup.policy, setup.partition, issue_time)
-    decisions = [_lowering_needs_review(d, setup.policy, alerts) for d in decisions]
+    sent = {d.area: alerts.last_message(d.hazard, d.area) for d in decisions}
+    decisions = [_lowering_needs_review(d, setup.policy, sent[d.area]) for d in decisions]
     proposals = [propose(decision, issue_time) for decision in decisions]
     region, by_proposal = _matches(hazard, proposals, setup.context, subscriptions)
     impacts, unassessed = _impacts(result, hazard, issue_time, setup.context, subscriptions, region)
@@ -264,7 +267,12 @@ def alerting_cycle(
     for proposal in proposals:
         if proposal.state == "confirmed":
             new_messages, outgoing = _outgoing(
-                proposal, setup, alerts, subscriptions, by_proposal.get(proposal.id)
+                proposal,
+                sent[proposal.decision.area],
+                setup,
+                alerts,
+                subscriptions,
+                by_proposal.get(proposal.id),
             )
             messages += new_messages
             deliveries += outgoing
@@ -275,13 +283,13 @@ def alerting_cycle(
 
 
 def _lowering_needs_review(
-    decision: Decision, policy: LifecyclePolicy, alerts: AlertStore
+    decision: Decision, policy: LifecyclePolicy, last: MessageRecord | None
 ) -> Decision:
     """``decision``, waiting for a forecaster if it lowers or lifts a warning whose last
-    message went out at a level the policy keeps for confirmation (``confirm_lowering``)."""
+    message (``last``) went out at a level the policy keeps for confirmation
+    (``confirm_lowering``)."""
     if not policy.confirm_lowering or decision.action not in ("downgrade", "cancel"):
         return decision
-    last = alerts.last_message(decision.hazard, decision.area)
     if last is None or last.msg_type == "Cancel" or last.level not in policy.confirm_levels:
         return decision
     return replace(decision, needs_confirmation=True)
@@ -391,7 +399,9 @@ def review_proposal(
     before = alerts.proposal(proposal_id)
     after = step(before)
     if after.state == "confirmed" and before.state != "confirmed":
-        messages, deliveries = _outgoing(after, setup, alerts, subscriptions)
+        decision = after.decision
+        previous = alerts.last_message(decision.hazard, decision.area)
+        messages, deliveries = _outgoing(after, previous, setup, alerts, subscriptions)
         alerts.save_review(before, after, messages, deliveries)
     else:
         alerts.save_review(before, after)

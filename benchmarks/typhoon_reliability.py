@@ -48,7 +48,7 @@ import xarray as xr
 from typhoon_cliper import SHENZHEN, great_circle_km
 
 from hazard_models.typhoon.model import TyphoonOptions
-from hazard_models.verification.categorical import ContingencyTable
+from hazard_models.verification.categorical import contingency_table
 from hazard_models.verification.probabilistic import (
     brier_score,
     brier_skill_score,
@@ -317,18 +317,13 @@ def categorical(pairs: dict[str, list[pd.DataFrame]], threshold: float) -> pd.Da
             continue
         frame = pd.concat(pairs[level], ignore_index=True)
         warned, met = frame["p"].to_numpy() >= threshold, frame["o"].to_numpy() > 0.5
-        table = ContingencyTable(
-            int((warned & met).sum()),
-            int((~warned & met).sum()),
-            int((warned & ~met).sum()),
-            int((~warned & ~met).sum()),
-        )
+        table = contingency_table(warned, met)
         rows.append(
             {
                 "level": level,
-                "hits": table.hits,
-                "misses": table.misses,
-                "false alarms": table.false_alarms,
+                "hits": int(table.hits),
+                "misses": int(table.misses),
+                "false alarms": int(table.false_alarms),
                 "POD": round(float(table.pod), 3),
                 "FAR": round(float(table.far), 3),
                 "CSI": round(float(table.csi), 3),
