@@ -248,8 +248,15 @@ class _Cycle:
         level = self.names[index - 1] if index else base.level  # type: ignore[union-attr]
         sequence = base.sequence + 1 if base else 1
         expires = self.issue_time + self.policy.validity
-        onset = proposal.onset if proposal and proposal.index == index else None
-        communities = proposal.communities if proposal else ()
+        # The proposal's communities and onset where it proposes this level; otherwise
+        # (extending a warning while a lower level is pending, a downgrade to a level
+        # proposed in an earlier cycle, a cancellation) the warning's own.
+        if proposal is not None and proposal.index == index:
+            onset, communities = proposal.onset, proposal.communities
+        elif base is not None:
+            onset, communities = base.onset, base.communities
+        else:
+            onset, communities = None, ()
         note = proposal.partition_note if proposal else ""
         decision = Decision(
             action=action,

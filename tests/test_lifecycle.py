@@ -139,6 +139,26 @@ def test_a_storm_gone_cancels_after_the_hysteresis(mangkhut_results) -> None:  #
     assert worded.decision.action == "cancel" and worded.text == "解除台风红色预警"
 
 
+def test_an_extension_while_lower_is_pending_keeps_the_warnings_area(mangkhut_results) -> None:  # type: ignore[no-untyped-def]
+    """Red over Futian, then the storm gone: before the lowering settles, the red nears its
+    expiry and is extended over the communities it warned, not the (empty) proposal's."""
+    short = POLICY.model_copy(update={"validity": timedelta(hours=3)})
+    active: dict[str, ActiveWarning] = {}
+    for issue in ISSUES[2:4]:
+        _, active = decide(mangkhut_results[issue], active, short, "district", issue)
+    red = active[FUTIAN]
+    assert red.level == "red" and red.communities and red.onset is not None
+    gone = mangkhut_results[datetime(2018, 9, 25, tzinfo=UTC)]
+    decisions, active = decide(gone, active, short, "district", ISSUES[3] + timedelta(hours=1))
+    assert decisions == [] and active[FUTIAN].lower_index == 0
+    near = red.expires - timedelta(minutes=30)
+    decisions, active = decide(gone, active, short, "district", near)
+    extend = next(d for d in decisions if d.area == FUTIAN)
+    assert extend.action == "extend" and extend.level == "red"
+    assert extend.communities == red.communities and extend.onset == red.onset
+    assert active[FUTIAN].communities == red.communities and active[FUTIAN].lower_index == 0
+
+
 def test_forecaster_review_of_the_red_warning(mangkhut_results) -> None:  # type: ignore[no-untyped-def]
     from alerting.review import ReviewError, cancel, confirm, edit, hold, propose
 
