@@ -6,6 +6,8 @@ module                 what it holds
 ``lifecycle``          decisions per warning area: issue, upgrade, downgrade (hysteresis),
                        extend, update, cancel; lead time and evidence
 ``review``             the duty forecaster's confirm / edit / hold / cancel, with an audit
+``in_force``           what the public has in force: lowering it waits for the forecaster,
+                       prolonging it does not, and it is kept while the forecaster is asked
 ``cap``, ``cap_rules`` CAP 1.2 messages: model, identifiers, writing, safe parsing,
                        XSD and Google Public Alerts rules
 ``messages``           a decision as a bilingual (zh-CN, en-US) CAP message, threaded

@@ -13,9 +13,11 @@ warning's area reaches, **plus** everyone who received an earlier message of the
 (so an upgrade, downgrade or all-clear reaches whoever got the first warning, even when the
 area shrank). Each gets the CAP XML on each of its channels, with the headline and
 description in the channel's languages for people. A proposal that waits for a forecaster
-sends nothing until :func:`review_proposal` confirms it. That includes lowering or lifting
-a warning whose last message went out at such a level (``policy.confirm_lowering``): the
-duty forecaster who raised a red signal also lifts it, whatever the inputs say.
+sends nothing until :func:`review_proposal` confirms it, and is issued when confirmed.
+That includes lowering or lifting a warning whose last message went out at such a level
+(``policy.confirm_lowering``, :mod:`alerting.in_force`): the duty forecaster who raised a
+red signal also lifts it, whatever the inputs say, and meanwhile the cycle renews the red
+in force before it expires.
 
 Idempotency keys are SHA-256 of the message identifier (or the impact's state), the
 subscriber and the channel: re-running a cycle re-creates the same keys, and the store keeps
@@ -27,7 +29,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -39,6 +41,7 @@ import xarray as xr
 from alerting.cap import CapAlert, CapReference, to_xml
 from alerting.delivery.envelope import Envelope
 from alerting.impact import ImpactForecast, assess
+from alerting.in_force import in_force, kept_in_force, review_rule
 from alerting.lifecycle import Decision, LifecyclePolicy, decide
 from alerting.messages import MessageContext, decision_to_cap
 from alerting.outbox.records import (
@@ -82,7 +85,10 @@ def idempotency_key(*parts: str) -> str:
 
 
 def thread_alert(
-    proposal: Proposal, context: MessageContext, previous: MessageRecord | None
+    proposal: Proposal,
+    context: MessageContext,
+    previous: MessageRecord | None,
+    sent: datetime | None = None,
 ) -> CapAlert:
     """The CAP alert of a confirmed proposal, threaded on the last message *sent* for its area.
 
@@ -91,16 +97,28 @@ def thread_alert(
     an Update or Cancel references the area's last recorded message; with none in force
     (never one, or the last was a Cancel) the message is a new Alert, and a Cancel of a
     warning that never went out is not sent at all (callers check :func:`needs_message`).
-    An edited text replaces the description in every language.
+    A new warning (``issue``) for an area whose message is still in force (the lifecycle
+    moved on while its lifting waited for a forecaster) is an Update on that thread, never
+    a second Alert beside it. An edited text replaces the description in every language.
+
+    ``sent``: when a forecaster's confirmation sends it (default: the decision's issue
+    time); the message is issued then, with the decision's validity from then.
     """
-    alert = decision_to_cap(proposal.decision, context)
-    in_force = previous is not None and previous.msg_type != "Cancel"
-    if proposal.decision.action == "issue" or not in_force:
+    decision = proposal.decision
+    if sent is not None and sent != decision.issue_time:
+        validity = decision.expires - decision.issue_time
+        decision = replace(decision, issue_time=sent, expires=sent + validity)
+    alert = decision_to_cap(decision, context)
+    threaded = previous is not None and previous.msg_type != "Cancel"
+    if decision.action == "issue":
+        threaded = in_force(previous, decision.issue_time)
+    if not threaded:
         alert = replace(alert, msg_type="Alert", references=())
     else:
         assert previous is not None
         reference = CapReference(context.sender, previous.identifier, previous.sent)
-        alert = replace(alert, references=(reference,))
+        msg_type = "Update" if alert.msg_type == "Alert" else alert.msg_type
+        alert = replace(alert, msg_type=msg_type, references=(reference,))
     if proposal.text:
         alert = replace(
             alert,
@@ -224,13 +242,14 @@ def _outgoing(
     alerts: AlertStore,
     subscriptions: SubscriptionStore,
     matched: Sequence[AssetMatch] | None = None,
+    sent: datetime | None = None,
 ) -> tuple[list[MessageRecord], list[NewDelivery]]:
     """The message and deliveries of a confirmed proposal; ``previous`` is its area's last
-    recorded message (``alerts.last_message``)."""
+    recorded message (``alerts.last_message``), ``sent`` when a review sends it."""
     decision = proposal.decision
     if not needs_message(proposal, previous):
         return [], []
-    alert = thread_alert(proposal, setup.context, previous)
+    alert = thread_alert(proposal, setup.context, previous, sent)
     message = warning_message(proposal, alert, setup.context)
     earlier: set[str] = set()
     for reference in alert.references:
@@ -258,8 +277,12 @@ def alerting_cycle(
     active = alerts.active_warnings(hazard)
     decisions, state = decide(result, active, setup.policy, setup.partition, issue_time)
     sent = {d.area: alerts.last_message(d.hazard, d.area) for d in decisions}
-    decisions = [_lowering_needs_review(d, setup.policy, sent[d.area]) for d in decisions]
+    decisions = [
+        review_rule(d, setup.policy, sent[d.area], setup.levels, partial(_communities, alerts))
+        for d in decisions
+    ]
     proposals = [propose(decision, issue_time) for decision in decisions]
+    proposals += _kept(hazard, issue_time, setup.policy, proposals, sent, alerts)
     region, by_proposal = _matches(hazard, proposals, setup.context, subscriptions)
     impacts, unassessed = _impacts(result, hazard, issue_time, setup.context, subscriptions, region)
     messages: list[MessageRecord] = []
@@ -282,17 +305,36 @@ def alerting_cycle(
     return replace(receipt, unassessed=unassessed)
 
 
-def _lowering_needs_review(
-    decision: Decision, policy: LifecyclePolicy, last: MessageRecord | None
-) -> Decision:
-    """``decision``, waiting for a forecaster if it lowers or lifts a warning whose last
-    message (``last``) went out at a level the policy keeps for confirmation
-    (``confirm_lowering``)."""
-    if not policy.confirm_lowering or decision.action not in ("downgrade", "cancel"):
-        return decision
-    if last is None or last.msg_type == "Cancel" or last.level not in policy.confirm_levels:
-        return decision
-    return replace(decision, needs_confirmation=True)
+def _communities(alerts: AlertStore, message: MessageRecord) -> tuple[str, ...]:
+    """The communities ``message`` went out for (its proposal's, as confirmed)."""
+    return alerts.proposal(message.proposal_id).decision.communities
+
+
+def _kept(
+    hazard: str,
+    issue_time: datetime,
+    policy: LifecyclePolicy,
+    proposals: Sequence[Proposal],
+    sent: dict[str, MessageRecord | None],
+    alerts: AlertStore,
+) -> list[Proposal]:
+    """Extensions of the messages in force whose area waits for a forecaster
+    (:func:`alerting.in_force.kept_in_force`); none where this cycle sends one anyway."""
+    sending = {p.decision.area for p in proposals if p.state == "confirmed"}
+    waiting = [
+        p
+        for p in [*alerts.proposals(hazard=hazard), *proposals]
+        if p.state in ("proposed", "held") and p.decision.area not in sending
+    ]
+
+    def last_message(area: str) -> MessageRecord | None:
+        if area not in sent:
+            sent[area] = alerts.last_message(hazard, area)
+        return sent[area]
+
+    return kept_in_force(
+        issue_time, policy, waiting, last_message, lambda m: alerts.proposal(m.proposal_id)
+    )
 
 
 def _matches(
@@ -401,8 +443,21 @@ def review_proposal(
     if after.state == "confirmed" and before.state != "confirmed":
         decision = after.decision
         previous = alerts.last_message(decision.hazard, decision.area)
-        messages, deliveries = _outgoing(after, previous, setup, alerts, subscriptions)
+        messages, deliveries = _outgoing(
+            after, previous, setup, alerts, subscriptions, sent=_sent_at(after, previous)
+        )
         alerts.save_review(before, after, messages, deliveries)
     else:
         alerts.save_review(before, after)
     return after
+
+
+def _sent_at(confirmed: Proposal, previous: MessageRecord | None) -> datetime:
+    """When a forecaster's confirmation issues ``confirmed``: the time of the confirming
+    step, to the second (CAP ``sent``), never before its decision nor before the area's
+    last message (a message kept in force meanwhile), so the thread stays in order."""
+    at = confirmed.audit[-1].at.replace(microsecond=0)
+    at = max(at, confirmed.decision.issue_time)
+    if previous is not None and previous.sent >= at:
+        at = previous.sent + timedelta(seconds=1)
+    return at

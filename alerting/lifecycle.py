@@ -29,10 +29,11 @@ Hysteresis (no flapping)
 
 Confirmation
     A decision whose level is in ``confirm_levels`` waits for a forecaster. With
-    ``confirm_lowering`` (the default) the alerting cycle also holds back a downgrade or
-    cancellation of a warning whose last message went out at such a level: the duty
-    forecaster who raised a red signal also lifts it. The lifecycle moves on as decided;
-    a forecaster who withdraws the proposal puts the warning back as it was
+    ``confirm_lowering`` (the default) the alerting cycle compares each decision with the
+    message in force (:mod:`alerting.in_force`): whatever would lower a level that went out
+    for confirmation waits too, prolonging it as it went out does not, and the message is
+    renewed while the forecaster is asked. The lifecycle moves on as decided; a forecaster
+    who withdraws the proposal puts the warning back as it was
     (:meth:`alerting.outbox.store.AlertStore.save_review`).
 """
 
@@ -72,11 +73,13 @@ class LifecyclePolicy(Frozen):
     """Levels a forecaster must confirm before they go out (e.g. ``["red"]``); others are
     issued automatically."""
     confirm_lowering: bool = True
-    """Whether lowering a warning the public has at one of ``confirm_levels`` (its area's
-    last message; a downgrade or a cancellation) waits for a forecaster too. A level only
-    a forecaster may raise is only lifted by one: an input gone stale or a model glitch
-    must not lift a red signal by itself. Applied by :func:`alerting.cycle.alerting_cycle`,
-    which knows what was sent; :func:`decide` alone does not."""
+    """Whether a warning the public has at one of ``confirm_levels`` (its area's last
+    message in force) is lowered or lifted only by a forecaster: any decision at a lower
+    level waits for one, prolonging it as it went out does not, and it is renewed rather
+    than left to expire while a forecaster is asked. A level only a forecaster may raise
+    is only lifted by one: an input gone stale, a model glitch or an unanswered page must
+    not lift a red signal by itself. Applied by :func:`alerting.cycle.alerting_cycle`,
+    which knows what was sent (:mod:`alerting.in_force`); :func:`decide` alone does not."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,9 @@ class Decision:
     """Rank of ``level`` in the scheme (0 advisory ... 4 red)."""
     previous_issue_time: datetime | None = None
     """Issue time of the message this one follows (Update/Cancel reference it)."""
+    keeps_in_force: bool = False
+    """An extension the alerting cycle made of a message in force while its area waits
+    for a forecaster (:func:`alerting.in_force.kept_in_force`), not a lifecycle decision."""
 
     @property
     def lead_time(self) -> timedelta | None:

@@ -64,9 +64,15 @@ class Proposal:
 
 
 def _proposal_id(decision: Decision) -> str:
-    key = "|".join(
-        (decision.hazard, decision.area, decision.issue_time.isoformat(), str(decision.sequence))
-    )
+    parts = [
+        decision.hazard,
+        decision.area,
+        decision.issue_time.isoformat(),
+        str(decision.sequence),
+    ]
+    if decision.keeps_in_force:  # beside the lifecycle's own decision of the same cycle
+        parts.append("kept")
+    key = "|".join(parts)
     return f"{decision.hazard}-{decision.area}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 

@@ -397,7 +397,8 @@ def test_the_feed_holds_each_message_in_force_with_its_cap(world: World) -> None
     expected = [in_force[0], in_force[1], in_force[3]]
     entries = feed.findall(ATOM + "entry")
     assert len(entries) == len(expected)
-    assert feed.findtext(ATOM + "updated") == "2018-09-16T01:00:00+00:00"
+    # the red went out when duty-1 confirmed it (01:20), not at its cycle (01:00)
+    assert feed.findtext(ATOM + "updated") == "2018-09-16T01:20:00+00:00"
     for entry, message in zip(entries, expected, strict=True):
         assert entry.findtext(ATOM + "title") == message.headline
         assert entry.findtext(ATOM + "updated") == message.sent.isoformat()

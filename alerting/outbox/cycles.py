@@ -202,6 +202,8 @@ class CycleStore(StoreBase):
         )
         session.flush()
         audit_proposal(session, proposal, proposal.audit)
+        if decision.keeps_in_force:
+            return  # kept while a forecaster is asked: the question stays open
         stale = session.scalars(
             select(ProposalRow).where(
                 ProposalRow.hazard == decision.hazard,

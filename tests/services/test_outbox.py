@@ -33,6 +33,7 @@ from alerting.cap import parse_cap, validate_cap
 from alerting.cycle import AlertingSetup, alerting_cycle, review_proposal
 from alerting.delivery import WebhookReceiver, WebhookSender
 from alerting.errors import OutboxError
+from alerting.feed import messages_in_force
 from alerting.lifecycle import LifecyclePolicy
 from alerting.messages import MessageContext
 from alerting.outbox import AlertStore, Dispatcher, ImpactUpdate, NewDelivery, RetryPolicy
@@ -44,6 +45,7 @@ REPO = Path(__file__).resolve().parents[2]
 KEY = bytes.fromhex("6b" * 32)  # the tests' webhook master key (32 bytes)
 LEVELS = {"white": 0, "blue": 1, "yellow": 2, "orange": 3, "red": 4}
 FUTIAN = "440304"
+ONE_HOUR = timedelta(hours=1)
 
 
 class Clock:
@@ -332,7 +334,13 @@ def test_a_red_signal_that_went_out_is_lifted_only_by_a_forecaster(mangkhut, set
     assert lowering is not None, "the storm left but no lowering of Futian's red was proposed"
     assert lowering.decision.action in ("downgrade", "cancel")
     assert lowering.decision.previous_level == "red" and lowering.state == "proposed"
-    assert alerts.last_message("typhoon", FUTIAN) == sent_red  # nothing lifted it yet
+    # Nothing lifted the red; it would expire within the hour (12 h after it went out),
+    # so the cycle kept it in force on its thread while the forecaster is asked.
+    kept = alerts.last_message("typhoon", FUTIAN)
+    assert kept is not None and kept.level == "red" and kept.msg_type == "Update"
+    assert kept.sent == lowering.decision.issue_time and sent_red.expires <= kept.sent + ONE_HOUR
+    assert parse_cap(kept.xml).references[0].identifier == sent_red.identifier
+    sent_red = kept
     # The forecaster keeps red: the warning is back in force, and the lowering is not
     # proposed again before downgrade_after (5 h) has passed since.
     kept_at = clock.now
@@ -345,12 +353,10 @@ def test_a_red_signal_that_went_out_is_lifted_only_by_a_forecaster(mangkhut, set
     soon = kept_at + timedelta(hours=1)
     clock.now = soon
     alerting_cycle(lower, soon, setup, alerts, subs)
-    kept = [p for p in alerts.proposals() if p.decision.area == FUTIAN]
-    assert [p.decision.action for p in kept] in ([], ["extend"])  # red near expiry: kept on
-    for proposal in kept:
-        review_proposal(proposal.id, lambda p: confirm(p, "duty-1", soon), setup, alerts, subs)
+    # red near expiry is extended as it went out: by policy, the forecaster is not asked
+    assert [p for p in alerts.proposals() if p.decision.area == FUTIAN] == []
     sent_red = alerts.last_message("typhoon", FUTIAN)
-    assert sent_red is not None and sent_red.level == "red"
+    assert sent_red is not None and sent_red.level == "red" and sent_red.sent == soon
     later = kept_at + setup.policy.downgrade_after + timedelta(minutes=5)
     clock.now = later
     alerting_cycle(lower, later, setup, alerts, subs)
@@ -364,6 +370,115 @@ def test_a_red_signal_that_went_out_is_lifted_only_by_a_forecaster(mangkhut, set
     assert parse_cap(lifted.xml).references[0].identifier == sent_red.identifier
     steps = [(a.actor, a.action) for a in alerts.audit("proposal", again[0].id)]
     assert steps == [("lifecycle", "proposed"), ("duty-2", "confirmed")]
+
+
+def _red_with_lowering_waiting(mangkhut, setup, alerts, subs, clock) -> Any:  # type: ignore[no-untyped-def]
+    """Cycles to 16 Sep 19 UTC, the forecaster confirming red over Futian and what keeps
+    it, up to the cycle that proposes lowering it; that proposal, not reviewed."""
+    results = mangkhut[0]
+    for issue in sorted(t for t in results if t <= datetime(2018, 9, 16, 19, tzinfo=UTC)):
+        clock.now = issue + timedelta(minutes=1)
+        alerting_cycle(results[issue], issue, setup, alerts, subs)
+        for waiting in [p for p in alerts.proposals() if p.decision.area == FUTIAN]:
+            if waiting.decision.action not in ("downgrade", "cancel"):
+                review_proposal(
+                    waiting.id, lambda p: confirm(p, "duty-1", clock.now), setup, alerts, subs
+                )
+    (lowering,) = [p for p in alerts.proposals() if p.decision.area == FUTIAN]
+    assert lowering.decision.action in ("downgrade", "cancel")
+    assert lowering.decision.previous_level == "red"
+    return lowering
+
+
+def _futian_in_force(alerts: AlertStore, at: datetime) -> list[Any]:
+    return [m for m in messages_in_force(alerts.messages(), at) if m.area == FUTIAN]
+
+
+def test_a_red_whose_lifting_waits_does_not_lapse(mangkhut, setup, stores) -> None:  # type: ignore[no-untyped-def]
+    """Nobody answers the proposal to lift Futian's red for a day after Mangkhut left: the
+    public keeps one red warning, renewed by policy on its thread before each expiry,
+    the question stays open (and the review check keeps failing); the forecaster's
+    confirmation then lifts it on the thread, sent when confirmed."""
+    alerts, subs, clock = stores
+    six_hours = timedelta(hours=6)
+    policy = setup.policy.model_copy(update={"extend_before": six_hours})  # 6-hourly cycles
+    setup = dataclasses.replace(setup, policy=policy)
+    lowering = _red_with_lowering_waiting(mangkhut, setup, alerts, subs, clock)
+    gone = mangkhut[0][datetime(2018, 9, 25, tzinfo=UTC)]
+    start = lowering.decision.issue_time
+    for step in range(1, 6):  # 17 Sep 01 UTC ... 18 Sep 01 UTC
+        issue = start + step * six_hours
+        clock.now = issue + timedelta(minutes=1)
+        alerting_cycle(gone, issue, setup, alerts, subs)
+        (red,) = _futian_in_force(alerts, issue + timedelta(minutes=59))
+        assert red.level == "red" and red.expires > issue + timedelta(minutes=59)
+        assert [w.area for w in alerts.awaiting_review()] == [FUTIAN]
+    thread = [m for m in alerts.messages() if m.area == FUTIAN and m.sent > start - six_hours]
+    assert [m.msg_type for m in thread] == ["Update"] * len(thread) and len(thread) >= 4
+    for before, after in itertools.pairwise(sorted(thread, key=lambda m: m.sent)):
+        assert parse_cap(after.xml).references[0].identifier == before.identifier
+    last = max(thread, key=lambda m: m.sent)
+    kept = alerts.proposal(last.proposal_id)
+    assert kept.state == "confirmed" and kept.decision.keeps_in_force
+    assert kept.audit[-1].by == "policy" and "awaits the duty forecaster" in kept.audit[-1].detail
+    (question,) = [p for p in alerts.proposals() if p.decision.area == FUTIAN]
+    assert question.decision.action == "cancel"  # the lifecycle's newest word on Futian
+    confirmed_at = issue + timedelta(minutes=37, seconds=12, microseconds=500)
+    clock.now = confirmed_at
+    review_proposal(question.id, lambda p: confirm(p, "duty-2", confirmed_at), setup, alerts, subs)
+    lifted = alerts.last_message("typhoon", FUTIAN)
+    assert lifted is not None and lifted.msg_type == "Cancel"
+    assert lifted.sent == confirmed_at.replace(microsecond=0)
+    assert parse_cap(lifted.xml).references[0].identifier == last.identifier
+    issue += six_hours
+    alerting_cycle(gone, issue, setup, alerts, subs)
+    assert alerts.last_message("typhoon", FUTIAN) == lifted and alerts.awaiting_review() == []
+
+
+def test_a_storm_back_while_its_lifting_waits_stays_one_warning(mangkhut, setup, stores) -> None:  # type: ignore[no-untyped-def]
+    """The lifecycle cancels Futian's red while the forecaster has not confirmed the
+    lifting; then the storm comes back and the lifecycle issues red anew: that is an
+    Update on the red in force (by policy: it is the level and area that went out), not
+    a second red Alert beside it; and a lower warning in between waits for the forecaster."""
+    alerts, subs, clock = stores
+    six_hours = timedelta(hours=6)
+    policy = setup.policy.model_copy(update={"extend_before": six_hours})
+    setup = dataclasses.replace(setup, policy=policy)
+    lowering = _red_with_lowering_waiting(mangkhut, setup, alerts, subs, clock)
+    results = mangkhut[0]
+    gone, red = (
+        results[datetime(2018, 9, 25, tzinfo=UTC)],
+        results[datetime(2018, 9, 16, 7, tzinfo=UTC)],
+    )
+    blue = results[datetime(2018, 9, 16, 19, tzinfo=UTC)]
+    issue = lowering.decision.issue_time
+    actions = []
+    for result in (gone, gone, blue, gone, gone, red):
+        issue += six_hours
+        clock.now = issue + timedelta(minutes=1)
+        alerting_cycle(result, issue, setup, alerts, subs)
+        (newest,) = [p for p in alerts.proposals(states=("proposed", "held", "confirmed"))
+                     if p.decision.area == FUTIAN and p.decision.issue_time == issue
+                     and not p.decision.keeps_in_force] or [None]  # fmt: skip
+        actions.append(None if newest is None else (newest.decision.action, newest.state))
+        assert [m.level for m in _futian_in_force(alerts, clock.now)] == ["red"]
+    # Whatever the lifecycle does below red waits for the forecaster: extending the
+    # yellow it stepped down to, cancelling, a new blue warning, extending and cancelling
+    # that. The storm back: red anew over the communities that have it, by policy.
+    assert actions == [
+        ("extend", "proposed"),
+        ("cancel", "proposed"),
+        ("issue", "proposed"),
+        ("extend", "proposed"),
+        ("cancel", "proposed"),
+        ("issue", "confirmed"),
+    ]
+    futian = sorted((m for m in alerts.messages() if m.area == FUTIAN), key=lambda m: m.sent)
+    assert [m.msg_type for m in futian].count("Alert") == 1  # the first warning only
+    again = futian[-1]
+    assert again.level == "red" and again.sent == issue and again.msg_type == "Update"
+    assert parse_cap(again.xml).references[0].identifier == futian[-2].identifier
+    assert FUTIAN not in {w.area for w in alerts.awaiting_review()}  # the storm answered it
 
 
 def test_a_red_that_never_went_out_is_lowered_by_policy(mangkhut, setup, stores) -> None:  # type: ignore[no-untyped-def]
