@@ -7,7 +7,10 @@ red signal waiting for the forecaster who raised it. This module holds the rules
 compare a decision with the area's last message:
 
 In force
-    An area's last message, unless it is a Cancel or it has expired (:func:`in_force`).
+    An area's last message, unless it is a Cancel or it expired before the cycle's time
+    (:func:`in_force`): a message expiring at that very instant still counts, since a
+    warning valid for as long as the cycles are apart meets the cycle that renews or
+    lowers it exactly at its expiry.
 
 Lowering needs the forecaster (``policy.confirm_lowering``)
     A decision that would put an area below a confirm level in force (a cancellation, or
@@ -44,8 +47,9 @@ __all__ = ["in_force", "kept_in_force", "review_rule"]
 
 
 def in_force(message: MessageRecord | None, at: datetime) -> bool:
-    """Whether ``message`` (an area's last) is in force at ``at``: not a Cancel, not expired."""
-    return message is not None and message.msg_type != "Cancel" and message.expires > at
+    """Whether ``message`` (an area's last) is in force at a cycle's time ``at``: not a
+    Cancel, not expired before ``at``."""
+    return message is not None and message.msg_type != "Cancel" and message.expires >= at
 
 
 def review_rule(
@@ -85,6 +89,9 @@ def kept_in_force(
 ) -> list[Proposal]:
     """Extensions, confirmed by policy, of the messages in force whose area waits for a
     forecaster and which would expire within ``policy.extend_before`` of ``issue_time``.
+
+    A message renewed this way never lapses as long as a cycle runs at least every
+    ``extend_before`` (the lifecycle's own extensions need the same).
 
     Parameters
     ----------

@@ -373,35 +373,39 @@ def test_a_red_signal_that_went_out_is_lifted_only_by_a_forecaster(mangkhut, set
 
 
 def _red_with_lowering_waiting(mangkhut, setup, alerts, subs, clock) -> Any:  # type: ignore[no-untyped-def]
-    """Cycles to 16 Sep 19 UTC, the forecaster confirming red over Futian and what keeps
+    """Cycles from 15 Sep 13 UTC, the forecaster confirming red over Futian and what keeps
     it, up to the cycle that proposes lowering it; that proposal, not reviewed."""
     results = mangkhut[0]
-    for issue in sorted(t for t in results if t <= datetime(2018, 9, 16, 19, tzinfo=UTC)):
+    for issue in sorted(t for t in results if t < datetime(2018, 9, 25, tzinfo=UTC)):
         clock.now = issue + timedelta(minutes=1)
         alerting_cycle(results[issue], issue, setup, alerts, subs)
-        for waiting in [p for p in alerts.proposals() if p.decision.area == FUTIAN]:
-            if waiting.decision.action not in ("downgrade", "cancel"):
-                review_proposal(
-                    waiting.id, lambda p: confirm(p, "duty-1", clock.now), setup, alerts, subs
-                )
-    (lowering,) = [p for p in alerts.proposals() if p.decision.area == FUTIAN]
-    assert lowering.decision.action in ("downgrade", "cancel")
-    assert lowering.decision.previous_level == "red"
-    return lowering
+        waiting = [p for p in alerts.proposals() if p.decision.area == FUTIAN]
+        for proposal in waiting:
+            if proposal.decision.action in ("downgrade", "cancel"):
+                assert proposal.decision.previous_level == "red" and len(waiting) == 1
+                return proposal
+            review_proposal(
+                proposal.id, lambda p: confirm(p, "duty-1", clock.now), setup, alerts, subs
+            )
+    raise AssertionError("Mangkhut left but no lowering of Futian's red was proposed")
 
 
 def _futian_in_force(alerts: AlertStore, at: datetime) -> list[Any]:
     return [m for m in messages_in_force(alerts.messages(), at) if m.area == FUTIAN]
 
 
-def test_a_red_whose_lifting_waits_does_not_lapse(mangkhut, setup, stores) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("validity", [12, 6])
+def test_a_red_whose_lifting_waits_does_not_lapse(mangkhut, setup, stores, validity) -> None:  # type: ignore[no-untyped-def]
     """Nobody answers the proposal to lift Futian's red for a day after Mangkhut left: the
-    public keeps one red warning, renewed by policy on its thread before each expiry,
-    the question stays open (and the review check keeps failing); the forecaster's
-    confirmation then lifts it on the thread, sent when confirmed."""
+    public keeps one red warning, renewed by policy on its thread before each expiry (or,
+    valid for as long as the cycles are apart, at it), the question stays open (and the
+    review check keeps failing); the forecaster's confirmation then lifts it on the
+    thread, sent when confirmed."""
     alerts, subs, clock = stores
     six_hours = timedelta(hours=6)
-    policy = setup.policy.model_copy(update={"extend_before": six_hours})  # 6-hourly cycles
+    policy = setup.policy.model_copy(  # 6-hourly cycles
+        update={"extend_before": six_hours, "validity": timedelta(hours=validity)}
+    )
     setup = dataclasses.replace(setup, policy=policy)
     lowering = _red_with_lowering_waiting(mangkhut, setup, alerts, subs, clock)
     gone = mangkhut[0][datetime(2018, 9, 25, tzinfo=UTC)]
@@ -411,7 +415,7 @@ def test_a_red_whose_lifting_waits_does_not_lapse(mangkhut, setup, stores) -> No
         clock.now = issue + timedelta(minutes=1)
         alerting_cycle(gone, issue, setup, alerts, subs)
         (red,) = _futian_in_force(alerts, issue + timedelta(minutes=59))
-        assert red.level == "red" and red.expires > issue + timedelta(minutes=59)
+        assert red.level == "red" and red.expires >= issue + six_hours
         assert [w.area for w in alerts.awaiting_review()] == [FUTIAN]
     thread = [m for m in alerts.messages() if m.area == FUTIAN and m.sent > start - six_hours]
     assert [m.msg_type for m in thread] == ["Update"] * len(thread) and len(thread) >= 4
