@@ -814,12 +814,20 @@ def test_a_subscriber_pulls_the_impact_forecasts_in_force(
     assert impact["issue_time"] == "2018-09-16T07:00:00Z"
     assert impact["forecast"]["probability"] >= 0.3
     assert impact["forecast"]["threshold"] == "17.2 m s-1"
-    pushed = [
-        c.envelope.body
+    claimed = [
+        c.envelope
         for c in world.alerts.claim("test-dispatcher", 100, timedelta(minutes=5))
         if c.envelope.subscriber_id == "futian-port"
     ]
+    pushed = [e.body for e in claimed if e.content_type == "application/json"]
     assert [json.loads(b) for b in pushed] == [impact["forecast"]]
+    # Futian's orange would expire at 07 UTC while its red waits for the forecaster: the
+    # cycle renewed it, and the port, in the area, gets that too.
+    (renewal,) = [parse_cap(e.body) for e in claimed if e.content_type == "application/cap+xml"]
+    assert renewal.msg_type == "Update" and renewal.infos[0].parameters[0] == (
+        "yujing:level",
+        "orange",
+    )
     other = world.client.get(url, headers=world.bearer("futian-em"))
     assert other.status_code == 403
     assert (
