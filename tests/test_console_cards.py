@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from alerting.lifecycle import ActiveWarning, LifecyclePolicy, decide
 from alerting.review import propose
@@ -55,3 +56,43 @@ def test_a_card_lifting_a_signal_offers_confirm_or_keep_and_only_the_text(  # ty
     other = _page(raise_)
     assert "Confirm and send" in other and ">Withdraw<" in other
     assert 'class="level"' in other and 'class="area-edit"' in other
+
+
+def test_a_card_says_what_the_public_has_and_that_it_is_kept(  # type: ignore[no-untyped-def]
+    mangkhut, mangkhut_policy
+) -> None:
+    """Lowering an area whose red went out: the card says the public has red, and that
+    the red stays in force, renewed, while the forecaster decides."""
+    from alerting.cycle import thread_alert, warning_message
+    from alerting.messages import MessageContext
+    from alerting.review import confirm
+
+    decided = _decisions(mangkhut, mangkhut_policy)
+    lower = next(d for d in decided if d.previous_level == "red" and d.level != "red")
+    red = [d for d in decided if d.area == lower.area and d.issue_time < lower.issue_time][-1]
+    assert red.level == "red"  # the area's last red decision, 12 h valid
+    context = MessageContext(
+        sender="yujing@440300.example",
+        sender_code="44030041600000",
+        sender_name="yujing 深圳 (test)",
+        region_name="深圳市",
+        timezone="Asia/Shanghai",
+        communities=mangkhut[1],
+    )
+    sent = confirm(propose(red, red.issue_time), "duty-1", red.issue_time)
+    message = warning_message(sent, thread_alert(sent, context, None), context)
+    waiting = propose(dataclasses.replace(lower, needs_confirmation=True), lower.issue_time)
+    view = ProposalView.of(waiting, message, lower.issue_time, mangkhut_policy)
+    assert view.in_force is not None and view.in_force.level == "red" and view.in_force.renewed
+    page = console_page([view], lower.issue_time, "Asia/Shanghai", "深圳市", levels=LEVELS)
+    assert f"typhoon red → {lower.level}" in page
+    local = message.expires.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    assert "the public has: <b>red</b> (Alert of 2018-09-16 " in page
+    assert f"in force until {local} CST, renewed while this waits" in page
+    # Without confirm_lowering a red is let lapse: the card does not promise a renewal.
+    loose = mangkhut_policy.model_copy(update={"confirm_lowering": False})
+    kept = ProposalView.of(waiting, message, lower.issue_time, loose).in_force
+    assert kept is not None and not kept.renewed
+    # Past its expiry nothing is in force.
+    later = message.expires + timedelta(seconds=1)
+    assert ProposalView.of(waiting, message, later).in_force is None

@@ -73,7 +73,9 @@ from alerting.cycle import AlertingSetup, review_proposal
 from alerting.database import utc_now
 from alerting.errors import ReviewError
 from alerting.feed import CAP_MEDIA_TYPE, atom_feed
-from alerting.outbox.records import DeliveryRecord
+from alerting.in_force import in_force
+from alerting.lifecycle import LifecyclePolicy
+from alerting.outbox.records import DeliveryRecord, MessageRecord
 from alerting.outbox.store import AlertStore
 from alerting.review import Proposal
 from alerting.subscriptions import SubscriptionError, SubscriptionStore
@@ -143,6 +145,21 @@ class AuditView(BaseModel):
     detail: str
 
 
+class InForceView(BaseModel):
+    """The message the public has for a proposal's hazard and area."""
+
+    identifier: str
+    msg_type: str
+    level: str
+    sent: datetime
+    expires: datetime
+    renewed: bool = Field(
+        default=False,
+        description="Whether the cycles renew it before it expires while a proposal for its "
+        "area waits (alerting.in_force.kept_in_force), rather than letting it lapse.",
+    )
+
+
 class ProposalView(BaseModel):
     """A proposal as a duty forecaster reviews it."""
 
@@ -164,13 +181,38 @@ class ProposalView(BaseModel):
     state: State
     text: str
     audit: list[AuditView]
+    in_force: InForceView | None = Field(
+        default=None,
+        description="What the public has for this hazard and area now (its last message, "
+        "unless a Cancel or expired): the level the proposal would change.",
+    )
 
     @classmethod
-    def of(cls, proposal: Proposal) -> ProposalView:
-        """The view of a stored proposal."""
+    def of(
+        cls,
+        proposal: Proposal,
+        last: MessageRecord | None = None,
+        now: datetime | None = None,
+        policy: LifecyclePolicy | None = None,
+    ) -> ProposalView:
+        """The view of a stored proposal; ``last``: its area's last message, shown as in
+        force when it is at ``now``, renewed meanwhile as its hazard's ``policy`` says."""
         decision = proposal.decision
         lead = decision.lead_time
+        shown = None
+        if now is not None and in_force(last, now):
+            assert last is not None
+            shown = InForceView(
+                identifier=last.identifier,
+                msg_type=last.msg_type,
+                level=last.level,
+                sent=last.sent,
+                expires=last.expires,
+                renewed=policy is not None
+                and (last.level not in policy.confirm_levels or policy.confirm_lowering),
+            )
         return cls(
+            in_force=shown,
             id=proposal.id,
             hazard=decision.hazard,
             area=decision.area,
@@ -280,6 +322,12 @@ def create_app(
             )
         return signed_in
 
+    def view(proposal: Proposal) -> ProposalView:
+        decision = proposal.decision
+        setup = setups.get(decision.hazard)
+        last = alerts.last_message(decision.hazard, decision.area)
+        return ProposalView.of(proposal, last, clock(), setup.policy if setup else None)
+
     def stored(proposal_id: str) -> Proposal:
         try:
             return alerts.proposal(proposal_id)
@@ -303,7 +351,7 @@ def create_app(
             )
         except ReviewError as error:
             raise HTTPException(409, str(error)) from None
-        return ProposalView.of(after)
+        return view(after)
 
     @app.get("/proposals")
     def list_proposals(
@@ -312,12 +360,12 @@ def create_app(
     ) -> list[ProposalView]:
         """Proposals in the given states (default: proposed and held), oldest first."""
         states = state or ["proposed", "held"]
-        return [ProposalView.of(p) for p in alerts.proposals(states=states, hazard=hazard)]
+        return [view(p) for p in alerts.proposals(states=states, hazard=hazard)]
 
     @app.get("/proposals/{proposal_id}")
     def get_proposal(proposal_id: str) -> ProposalView:
         """One proposal with its audit trail."""
-        return ProposalView.of(stored(proposal_id))
+        return view(stored(proposal_id))
 
     @app.post("/proposals/{proposal_id}/confirm")
     def confirm(proposal_id: str, body: ConfirmBody, request: Request) -> ProposalView:
@@ -511,7 +559,7 @@ def create_app(
     @app.get("/console", response_class=HTMLResponse)
     def console(request: Request) -> HTMLResponse:
         """The duty forecasters' page: the proposals waiting, with buttons to review them."""
-        waiting = [ProposalView.of(p) for p in alerts.proposals(states=["proposed", "held"])]
+        waiting = [view(p) for p in alerts.proposals(states=["proposed", "held"])]
         signed_in = signed_in_user(request)
         return HTMLResponse(
             console_page(

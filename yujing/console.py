@@ -183,10 +183,21 @@ def _card(
     lead = "—" if proposal.lead_time is None else f"{proposal.lead_time:.0f} min"
     colour = _LEVEL_COLOURS.get(proposal.level, "#888888")
     lifts = proposal.action == "cancel"
+    # The change is the public's: from the level in force (the lifecycle's previous level
+    # may never have gone out, or may be a step it took while a lowering waited).
+    before = proposal.in_force.level if proposal.in_force else proposal.previous_level
     change = (
-        f"{escape(proposal.previous_level)} → {'lifted' if lifts else escape(proposal.level)}"
-        if proposal.previous_level
+        f"{escape(before)} → {'lifted' if lifts else escape(proposal.level)}"
+        if before
         else escape(proposal.level)
+    )
+    public = (
+        "nothing in force"
+        if proposal.in_force is None
+        else f"<b>{escape(proposal.in_force.level)}</b> ({escape(proposal.in_force.msg_type)} "
+        f"of {escape(_local(proposal.in_force.sent, zone))}), in force until "
+        f"{escape(_local(proposal.in_force.expires, zone))}"
+        + (", renewed while this waits" if proposal.in_force.renewed else "")
     )
     evidence = "".join(
         f"<tr><td>{escape(key)}</td><td>{escape(value)}</td></tr>"
@@ -226,6 +237,7 @@ def _card(
     <span class="meta">({escape(proposal.area)}, {count})</span></h2>
   <p class="meta">state <b>{escape(proposal.state)}</b> · issue {escape(issued)}
     · expected onset {escape(onset)} · lead time {escape(lead)} · expires {escape(expires)}</p>
+  <p class="meta in-force">the public has: {public}</p>
   <table class="evidence">{evidence}</table>
   {text}
   <p>
