@@ -179,3 +179,19 @@ def mangkhut_policy() -> Any:
         validity=timedelta(hours=12),
         confirm_levels=("red",),
     )
+
+
+@pytest.fixture(scope="session")
+def mangkhut_context(mangkhut: tuple[dict[datetime, xr.Dataset], xr.Dataset]) -> Any:
+    """The CAP message context of Shenzhen's typhoon warnings on the Mangkhut fixture's
+    communities (a test sender)."""
+    from alerting.messages import MessageContext
+
+    return MessageContext(
+        sender="yujing@440300.example",
+        sender_code="44030041600000",
+        sender_name="yujing 深圳 (test)",
+        region_name="深圳市",
+        timezone="Asia/Shanghai",
+        communities=mangkhut[1],
+    )

@@ -59,28 +59,20 @@ def test_a_card_lifting_a_signal_offers_confirm_or_keep_and_only_the_text(  # ty
 
 
 def test_a_card_says_what_the_public_has_and_that_it_is_kept(  # type: ignore[no-untyped-def]
-    mangkhut, mangkhut_policy
+    mangkhut, mangkhut_policy, mangkhut_context
 ) -> None:
     """Lowering an area whose red went out: the card says the public has red, and that
     the red stays in force, renewed, while the forecaster decides."""
     from alerting.cycle import thread_alert, warning_message
-    from alerting.messages import MessageContext
     from alerting.review import confirm
 
     decided = _decisions(mangkhut, mangkhut_policy)
     lower = next(d for d in decided if d.previous_level == "red" and d.level != "red")
     red = [d for d in decided if d.area == lower.area and d.issue_time < lower.issue_time][-1]
     assert red.level == "red"  # the area's last red decision, 12 h valid
-    context = MessageContext(
-        sender="yujing@440300.example",
-        sender_code="44030041600000",
-        sender_name="yujing 深圳 (test)",
-        region_name="深圳市",
-        timezone="Asia/Shanghai",
-        communities=mangkhut[1],
-    )
     sent = confirm(propose(red, red.issue_time), "duty-1", red.issue_time)
-    message = warning_message(sent, thread_alert(sent, context, None), context)
+    alert = thread_alert(sent, mangkhut_context, None)
+    message = warning_message(sent, alert, mangkhut_context)
     waiting = propose(dataclasses.replace(lower, needs_confirmation=True), lower.issue_time)
     view = ProposalView.of(waiting, message, lower.issue_time, mangkhut_policy)
     assert view.in_force is not None and view.in_force.level == "red" and view.in_force.renewed

@@ -96,19 +96,9 @@ def webhook(url: str, language: str = "zh-CN") -> dict[str, Any]:
 
 
 @pytest.fixture
-def setup(
-    mangkhut: tuple[dict[datetime, xr.Dataset], xr.Dataset], mangkhut_policy: LifecyclePolicy
-) -> AlertingSetup:
+def setup(mangkhut_context: MessageContext, mangkhut_policy: LifecyclePolicy) -> AlertingSetup:
     """Shenzhen's typhoon alerting, red confirmed by a forecaster."""
-    context = MessageContext(
-        sender="yujing@440300.example",
-        sender_code="44030041600000",
-        sender_name="yujing 深圳 (test)",
-        region_name="深圳市",
-        timezone="Asia/Shanghai",
-        communities=mangkhut[1],
-    )
-    return AlertingSetup(context, mangkhut_policy, "district", LEVELS)
+    return AlertingSetup(mangkhut_context, mangkhut_policy, "district", LEVELS)
 
 
 @pytest.fixture
