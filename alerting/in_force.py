@@ -43,13 +43,20 @@ from alerting.lifecycle import Decision, LifecyclePolicy
 from alerting.outbox.records import MessageRecord
 from alerting.review import AuditEntry, Proposal, propose
 
-__all__ = ["in_force", "kept_in_force", "review_rule"]
+__all__ = ["in_force", "kept_in_force", "renewed_while_waiting", "review_rule"]
 
 
 def in_force(message: MessageRecord | None, at: datetime) -> bool:
     """Whether ``message`` (an area's last) is in force at a cycle's time ``at``: not a
     Cancel, not expired before ``at``."""
     return message is not None and message.msg_type != "Cancel" and message.expires >= at
+
+
+def renewed_while_waiting(level: str, policy: LifecyclePolicy) -> bool:
+    """Whether a message in force at ``level`` is renewed while a proposal for its area
+    waits (:func:`kept_in_force`): a level the policy issues by itself always, a confirm
+    level only with ``confirm_lowering``."""
+    return level not in policy.confirm_levels or policy.confirm_lowering
 
 
 def review_rule(
@@ -112,7 +119,7 @@ def kept_in_force(
         assert last is not None
         if last.expires - issue_time > policy.extend_before:
             continue
-        if last.level in policy.confirm_levels and not policy.confirm_lowering:
+        if not renewed_while_waiting(last.level, policy):
             continue
         sent = source(last)
         why = (

@@ -73,7 +73,7 @@ from alerting.cycle import AlertingSetup, review_proposal
 from alerting.database import utc_now
 from alerting.errors import ReviewError
 from alerting.feed import CAP_MEDIA_TYPE, atom_feed
-from alerting.in_force import in_force
+from alerting.in_force import in_force, renewed_while_waiting
 from alerting.lifecycle import LifecyclePolicy
 from alerting.outbox.records import DeliveryRecord, MessageRecord
 from alerting.outbox.store import AlertStore
@@ -208,8 +208,7 @@ class ProposalView(BaseModel):
                 level=last.level,
                 sent=last.sent,
                 expires=last.expires,
-                renewed=policy is not None
-                and (last.level not in policy.confirm_levels or policy.confirm_lowering),
+                renewed=policy is not None and renewed_while_waiting(last.level, policy),
             )
         return cls(
             in_force=shown,
