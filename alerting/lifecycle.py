@@ -81,6 +81,45 @@ class LifecyclePolicy(Frozen):
     not lift a red signal by itself. Applied by :func:`alerting.cycle.alerting_cycle`,
     which knows what was sent (:mod:`alerting.in_force`); :func:`decide` alone does not."""
 
+    def lapse_risks(self, every: timedelta, paged_after: timedelta | None = None) -> list[str]:
+        """How a warning in force under this policy could lapse, its cycle running every
+        ``every`` and the watchdog failing the service ``paged_after`` a cycle was last
+        recorded (none: not watched); each reason starts with the policy key to change.
+
+        A warning is renewed by the first cycle within ``extend_before`` of its expiry
+        (:func:`decide`, :func:`alerting.in_force.kept_in_force`), and a message lasts
+        ``validity``: unless both are at least ``every``, a warning can expire between two
+        cycles with none able to renew it. When cycles stop, the last message lasts at
+        least the shorter of the two after the last cycle: the watchdog must page before.
+        """
+        window = min(self.validity, self.extend_before)
+        risks = [
+            f"{key}: {_spoken(value)} is shorter than the {_spoken(every)} between cycles, "
+            f"so a warning can expire before any cycle renews it; set {key} to at least "
+            f"{_spoken(every)}"
+            for key, value in (("validity", self.validity), ("extend_before", self.extend_before))
+            if value < every
+        ]
+        if not risks and paged_after is not None and paged_after >= window:
+            key = "extend_before" if self.extend_before <= self.validity else "validity"
+            risks.append(
+                f"{key}: a warning in force can expire {_spoken(window)} after the last "
+                f"cycle, before the watchdog pages at {_spoken(paged_after)} (cycle_max_age);"
+                f" set {key} above {_spoken(paged_after)}, or cycle_max_age below "
+                f"{_spoken(window)}"
+            )
+        return risks
+
+
+def _spoken(duration: timedelta) -> str:
+    """``6 min``, ``3 h``, ``1.5 d``: a duration as configuration writes it."""
+    seconds = duration.total_seconds()
+    if seconds < 3600:
+        return f"{seconds / 60:g} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:g} h"
+    return f"{seconds / 86400:g} d"
+
 
 @dataclass(frozen=True)
 class ActiveWarning:

@@ -30,6 +30,7 @@ from ingest.units import UnitsError, parse_duration, parse_quantity
 __all__ = [
     "CRITERION_UNITS",
     "CYCLES",
+    "CYCLE_INTERVALS",
     "HEAT_VARIABLES",
     "WIND_AVERAGING_PERIODS",
     "CommunityAttribute",
@@ -419,6 +420,12 @@ class SignalScheme(Frozen):
 CYCLES = ("nowcast", "daily")
 """Which scheduled cycle runs a hazard: the fast warning cycle (every radar interval) or the
 daily outlook (heat)."""
+
+CYCLE_INTERVALS = {"nowcast": timedelta(minutes=6), "daily": timedelta(days=1)}
+"""How often each scheduled cycle runs: the schedules of ``dags/yujing_warning_cycle.py``
+(``*/6 * * * *``) and ``dags/yujing_heat_outlook.py`` (``0 6 * * *``), checked against them
+by ``tests/test_dags.py``. A warning's lifecycle must outlast them
+(:meth:`alerting.lifecycle.LifecyclePolicy.lapse_risks`)."""
 
 
 class HazardConfig(Frozen):

@@ -14,6 +14,7 @@ out of the pytest process.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
@@ -85,6 +86,27 @@ def test_rainstorm_observed_dag_is_hourly_retried_and_publishes_the_asset(dag_ba
     assert task.max_retry_delay is not None
     assert [asset.uri for asset in task.outlets] == ["yujing://440300/rainstorm"]
     assert dag.params["config"] is None
+
+
+@pytest.mark.parametrize(
+    ("cycle", "dag_id"), [("nowcast", "yujing_warning_cycle"), ("daily", "yujing_heat_outlook")]
+)
+def test_each_warning_cycle_runs_as_often_as_the_lifecycle_checks_assume(
+    dag_bag: Any, cycle: str, dag_id: str
+) -> None:
+    """Settings refuse a policy under which a warning could lapse between two cycles,
+    reckoning with ``CYCLE_INTERVALS``; the DAG's schedule must keep every gap that short
+    (a week of fire times from croniter, which Airflow's cron timetables use)."""
+    from croniter import croniter
+
+    from hazard_models.config import CYCLE_INTERVALS
+
+    timetable = dag_bag.dags[dag_id].timetable
+    fires = croniter(timetable.expression, datetime(2026, 11, 23, tzinfo=UTC))
+    times = [fires.get_next(datetime) for _ in range(8 * 24 * 10 + 1)]
+    times = [time for time in times if time < datetime(2026, 11, 30, tzinfo=UTC)]
+    gaps = {later - earlier for earlier, later in itertools.pairwise(times)}
+    assert gaps == {CYCLE_INTERVALS[cycle]}
 
 
 @pytest.mark.parametrize("path", sorted(DAGS_FOLDER.glob("*.py")), ids=lambda path: path.stem)

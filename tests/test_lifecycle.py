@@ -250,3 +250,38 @@ def test_decisions_become_threaded_cap_messages(  # type: ignore[no-untyped-def]
     assert "red" in {decision.level for decision in futian}
     said = {level.instruction.zh for level in scheme.levels}
     assert thread[-1].infos[0].instruction not in said and "解除" in thread[-1].infos[0].instruction
+
+
+@pytest.mark.parametrize(
+    ("validity", "extend_before", "lapses"),
+    [(8, 1, True), (6, 6, False), (12, 6, False), (3, 6, True)],
+)
+def test_a_warning_lapses_between_cycles_exactly_when_the_policy_says(  # type: ignore[no-untyped-def]
+    mangkhut_results, validity: int, extend_before: int, lapses: bool
+) -> None:
+    """Red over Futian held for a day of 6-hourly cycles (the replay's cadence): the
+    message in force must cover every moment until the next cycle. A policy whose
+    validity or extend_before is shorter than the cycle interval lets it lapse between
+    cycles (8 h valid, renewed within 1 h: out at 08 h, back at 12 h), and
+    ``lapse_risks`` refuses exactly those."""
+    every = timedelta(hours=6)
+    policy = POLICY.model_copy(
+        update={
+            "validity": timedelta(hours=validity),
+            "extend_before": timedelta(hours=extend_before),
+        }
+    )
+    red = mangkhut_results[ISSUES[3]]
+    active: dict[str, ActiveWarning] = {}
+    expires: datetime | None = None
+    gaps = []
+    for k in range(5):
+        issue = ISSUES[3] + k * every
+        if expires is not None and expires < issue:
+            gaps.append((expires, issue))
+        decisions, active = decide(red, active, policy, "district", issue)
+        futian = [d for d in decisions if d.area == FUTIAN]
+        if futian:
+            expires = futian[-1].expires
+    assert bool(gaps) == lapses, gaps
+    assert bool(policy.lapse_risks(every)) == lapses

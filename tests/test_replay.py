@@ -104,3 +104,11 @@ def test_event_errors_name_the_key(tmp_path: Path, data_root: Path) -> None:
     path.write_text(yaml.safe_dump(document), "utf-8")
     with pytest.raises(ConfigError, match="start"):
         load_event(path, data_root=data_root)
+    document["start"] = "2018-09-14T01:00Z"
+    document["every"] = "12 h"  # longer than the renewal window (extend_before 6 h)
+    path.write_text(yaml.safe_dump(document), "utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_event(path, data_root=data_root)
+    assert (
+        "alerting.policy.typhoon.extend_before: 6 h is shorter than the 12 h between cycles"
+    ) in str(raised.value)

@@ -24,6 +24,7 @@ from alerting.lifecycle import LifecyclePolicy
 from alerting.outbox.store import AlertStore
 from hazard_models import get_model
 from hazard_models.config import (
+    CYCLE_INTERVALS,
     CYCLES,
     CommunityLayerConfig,
     Duration,
@@ -242,6 +243,16 @@ class Settings(Frozen):
                     raise ValueError(
                         f"alerting.policy.{name}.confirm_levels: {unknown} are not levels of "
                         f"scheme {self.hazards[name].scheme!r}: {levels}"
+                    )
+            for name in self.alerting.hazards:
+                kind = self.hazards[name].cycle
+                risks = self.alerting.policy.get(name, LifecyclePolicy()).lapse_risks(
+                    CYCLE_INTERVALS[kind], self.alerting.watchdog.cycle_max_age.get(kind)
+                )
+                if risks:
+                    raise ValueError(
+                        "; ".join(f"alerting.policy.{name}.{risk}" for risk in risks)
+                        + f" ({name} runs in the {kind} cycle)"
                     )
         for name, hazard in self.hazards.items():
             if hazard.scheme not in self.signal_schemes:
