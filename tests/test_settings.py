@@ -177,35 +177,40 @@ def test_level_instructions_need_their_source(tmp_path: Path, data_root: Path) -
     assert "signal_schemes.cma-rainstorm.levels.0.instruction.en: is required" in message
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        (
+            "alerting.policy.typhoon.extend_before",
+            "5 min",
+            "alerting.policy.typhoon.extend_before: 5 min is shorter than the 6 min between "
+            "cycles, so a warning can expire before any cycle renews it; set extend_before to "
+            "at least 6 min (typhoon runs in the nowcast cycle)",
+        ),
+        (  # the daily cycle: neither the 12 h validity nor the 6 h renewal window suffice
+            "hazards.typhoon.cycle",
+            "daily",
+            "alerting.policy.typhoon.validity: 12 h is shorter than the 24 h between cycles",
+        ),
+        (
+            "alerting.watchdog.cycle_max_age.nowcast",
+            "6 h",
+            "alerting.policy.typhoon.extend_before: a warning in force can expire 6 h after the "
+            "last cycle, before the watchdog pages at 6 h (cycle_max_age); set extend_before "
+            "above 6 h, or cycle_max_age below 6 h",
+        ),
+    ],
+)
 def test_a_policy_under_which_a_warning_could_lapse_unseen_is_refused(
-    tmp_path: Path, data_root: Path
+    tmp_path: Path, data_root: Path, key: str, value: str, expected: str
 ) -> None:
     """A warning is renewed only by a cycle within extend_before of its expiry, and when
     cycles stop the watchdog must page before the message in force expires."""
 
-    def renewed_too_late(d):  # type: ignore[no-untyped-def]
-        d["alerting"]["policy"]["typhoon"]["extend_before"] = "5 min"
+    def edit(d):  # type: ignore[no-untyped-def]
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            d = d[parent]
+        d[leaf] = value
 
-    message = _problems(_broken(tmp_path, renewed_too_late), data_root)
-    assert (
-        "alerting.policy.typhoon.extend_before: 5 min is shorter than the 6 min between "
-        "cycles, so a warning can expire before any cycle renews it; set extend_before to "
-        "at least 6 min (typhoon runs in the nowcast cycle)"
-    ) in message
-
-    def daily(d):  # type: ignore[no-untyped-def]
-        d["hazards"]["typhoon"]["cycle"] = "daily"
-
-    message = _problems(_broken(tmp_path, daily), data_root)
-    assert "extend_before: 6 h is shorter than the 24 h between cycles" in message
-    assert "validity: 12 h is shorter than the 24 h between cycles" in message
-
-    def paged_too_late(d):  # type: ignore[no-untyped-def]
-        d["alerting"]["watchdog"]["cycle_max_age"]["nowcast"] = "6 h"
-
-    message = _problems(_broken(tmp_path, paged_too_late), data_root)
-    assert (
-        "alerting.policy.typhoon.extend_before: a warning in force can expire 6 h after the "
-        "last cycle, before the watchdog pages at 6 h (cycle_max_age); set extend_before "
-        "above 6 h, or cycle_max_age below 6 h"
-    ) in message
+    assert expected in _problems(_broken(tmp_path, edit), data_root)
