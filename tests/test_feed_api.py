@@ -531,7 +531,7 @@ def test_a_subscriber_sees_its_own_deliveries(world: World) -> None:
     queued = world.alerts.deliveries(subscriber_id="futian-em")
     assert [d.status for d in queued] == ["pending", "pending"]
     first, second = queued
-    (claimed,) = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5))
+    (claimed,) = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5), send_expired=True)
     assert claimed.id == first.id
     world.alerts.settle(
         claimed.token, "test-dispatcher", dead=[(first.id, "HTTP 410 from http://127.0.0.1:9/hook")]
@@ -572,7 +572,7 @@ def test_outbox_shows_counts_and_dead_letters(world: World) -> None:
     healthy = world.client.get("/health")
     assert (healthy.json()["database"], healthy.json()["pending"]) == (world.alerts.where, 2)
     assert _statuses(healthy)["dead letters"] == "ok"
-    claimed = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5))
+    claimed = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5), send_expired=True)
     (first,) = claimed
     world.alerts.settle(
         first.token, "test-dispatcher", dead=[(first.id, "HTTP 410 from http://127.0.0.1:9/hook")]
@@ -700,7 +700,7 @@ def test_the_console_warns_the_forecaster_when_the_service_is_not_healthy(world:
     _beat(world, NOW)
     assert 'class="health' not in world.client.get("/console").text
     first = world.alerts.deliveries()[0]
-    (claimed,) = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5))
+    (claimed,) = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5), send_expired=True)
     world.alerts.settle(claimed.token, "test-dispatcher", dead=[(first.id, "HTTP 410")])
     degraded = world.client.get("/console").text
     app = create_app(
@@ -762,7 +762,7 @@ def test_a_silent_dispatcher_fails_before_any_warning_needs_it(world: World) -> 
 
 def test_dead_letters_are_requeued_unless_their_warning_expired(world: World) -> None:
     first = world.alerts.deliveries()[0]
-    (claimed,) = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5))
+    (claimed,) = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5), send_expired=True)
     world.alerts.settle(claimed.token, "test-dispatcher", dead=[(first.id, "HTTP 410")])
     (message,) = [m for m in world.alerts.messages() if m.identifier == first.message_identifier]
     url = f"sqlite:///{world.alerts.where.removeprefix('sqlite:///')}"
@@ -816,7 +816,7 @@ def test_a_subscriber_pulls_the_impact_forecasts_in_force(
     assert impact["forecast"]["threshold"] == "17.2 m s-1"
     claimed = [
         c.envelope
-        for c in world.alerts.claim("test-dispatcher", 100, timedelta(minutes=5))
+        for c in world.alerts.claim("test-dispatcher", 100, timedelta(minutes=5), send_expired=True)
         if c.envelope.subscriber_id == "futian-port"
     ]
     pushed = [e.body for e in claimed if e.content_type == "application/json"]

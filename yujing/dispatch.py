@@ -83,6 +83,7 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
         max_attempts=args.max_attempts,
         first_delay=timedelta(seconds=args.first_delay),
         lease=timedelta(seconds=args.lease),
+        send_expired=args.send_expired,
     )
     store = AlertStore(args.database)
     senders = _senders(args)
@@ -145,4 +146,10 @@ def add_dispatch_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--first-delay", type=float, default=30.0, help="first retry, seconds")
     parser.add_argument("--max-attempts", type=int, default=10)
     parser.add_argument("--poll", type=float, default=1.0, help="idle wait, seconds")
+    parser.add_argument(
+        "--send-expired",
+        action="store_true",
+        help="push warnings whose CAP message has expired too (after an outage, or a demo "
+        "on past data); by default they become dead letters saying so",
+    )
     parser.set_defaults(handler=_dispatch)

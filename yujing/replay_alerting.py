@@ -15,7 +15,7 @@ import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -91,12 +91,17 @@ class ReplayAlerting:
         url = f"sqlite:///{database}"
         self.subscriptions = SubscriptionStore(url)
         self.subscriptions.upgrade()
-        self.alerts = AlertStore(url)
+        # The store lives in the replayed time: what is due, late or expired is judged at
+        # the cycle's issue time, as it was live.
+        self._now = datetime.now(UTC)
+        self.alerts = AlertStore(url, clock=lambda: self._now)
         master_key = secrets.token_bytes(32)
         self.receiver = WebhookReceiver(master_key)
         self.receiver.start()
         self._sender = WebhookSender(master_key, workers=4)
-        self.dispatcher = Dispatcher(self.alerts, {"webhook": self._sender}, owner="replay")
+        self.dispatcher = Dispatcher(
+            self.alerts, {"webhook": self._sender}, owner="replay", clock=lambda: self._now
+        )
         self.dispatcher.start()
         self._rows: list[dict[str, Any]] = []
         self.sent = 0
@@ -139,6 +144,7 @@ class ReplayAlerting:
     def cycle(self, name: str, result: xr.Dataset, issue_time: datetime) -> None:
         """Alert on one hazard result, deliver what it queued, note the warnings in force."""
         hazard = self.hazards[name]
+        self._now = issue_time
         alerting_cycle(result, issue_time, hazard.setup, self.alerts, self.subscriptions)
         report = self.dispatcher.run_until_idle()
         self.sent += report.sent

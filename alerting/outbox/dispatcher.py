@@ -13,7 +13,8 @@ sends it again with the same idempotency key, and a receiver that honours the ke
 processes it once. A failure waits ``first_delay · 2^(attempt-1)`` (capped, with ±jitter
 drawn from the key so that a replay is reproducible) before the next attempt; a permanent
 failure or ``max_attempts`` failures make a dead letter with the reason, and the other
-deliveries go on.
+deliveries go on. A warning that expired before it could be sent is a dead letter too,
+never pushed late (``RetryPolicy.send_expired`` to send it anyway); a Cancel always goes.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class RetryPolicy(Frozen):
     first_delay: Duration = timedelta(seconds=30)
     max_delay: Duration = timedelta(minutes=30)
     jitter: float = Field(default=0.2, ge=0, lt=1)
+    send_expired: bool = False
+    """Whether a warning whose CAP message has expired is still pushed (after an outage);
+    by default it becomes a dead letter saying so (:meth:`AlertStore.claim`)."""
     lease: Duration = timedelta(minutes=2)
     """How long a claimed batch is reserved; longer than the slowest two batches take to
     send (:meth:`Dispatcher.run_until_idle` claims the next batch while one is sending)."""
@@ -137,7 +141,9 @@ class Dispatcher:
         return replace(report, seconds=time.perf_counter() - started)
 
     def _claim(self) -> list[Claimed]:
-        return self._store.claim(self._owner, self._batch_size, self._policy.lease)
+        return self._store.claim(
+            self._owner, self._batch_size, self._policy.lease, self._policy.send_expired
+        )
 
     def _send_claimed(self, claimed: list[Claimed]) -> list[Outcome]:
         """Send a claimed batch; one outcome per claimed delivery, in order.

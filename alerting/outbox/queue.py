@@ -89,26 +89,37 @@ class DeliveryQueue(StoreBase):
                 for row in rows
             ]
 
-    def claim(self, owner: str, limit: int, lease: timedelta) -> list[Claimed]:
+    def claim(
+        self, owner: str, limit: int, lease: timedelta, send_expired: bool = False
+    ) -> list[Claimed]:
         """Lease up to ``limit`` due deliveries to ``owner`` (oldest due first).
 
         Due: pending with ``next_attempt_at`` reached, or sending under an expired lease (a
         dispatcher died). Safe with several dispatchers: PostgreSQL skips rows another one
         has locked, and the update re-checks that each row is still due. SQLite has no row
         locks: a claim that lost every row it saw to another dispatcher looks again.
+
+        A warning whose CAP message expired before any send succeeded (the dispatcher was
+        down, the endpoint refused for hours) is not pushed late: an expired signal
+        arriving after an outage misleads more than it informs. Its delivery becomes a dead
+        letter that says so, audited, unless ``send_expired``. A ``Cancel`` is always sent:
+        it lifts a warning the receiver may still hold.
         """
         now = self._clock()
-        for _ in range(_CLAIM_TRIES):
-            claimed, contended = self._claim_once(owner, limit, lease, now)
-            if claimed or not contended:
+        tries = 0
+        while tries < _CLAIM_TRIES:
+            claimed, contended, buried = self._claim_once(owner, limit, lease, now, send_expired)
+            if claimed or not (contended or buried):
                 return claimed
+            tries += 0 if buried else 1  # expired rows went to the dead letters: look again
         return []  # other dispatchers took every due row this one saw, again and again
 
     def _claim_once(
-        self, owner: str, limit: int, lease: timedelta, now: datetime
-    ) -> tuple[list[Claimed], bool]:
-        """One claim; what it leased, and whether it saw due rows (then lost them all to
-        another dispatcher that leased them between the read and the update, on SQLite)."""
+        self, owner: str, limit: int, lease: timedelta, now: datetime, send_expired: bool
+    ) -> tuple[list[Claimed], bool, int]:
+        """One claim; what it leased, whether it saw due rows (then lost them all to
+        another dispatcher that leased them between the read and the update, on SQLite),
+        and how many expired warnings it made dead letters instead."""
         token = f"{owner}/{uuid.uuid4().hex[:12]}"
         due = or_(
             and_(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now),
@@ -123,10 +134,12 @@ class DeliveryQueue(StoreBase):
                 .with_for_update(skip_locked=True)
             ).all()
             if not found:
-                return [], False
+                return [], False, 0
+            ids = [row.id for row in found]
+            buried = 0 if send_expired else _bury_expired(session, ids, due, now, owner)
             session.execute(
                 update(DeliveryRow)
-                .where(DeliveryRow.id.in_([row.id for row in found]), due)
+                .where(DeliveryRow.id.in_(ids), due)  # not the ones just buried
                 .values(
                     status="sending",
                     lease_owner=token,
@@ -143,7 +156,7 @@ class DeliveryQueue(StoreBase):
                     )
                 ).all()
             if not rows:
-                return [], True
+                return [], True, buried
             rows.sort(key=lambda row: row.id)
             before = {row.id: row for row in found}
             session.execute(
@@ -165,7 +178,8 @@ class DeliveryQueue(StoreBase):
                     for row in rows
                 ],
             )
-            return [Claimed(row.id, token, row.attempts, _envelope(row)) for row in rows], False
+            claimed = [Claimed(row.id, token, row.attempts, _envelope(row)) for row in rows]
+            return claimed, False, buried
 
     def settle(
         self,
@@ -295,7 +309,8 @@ class DeliveryQueue(StoreBase):
             Only these deliveries, only this subscriber's (default: every dead letter).
         include_expired
             Also requeue warnings whose CAP message has expired (by default they are left
-            dead: an expired warning sent late misleads more than it informs).
+            dead: an expired warning sent late misleads more than it informs); only a
+            dispatcher with ``send_expired`` sends them, others make them dead again.
 
         Returns
         -------
@@ -363,6 +378,43 @@ class DeliveryQueue(StoreBase):
         return (
             row.lease_until if row.status == "sending" and row.lease_until else row.next_attempt_at
         )
+
+
+def _bury_expired(session: Any, ids: list[int], due: Any, now: datetime, actor: str) -> int:
+    """Make dead letters of the due deliveries among ``ids`` whose warning (not a Cancel)
+    expired by ``now``, each with the reason and an audit record; return how many."""
+    stale: list[Any] = []
+    for chunk in chunks(ids):  # by primary key, never a scan
+        stale += session.execute(
+            select(DeliveryRow.id, DeliveryRow.idempotency_key, MessageRow.expires)
+            .join(MessageRow, MessageRow.identifier == DeliveryRow.message_identifier)
+            .where(
+                DeliveryRow.id.in_(chunk),
+                MessageRow.expires <= now,
+                MessageRow.msg_type != "Cancel",
+            )
+        ).all()
+    if not stale:
+        return 0
+    reasons = {
+        row.id: (
+            f"not sent: its warning expired at {row.expires:%Y-%m-%d %H:%M} UTC before a send "
+            "succeeded, and an expired warning is not pushed late (to send it anyway: "
+            "`yujing alerts requeue --include-expired`, then `yujing dispatch --send-expired`)"
+        )
+        for row in stale
+    }
+    session.connection().execute(
+        update(DeliveryRow)
+        .where(DeliveryRow.id == bindparam("row_id"), due)
+        .values(status="dead", last_error=bindparam("error"), lease_owner=None, lease_until=None),
+        [{"row_id": row_id, "error": reason} for row_id, reason in reasons.items()],
+    )
+    session.execute(
+        AUDIT.insert(),
+        [_audit(now, actor, row.idempotency_key, "dead", reasons[row.id]) for row in stale],
+    )
+    return len(stale)
 
 
 def _audit(at: datetime, actor: str, entity_id: str, action: str, detail: str) -> dict[str, Any]:

@@ -36,7 +36,14 @@ from alerting.errors import OutboxError
 from alerting.feed import messages_in_force
 from alerting.lifecycle import LifecyclePolicy
 from alerting.messages import MessageContext
-from alerting.outbox import AlertStore, Dispatcher, ImpactUpdate, NewDelivery, RetryPolicy
+from alerting.outbox import (
+    AlertStore,
+    Dispatcher,
+    DispatchReport,
+    ImpactUpdate,
+    NewDelivery,
+    RetryPolicy,
+)
 from alerting.outbox.tables import DeliveryRow
 from alerting.review import cancel, confirm, hold
 from alerting.subscriptions import SubscriptionStore
@@ -527,12 +534,14 @@ def test_warnings_and_impacts_reach_a_webhook_and_an_mqtt_subscriber(
                 ],
             )
         )
-        run_cycles(mangkhut, setup, alerts, subs, clock)
         from alerting.delivery import MqttSender
 
         senders = {"webhook": WebhookSender(KEY), "mqtt": MqttSender(*broker, client_id=prefix)}
-        dispatcher = Dispatcher(alerts, senders, owner="test")
-        report = dispatcher.run_until_idle()
+        dispatcher = Dispatcher(alerts, senders, owner="test", clock=clock)
+        report = DispatchReport()
+        for issue in sorted(mangkhut[0]):  # the dispatcher sends each cycle's messages
+            run_cycles(mangkhut, setup, alerts, subs, clock, until=issue)  # (earlier: kept)
+            report += dispatcher.run_until_idle()
         dispatcher.close()
         expected = alerts.deliveries()
         assert report.sent == len(expected) and alerts.delivery_counts() == {"sent": len(expected)}
@@ -728,6 +737,7 @@ def test_kill_the_dispatcher_mid_batch_and_restart_delivers_each_key_once(
         "200",
         "--workers",
         "4",
+        "--send-expired",  # Mangkhut's messages expired in 2018 by the wall clock
     ]
     with SlowReceiver(KEY) as receiver:
         keys = _fan_out(alerts, receiver, 2_000)
@@ -756,3 +766,67 @@ def test_kill_the_dispatcher_mid_batch_and_restart_delivers_each_key_once(
             f"killed after {arrived_before} of {len(keys)}; {leased} leased; "
             f"{repeats} repeats dropped by the receiver"
         )
+
+
+def test_a_warning_that_expired_undelivered_is_not_pushed_late_but_a_lifting_is(
+    mangkhut, setup, stores
+) -> None:  # type: ignore[no-untyped-def]
+    """The dispatcher is down through the whole of Mangkhut and comes back after the storm:
+    the signals that expired meanwhile become dead letters saying so (a red pushed two
+    days late would send people indoors for nothing); what is still in force and the
+    lifting of the signal (a Cancel, however old) go out."""
+    alerts, subs, clock = stores
+    with WebhookReceiver(KEY) as receiver:
+        subs.register_json(
+            subscriber("futian-em", 114.055, 22.54, [webhook(receiver.url_for("futian-em"))])
+        )
+        run_cycles(mangkhut, setup, alerts, subs, clock)
+        gone = mangkhut[0][max(mangkhut[0])]
+        for hours in (6, 12):  # white since 25 Sep 00 UTC, lifted 6 h after it lasted
+            lifted = max(mangkhut[0]) + timedelta(hours=hours)
+            clock.now = lifted + timedelta(minutes=1)
+            alerting_cycle(gone, lifted, setup, alerts, subs)
+        clock.now = lifted + timedelta(hours=2)  # the dispatcher is back
+        messages = {m.identifier: m for m in alerts.messages()}
+        warnings = alerts.deliveries(kind="warning")
+        stale = {
+            d.id
+            for d in warnings
+            if messages[str(d.message_identifier)].expires <= clock.now
+            and messages[str(d.message_identifier)].msg_type != "Cancel"
+        }
+        cancels = {
+            d.id for d in warnings if messages[str(d.message_identifier)].msg_type == "Cancel"
+        }
+        assert stale and cancels  # the case at hand: both kinds wait
+
+        dispatcher = Dispatcher(alerts, {"webhook": WebhookSender(KEY)}, owner="t", clock=clock)
+        report = dispatcher.run_until_idle()
+        dispatcher.close()
+
+        dead = alerts.deliveries(status="dead")
+        assert {d.id for d in dead} == stale
+        assert all(
+            (d.last_error or "").startswith("not sent: its warning expired at 2018-09-")
+            and d.attempts == 0
+            for d in dead
+        )
+        assert report.sent == len(alerts.deliveries()) - len(stale)
+        received = {d.key for d in receiver.deliveries}
+        assert {d.idempotency_key for d in warnings if d.id in cancels} <= received
+        assert not received & {d.idempotency_key for d in dead}
+        history = alerts.audit("delivery", dead[0].idempotency_key)
+        assert [a.action for a in history] == ["pending", "dead"]
+        assert history[-1].actor == "t" and "yujing dispatch --send-expired" in history[-1].detail
+        # Sent anyway on request: requeued with the expired, by a dispatcher told to.
+        assert alerts.requeue("ops-1", include_expired=True)[0] == sorted(stale)
+        again = Dispatcher(
+            alerts,
+            {"webhook": WebhookSender(KEY)},
+            owner="t",
+            policy=RetryPolicy(send_expired=True),
+            clock=clock,
+        )
+        assert again.run_until_idle().sent == len(stale)
+        again.close()
+        assert alerts.delivery_counts() == {"sent": len(alerts.deliveries())}
