@@ -118,7 +118,8 @@ def _print(
 ) -> None:
     console.print(
         f"dispatched with {', '.join(channels) or 'no channels'}: {report.claimed} claimed, "
-        f"{report.sent} sent, {report.retried} to retry, {report.dead} dead letters in "
+        f"{report.sent} sent, {report.retried} to retry, {report.dead} dead letters, "
+        f"{report.expired} expired before sending (dead letters, not sent late) in "
         f"{report.seconds:.2f} s; outbox now "
         + ", ".join(f"{status} {count}" for status, count in sorted(counts.items())),
         highlight=False,

@@ -73,6 +73,8 @@ class DispatchReport:
     retried: int = 0
     dead: int = 0
     seconds: float = 0.0
+    expired: int = 0
+    """Warnings that expired before a send succeeded, made dead letters unsent."""
 
     def __add__(self, other: DispatchReport) -> DispatchReport:
         return DispatchReport(
@@ -81,6 +83,7 @@ class DispatchReport:
             self.retried + other.retried,
             self.dead + other.dead,
             self.seconds + other.seconds,
+            self.expired + other.expired,
         )
 
 
@@ -124,6 +127,7 @@ class Dispatcher:
         self._batch_size = batch_size
         self._clock = clock
         self._pool: ThreadPoolExecutor | None = None  # sends batches and their channels
+        self._expired = 0  # expired warnings the claims made dead letters, not yet reported
 
     def start(self) -> int:
         """Take back the leases an earlier run of this owner left; return how many. The
@@ -135,15 +139,23 @@ class Dispatcher:
         """Claim one batch, send it, record the outcomes."""
         started = time.perf_counter()
         claimed = self._claim()
-        if not claimed:
-            return DispatchReport(seconds=time.perf_counter() - started)
-        report = self._settle(claimed, self._send_claimed(claimed))
-        return replace(report, seconds=time.perf_counter() - started)
+        report = DispatchReport()
+        if claimed:
+            report = self._settle(claimed, self._send_claimed(claimed))
+        seconds = time.perf_counter() - started
+        return replace(report, seconds=seconds, expired=self._expired_since())
 
     def _claim(self) -> list[Claimed]:
-        return self._store.claim(
+        claimed, expired = self._store.claim_counting(
             self._owner, self._batch_size, self._policy.lease, self._policy.send_expired
         )
+        self._expired += expired
+        return claimed
+
+    def _expired_since(self) -> int:
+        """Expired warnings made dead letters since the last call (for the report)."""
+        expired, self._expired = self._expired, 0
+        return expired
 
     def _send_claimed(self, claimed: list[Claimed]) -> list[Outcome]:
         """Send a claimed batch; one outcome per claimed delivery, in order.
@@ -245,7 +257,8 @@ class Dispatcher:
             settling, claimed = (claimed, outcomes), upcoming
         if settling is not None:
             total += self._settle(*settling)
-        return replace(total, seconds=time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        return replace(total, seconds=seconds, expired=self._expired_since())
 
     def run_forever(
         self, stop: threading.Event, poll: float = 1.0, heartbeat: float = 30.0

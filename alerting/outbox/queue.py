@@ -92,7 +92,15 @@ class DeliveryQueue(StoreBase):
     def claim(
         self, owner: str, limit: int, lease: timedelta, send_expired: bool = False
     ) -> list[Claimed]:
-        """Lease up to ``limit`` due deliveries to ``owner`` (oldest due first).
+        """Lease up to ``limit`` due deliveries to ``owner``: :meth:`claim_counting`
+        without the count of expired warnings made dead letters."""
+        return self.claim_counting(owner, limit, lease, send_expired)[0]
+
+    def claim_counting(
+        self, owner: str, limit: int, lease: timedelta, send_expired: bool = False
+    ) -> tuple[list[Claimed], int]:
+        """Lease up to ``limit`` due deliveries to ``owner`` (oldest due first); return
+        them and how many expired warnings became dead letters instead.
 
         Due: pending with ``next_attempt_at`` reached, or sending under an expired lease (a
         dispatcher died). Safe with several dispatchers: PostgreSQL skips rows another one
@@ -106,13 +114,14 @@ class DeliveryQueue(StoreBase):
         it lifts a warning the receiver may still hold.
         """
         now = self._clock()
-        tries = 0
+        tries = expired = 0
         while tries < _CLAIM_TRIES:
             claimed, contended, buried = self._claim_once(owner, limit, lease, now, send_expired)
+            expired += buried
             if claimed or not (contended or buried):
-                return claimed
+                return claimed, expired
             tries += 0 if buried else 1  # expired rows went to the dead letters: look again
-        return []  # other dispatchers took every due row this one saw, again and again
+        return [], expired  # other dispatchers took every due row this one saw, again and again
 
     def _claim_once(
         self, owner: str, limit: int, lease: timedelta, now: datetime, send_expired: bool

@@ -812,6 +812,7 @@ def test_a_warning_that_expired_undelivered_is_not_pushed_late_but_a_lifting_is(
             for d in dead
         )
         assert report.sent == len(alerts.deliveries()) - len(stale)
+        assert (report.expired, report.dead) == (len(stale), 0)  # none tried and refused
         received = {d.key for d in receiver.deliveries}
         assert {d.idempotency_key for d in warnings if d.id in cancels} <= received
         assert not received & {d.idempotency_key for d in dead}
