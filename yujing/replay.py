@@ -35,7 +35,6 @@ import xarray as xr
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from alerting.lifecycle import LifecyclePolicy
 from hazard_models import get_model
 from hazard_models.config import Duration, Frozen
 from hazard_models.region import load_region
@@ -157,14 +156,9 @@ class EventConfig(Frozen):
         unknown = sorted(set(named) - hazards)
         if unknown:
             raise ValueError(f"alerting/verify name {unknown}, not hazards of this event")
-        policies = self.alerting.policy if self.alerting else {}
-        for name in self.alerting.hazards if self.alerting else []:
-            risks = policies.get(name, LifecyclePolicy()).lapse_risks(self.every)
-            if risks:
-                raise ValueError(
-                    "; ".join(f"alerting.policy.{name}.{risk}" for risk in risks)
-                    + " (the replay's cycles: every)"
-                )
+        if self.alerting is not None:
+            for name in self.alerting.hazards:
+                self.alerting.check_renewal(name, self.every, None, "the replay's cycles: every")
         return self
 
     def issue_times(self, short: bool = False) -> list[datetime]:

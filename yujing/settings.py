@@ -143,6 +143,22 @@ class WarningConfig(Frozen):
     sender_code: str = Field(pattern=r"^[0-9]{14}$")
     """CAP identifier prefix (GB/T 35965.1: admin code + agency code, 14 digits)."""
 
+    def policy_of(self, hazard: str) -> LifecyclePolicy:
+        """The lifecycle of ``hazard``: its configured policy, else the defaults."""
+        return self.policy.get(hazard, LifecyclePolicy())
+
+    def check_renewal(
+        self, hazard: str, every: timedelta, paged_after: timedelta | None, where: str
+    ) -> None:
+        """Refuse a policy under which a warning of ``hazard``, its cycle running
+        ``every`` (``where`` says which), could lapse unrenewed or unseen
+        (:meth:`~alerting.lifecycle.LifecyclePolicy.lapse_risks`)."""
+        risks = self.policy_of(hazard).lapse_risks(every, paged_after)
+        if risks:
+            raise ValueError(
+                "; ".join(f"alerting.policy.{hazard}.{risk}" for risk in risks) + f" ({where})"
+            )
+
 
 class WatchdogConfig(Frozen):
     """When the warning service counts as failing or degraded (:mod:`alerting.health`)."""
@@ -246,14 +262,12 @@ class Settings(Frozen):
                     )
             for name in self.alerting.hazards:
                 kind = self.hazards[name].cycle
-                risks = self.alerting.policy.get(name, LifecyclePolicy()).lapse_risks(
-                    CYCLE_INTERVALS[kind], self.alerting.watchdog.cycle_max_age.get(kind)
+                self.alerting.check_renewal(
+                    name,
+                    CYCLE_INTERVALS[kind],
+                    self.alerting.watchdog.cycle_max_age.get(kind),
+                    f"{name} runs in the {kind} cycle",
                 )
-                if risks:
-                    raise ValueError(
-                        "; ".join(f"alerting.policy.{name}.{risk}" for risk in risks)
-                        + f" ({name} runs in the {kind} cycle)"
-                    )
         for name, hazard in self.hazards.items():
             if hazard.scheme not in self.signal_schemes:
                 raise ValueError(

@@ -412,11 +412,7 @@ def verify(
                 }
             )
         )
-        policy = (
-            event.alerting.policy.get(hazard, LifecyclePolicy())
-            if event.alerting
-            else LifecyclePolicy()
-        )
+        policy = event.alerting.policy_of(hazard) if event.alerting else LifecyclePolicy()
         windows = None
         if forecast.results.attrs.get("probability_window") == "criteria":
             scheme = settings.scheme_of(hazard)

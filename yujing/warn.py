@@ -35,7 +35,6 @@ import xarray as xr
 from fastapi import FastAPI
 
 from alerting.cycle import AlertingSetup, alerting_cycle
-from alerting.lifecycle import LifecyclePolicy
 from alerting.messages import MessageContext
 from alerting.outbox.records import CycleReceipt
 from alerting.outbox.store import AlertStore
@@ -97,7 +96,7 @@ def alerting_setups(
         scheme = settings.scheme_of(name)
         setups[name] = AlertingSetup(
             replace(context, instructions=scheme.instructions()),
-            config.policy.get(name, LifecyclePolicy()),
+            config.policy_of(name),
             scheme.partition,
             {level.name: level.rank for level in scheme.levels},
         )

@@ -127,7 +127,6 @@ class Dispatcher:
         self._batch_size = batch_size
         self._clock = clock
         self._pool: ThreadPoolExecutor | None = None  # sends batches and their channels
-        self._expired = 0  # expired warnings the claims made dead letters, not yet reported
 
     def start(self) -> int:
         """Take back the leases an earlier run of this owner left; return how many. The
@@ -138,24 +137,17 @@ class Dispatcher:
     def run_once(self) -> DispatchReport:
         """Claim one batch, send it, record the outcomes."""
         started = time.perf_counter()
-        claimed = self._claim()
+        claimed, expired = self._claim()
         report = DispatchReport()
         if claimed:
             report = self._settle(claimed, self._send_claimed(claimed))
-        seconds = time.perf_counter() - started
-        return replace(report, seconds=seconds, expired=self._expired_since())
+        return replace(report, seconds=time.perf_counter() - started, expired=expired)
 
-    def _claim(self) -> list[Claimed]:
-        claimed, expired = self._store.claim_counting(
+    def _claim(self) -> tuple[list[Claimed], int]:
+        """The next batch, and how many expired warnings the claim made dead letters."""
+        return self._store.claim_counting(
             self._owner, self._batch_size, self._policy.lease, self._policy.send_expired
         )
-        self._expired += expired
-        return claimed
-
-    def _expired_since(self) -> int:
-        """Expired warnings made dead letters since the last call (for the report)."""
-        expired, self._expired = self._expired, 0
-        return expired
 
     def _send_claimed(self, claimed: list[Claimed]) -> list[Outcome]:
         """Send a claimed batch; one outcome per claimed delivery, in order.
@@ -239,9 +231,9 @@ class Dispatcher:
         must cover two batches' sending time (the default 2 min does many times over).
         """
         started = time.perf_counter()
-        total = DispatchReport()
         batches = 0
-        claimed = self._claim() if max_batches is None or max_batches > 0 else []
+        claimed, expired = self._claim() if max_batches is None or max_batches > 0 else ([], 0)
+        total = DispatchReport(expired=expired)
         settling: tuple[list[Claimed], list[Outcome]] | None = None
         while claimed:
             batches += 1
@@ -251,14 +243,14 @@ class Dispatcher:
                     total += self._settle(*settling)
                     settling = None
                 more = max_batches is None or batches < max_batches
-                upcoming = self._claim() if more else []
+                upcoming, expired = self._claim() if more else ([], 0)
+                total += DispatchReport(expired=expired)
             finally:
                 outcomes = sending.result()  # never leave a batch half-sent behind
             settling, claimed = (claimed, outcomes), upcoming
         if settling is not None:
             total += self._settle(*settling)
-        seconds = time.perf_counter() - started
-        return replace(total, seconds=seconds, expired=self._expired_since())
+        return replace(total, seconds=time.perf_counter() - started)
 
     def run_forever(
         self, stop: threading.Event, poll: float = 1.0, heartbeat: float = 30.0

@@ -256,18 +256,7 @@ class DeliveryQueue(StoreBase):
                     if i in keys
                 ]
             if dead:
-                result = connection.execute(
-                    update(DeliveryRow)
-                    .where(DeliveryRow.id == bindparam("row_id"), owned)
-                    .values(
-                        status="dead",
-                        last_error=bindparam("error"),
-                        lease_owner=None,
-                        lease_until=None,
-                    ),
-                    [{"row_id": i, "error": error} for i, error in dead],
-                )
-                changed += int(getattr(result, "rowcount", 0))
+                changed += _make_dead(connection, owned, dead)
                 audit += [
                     _audit(now, actor, keys[i], "dead", error) for i, error in dead if i in keys
                 ]
@@ -413,17 +402,24 @@ def _bury_expired(session: Any, ids: list[int], due: Any, now: datetime, actor: 
         )
         for row in stale
     }
-    session.connection().execute(
-        update(DeliveryRow)
-        .where(DeliveryRow.id == bindparam("row_id"), due)
-        .values(status="dead", last_error=bindparam("error"), lease_owner=None, lease_until=None),
-        [{"row_id": row_id, "error": reason} for row_id, reason in reasons.items()],
-    )
+    _make_dead(session.connection(), due, list(reasons.items()))
     session.execute(
         AUDIT.insert(),
         [_audit(now, actor, row.idempotency_key, "dead", reasons[row.id]) for row in stale],
     )
     return len(stale)
+
+
+def _make_dead(connection: Any, where: Any, dead: Sequence[tuple[int, str]]) -> int:
+    """Make dead letters of the deliveries ``dead`` (id, reason) that still meet ``where``
+    (leased by the settling dispatcher, or still due); return how many changed."""
+    result = connection.execute(
+        update(DeliveryRow)
+        .where(DeliveryRow.id == bindparam("row_id"), where)
+        .values(status="dead", last_error=bindparam("error"), lease_owner=None, lease_until=None),
+        [{"row_id": row_id, "error": error} for row_id, error in dead],
+    )
+    return int(getattr(result, "rowcount", 0))
 
 
 def _audit(at: datetime, actor: str, entity_id: str, action: str, detail: str) -> dict[str, Any]:
