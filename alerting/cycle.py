@@ -49,6 +49,8 @@ from alerting.outbox.records import (
     ImpactUpdate,
     MessageRecord,
     NewDelivery,
+    impact_thread,
+    warning_thread,
 )
 from alerting.outbox.store import AlertStore
 from alerting.review import Proposal, propose
@@ -200,6 +202,8 @@ def _warning_deliveries(
             message.xml,
             lambda languages: _texts(alert, languages),
             kind="warning",
+            thread=warning_thread(message.hazard, message.area),
+            expires=None if message.msg_type == "Cancel" else message.expires,
         )
     return deliveries
 
@@ -212,9 +216,12 @@ def _to_channels(
     body: bytes,
     texts: Callable[[tuple[str, ...]], tuple[str, str]],
     kind: Literal["warning", "impact"],
+    thread: str,
+    expires: datetime | None,
 ) -> list[NewDelivery]:
     """One delivery per channel of ``request``; ``what`` is the message identifier of a
-    warning, or what identifies an impact forecast (both feed the idempotency key)."""
+    warning, or what identifies an impact forecast (both feed the idempotency key);
+    ``thread`` and ``expires`` as :class:`~alerting.outbox.NewDelivery` takes them."""
     deliveries = []
     for channel in request.channels:
         subject, text = texts(channel.languages)
@@ -231,7 +238,11 @@ def _to_channels(
             content_type=content_type,
             body=body,
         )
-        deliveries.append(NewDelivery(envelope, kind, what if kind == "warning" else None))
+        deliveries.append(
+            NewDelivery(
+                envelope, kind, what if kind == "warning" else None, thread=thread, expires=expires
+            )
+        )
     return deliveries
 
 
@@ -407,6 +418,10 @@ def _impacts(
             body,
             partial(_impact_texts, forecast, context.timezone),
             kind="impact",
+            thread=impact_thread(
+                hazard, forecast.subscriber_id, forecast.asset_id, forecast.rule_position
+            ),
+            expires=forecast.expires,
         )
         updates.append(
             ImpactUpdate(

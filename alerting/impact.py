@@ -449,6 +449,7 @@ def assess(
     start = _result_issue(result, issue)
     valid = np.asarray(result["valid_time"].values, dtype="datetime64[ns]")
     horizon = pd.Timedelta(valid.max() - start).to_pytimedelta()
+    run_time = pd.Timestamp(start).tz_localize("UTC").to_pydatetime()
     hazard = str(result.attrs.get("hazard", ""))
     model = (
         f"{result.attrs.get('model', '?')} {result.attrs.get('model_version', '?')} "
@@ -503,6 +504,7 @@ def assess(
                         basis=answer.basis,
                         model=model,
                         bound=answer.bound,
+                        expires=run_time + parse_window(rule.within),
                     )
                 )
     return forecasts, unassessed

@@ -92,6 +92,10 @@ class ImpactForecast:
         ``"exact"``; ``"upper"`` when the probability is an upper bound taken at a lower
         computed threshold or a longer window; ``"lower"`` for a lower bound taken at a
         higher threshold or a shorter window (module docstring).
+    expires
+        When the rule's window, counted from the time the model was run for, ends (aware
+        UTC): past it the forecast speaks only of the past, and is not pushed late.
+        ``None``: unknown (never expires).
     """
 
     hazard: str
@@ -112,6 +116,7 @@ class ImpactForecast:
     basis: str
     model: str
     bound: Bound = "exact"
+    expires: datetime | None = None
 
     @property
     def state_key(self) -> str:
@@ -148,6 +153,7 @@ class ImpactForecast:
             "bound": self.bound,
             "communities": list(self.communities),
             "comparison": self.comparison,
+            "expires": _iso(self.expires),
             "first_time": _iso(self.first_time),
             "hazard": self.hazard,
             "issue_time": _iso(self.issue_time),

@@ -529,26 +529,37 @@ def test_only_the_subscribers_token_manages_its_subscription(world: World) -> No
 def test_a_subscriber_sees_its_own_deliveries(world: World) -> None:
     own = world.bearer("futian-em")
     queued = world.alerts.deliveries(subscriber_id="futian-em")
-    assert [d.status for d in queued] == ["pending", "pending"]
+    # Futian's yellow then orange, never dispatched: only the newer of the thread goes out
+    assert [d.status for d in queued] == ["superseded", "pending"]
     first, second = queued
-    (claimed,) = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5), send_expired=True)
-    assert claimed.id == first.id
+    (claimed,) = world.alerts.claim("test-dispatcher", 5, timedelta(minutes=5), send_expired=True)
+    assert claimed.id == second.id
     world.alerts.settle(
-        claimed.token, "test-dispatcher", dead=[(first.id, "HTTP 410 from http://127.0.0.1:9/hook")]
+        claimed.token,
+        "test-dispatcher",
+        dead=[(second.id, "HTTP 410 from http://127.0.0.1:9/hook")],
     )
 
     listed = world.client.get("/subscriptions/futian-em/deliveries", headers=own)
     dead = world.client.get("/subscriptions/futian-em/deliveries?status=dead", headers=own)
+    replaced = world.client.get(
+        "/subscriptions/futian-em/deliveries?status=superseded", headers=own
+    )
     newest = world.client.get("/subscriptions/futian-em/deliveries?latest=1", headers=own)
     too_many = world.client.get("/subscriptions/futian-em/deliveries?latest=5000", headers=own)
 
     assert [(d["id"], d["status"]) for d in listed.json()["deliveries"]] == [
-        (first.id, "dead"),
-        (second.id, "pending"),
+        (first.id, "superseded"),
+        (second.id, "dead"),
     ]
     (gone,) = dead.json()["deliveries"]
     assert gone["last_error"] == "HTTP 410 from http://127.0.0.1:9/hook"
-    assert gone["message"] == first.message_identifier and gone["target"] == first.target
+    assert gone["message"] == second.message_identifier and gone["target"] == second.target
+    assert gone["thread"] == f"warning/typhoon/{FUTIAN}" and gone["next_attempt_at"] is None
+    (older,) = replaced.json()["deliveries"]
+    assert older["id"] == first.id and older["attempts"] == 0
+    assert older["last_error"].startswith("superseded before it was sent: delivery ")
+    assert second.idempotency_key[:16] in older["last_error"]
     assert [d["id"] for d in newest.json()["deliveries"]] == [second.id]
     assert too_many.status_code == 422
 
@@ -568,9 +579,12 @@ def _hold_every_proposal(world: World) -> None:
 
 
 def test_outbox_shows_counts_and_dead_letters(world: World) -> None:
-    assert world.client.get("/outbox").json() == {"counts": {"pending": 2}, "dead_letters": []}
+    assert world.client.get("/outbox").json() == {
+        "counts": {"pending": 1, "superseded": 1},  # Futian's orange replaced its yellow
+        "dead_letters": [],
+    }
     healthy = world.client.get("/health")
-    assert (healthy.json()["database"], healthy.json()["pending"]) == (world.alerts.where, 2)
+    assert (healthy.json()["database"], healthy.json()["pending"]) == (world.alerts.where, 1)
     assert _statuses(healthy)["dead letters"] == "ok"
     claimed = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5), send_expired=True)
     (first,) = claimed
@@ -580,7 +594,7 @@ def test_outbox_shows_counts_and_dead_letters(world: World) -> None:
 
     outbox = world.client.get("/outbox").json()
 
-    assert outbox["counts"] == {"pending": 1, "dead": 1}
+    assert outbox["counts"] == {"superseded": 1, "dead": 1}
     assert outbox["dead_letters"] == [
         {
             "id": first.id,
@@ -593,7 +607,7 @@ def test_outbox_shows_counts_and_dead_letters(world: World) -> None:
         }
     ]
     after = world.client.get("/health")
-    assert after.json()["pending"] == 1 and _statuses(after)["dead letters"] == "degraded"
+    assert after.json()["pending"] == 0 and _statuses(after)["dead letters"] == "degraded"
 
 
 def test_the_token_module_examples_hold() -> None:
@@ -699,7 +713,7 @@ def test_the_console_warns_the_forecaster_when_the_service_is_not_healthy(world:
     _hold_every_proposal(world)
     _beat(world, NOW)
     assert 'class="health' not in world.client.get("/console").text
-    first = world.alerts.deliveries()[0]
+    (first,) = world.alerts.deliveries(status="pending")
     (claimed,) = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5), send_expired=True)
     world.alerts.settle(claimed.token, "test-dispatcher", dead=[(first.id, "HTTP 410")])
     degraded = world.client.get("/console").text
@@ -760,22 +774,22 @@ def test_a_silent_dispatcher_fails_before_any_warning_needs_it(world: World) -> 
     }
 
 
-def test_dead_letters_are_requeued_unless_their_warning_expired(world: World) -> None:
-    first = world.alerts.deliveries()[0]
+def test_dead_letters_are_requeued_unless_expired_or_replaced(world: World) -> None:
+    (first,) = world.alerts.deliveries(status="pending")
     (claimed,) = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5), send_expired=True)
     world.alerts.settle(claimed.token, "test-dispatcher", dead=[(first.id, "HTTP 410")])
     (message,) = [m for m in world.alerts.messages() if m.identifier == first.message_identifier]
     url = f"sqlite:///{world.alerts.where.removeprefix('sqlite:///')}"
 
     later = AlertStore(url, clock=lambda: message.expires)
-    assert later.requeue("ops-1") == ([], [first.id])
+    assert later.requeue("ops-1") == ([], [first.id], [])
     assert world.alerts.deliveries(status="dead")[0].id == first.id
     with pytest.raises(ValueError, match="blank"):
         later.requeue(" ")
     later.close()
     in_force = AlertStore(url, clock=lambda: message.expires - timedelta(minutes=1))
-    assert in_force.requeue("ops-1", subscriber_id="someone-else") == ([], [])
-    assert in_force.requeue("ops-1", subscriber_id="futian-em") == ([first.id], [])
+    assert in_force.requeue("ops-1", subscriber_id="someone-else") == ([], [], [])
+    assert in_force.requeue("ops-1", subscriber_id="futian-em") == ([first.id], [], [])
     in_force.close()
 
     (again,) = [d for d in world.alerts.deliveries() if d.id == first.id]
@@ -783,6 +797,15 @@ def test_dead_letters_are_requeued_unless_their_warning_expired(world: World) ->
     assert again.next_attempt_at == message.expires - timedelta(minutes=1)
     steps = [(r.actor, r.action) for r in world.alerts.audit("delivery", first.idempotency_key)]
     assert steps[-2:] == [("test-dispatcher", "dead"), ("ops-1", "requeued")]
+
+    # Dead again; then the forecaster confirms red on the same thread: the orange, sent
+    # now, would arrive after the red, so it stays dead whatever is asked.
+    (claimed,) = world.alerts.claim("test-dispatcher", 1, timedelta(minutes=5), send_expired=True)
+    world.alerts.settle(claimed.token, "test-dispatcher", dead=[(first.id, "HTTP 410")])
+    confirmed = world.client.post(f"/proposals/{world.red()}/confirm", json={"by": "duty-1"})
+    assert confirmed.status_code == 200
+    assert world.alerts.requeue("ops-1", include_expired=True) == ([], [], [first.id])
+    assert [d.id for d in world.alerts.deliveries(status="dead")] == [first.id]
 
 
 def test_a_subscriber_pulls_the_impact_forecasts_in_force(

@@ -93,7 +93,7 @@ __all__ = [
 ]
 
 State = Literal["proposed", "held", "confirmed", "cancelled"]
-DeliveryStatus = Literal["pending", "sending", "sent", "dead"]
+DeliveryStatus = Literal["pending", "sending", "sent", "dead", "superseded"]
 Bearer = Annotated[
     HTTPAuthorizationCredentials | None,
     Depends(
@@ -504,7 +504,8 @@ def create_app(
         latest: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         """The subscriber's newest deliveries (oldest first): what was sent where, what
-        waits for a retry and why, what was given up (dead) and why."""
+        waits for a retry and why, what was given up (dead) and why, what a newer
+        delivery of the same thread replaced before it went out (superseded)."""
         owned(subscriber_id, credentials)
         found = alerts.deliveries(status=status, subscriber_id=subscriber_id, latest=latest)
         return {"deliveries": [_delivery_view(delivery) for delivery in found]}
@@ -612,7 +613,11 @@ def _delivery_view(delivery: DeliveryRecord) -> dict[str, Any]:
         "status": delivery.status,
         "attempts": delivery.attempts,
         "created_at": delivery.created_at,
-        "next_attempt_at": None if delivery.status == "sent" else delivery.next_attempt_at,
+        "next_attempt_at": (
+            delivery.next_attempt_at if delivery.status in ("pending", "sending") else None
+        ),
         "sent_at": delivery.sent_at,
         "last_error": delivery.last_error,
+        "thread": delivery.thread,
+        "expires": delivery.expires,
     }

@@ -188,7 +188,7 @@ def _alerts_requeue(args: argparse.Namespace, console: Console) -> int:
     by = acting_user(args)
     store = AlertStore(settings.alert_database)
     try:
-        requeued, expired = store.requeue(
+        requeued, expired, superseded = store.requeue(
             by,
             ids=args.id or None,
             subscriber_id=args.subscriber,
@@ -201,9 +201,15 @@ def _alerts_requeue(args: argparse.Namespace, console: Console) -> int:
     console.print(
         f"requeued {len(requeued)} dead letters (due now; `yujing dispatch` sends them)"
         + (
-            f"; left {len(expired)} dead whose warning has expired (ids {expired}; "
+            f"; left {len(expired)} dead that have expired (ids {expired}; "
             "--include-expired sends them anyway)"
             if expired
+            else ""
+        )
+        + (
+            f"; left {len(superseded)} dead that newer deliveries of the same thread replace "
+            f"(ids {superseded}; sent now they would arrive after the newer ones)"
+            if superseded
             else ""
         ),
         highlight=False,
@@ -397,7 +403,9 @@ def _parser() -> argparse.ArgumentParser:
     requeue.add_argument("--id", type=int, action="append", help="delivery id (repeat)")
     requeue.add_argument("--subscriber", default=None, help="only this subscriber's")
     requeue.add_argument(
-        "--include-expired", action="store_true", help="also warnings that have expired"
+        "--include-expired",
+        action="store_true",
+        help="also those past their expiry (warnings, impact windows)",
     )
     requeue.add_argument("--by", default=None, help="who requeues (default: login name)")
     requeue.set_defaults(handler=_alerts_requeue)

@@ -119,7 +119,8 @@ def _print(
     console.print(
         f"dispatched with {', '.join(channels) or 'no channels'}: {report.claimed} claimed, "
         f"{report.sent} sent, {report.retried} to retry, {report.dead} dead letters, "
-        f"{report.expired} expired before sending (dead letters, not sent late) in "
+        f"{report.expired} expired before sending (dead letters, not sent late), "
+        f"{report.superseded} superseded by newer ones before sending in "
         f"{report.seconds:.2f} s; outbox now "
         + ", ".join(f"{status} {count}" for status, count in sorted(counts.items())),
         highlight=False,
@@ -150,7 +151,8 @@ def add_dispatch_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--send-expired",
         action="store_true",
-        help="push warnings whose CAP message has expired too (after an outage, or a demo "
-        "on past data); by default they become dead letters saying so",
+        help="push deliveries past their expiry too (a warning's CAP message, an impact "
+        "forecast's window; after an outage, or a demo on past data); by default they "
+        "become dead letters saying so",
     )
     parser.set_defaults(handler=_dispatch)

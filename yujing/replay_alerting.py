@@ -191,6 +191,7 @@ class ReplayAlerting:
             "messages": len(self.alerts.messages()),
             "deliveries sent": self.sent,
             "dead letters": self.dead,
+            "superseded before sending": counts.get("superseded", 0),
             "received": len(received),
             "repeats dropped by the receiver": sum(self.receiver.duplicates.values()),
             "pending": counts.get("pending", 0) + counts.get("sending", 0),

@@ -26,11 +26,12 @@ from alerting.outbox.records import (
     MessageRecord,
     NewDelivery,
 )
-from alerting.outbox.store import AlertStore, Claimed
+from alerting.outbox.store import AlertStore, Claim, Claimed
 
 __all__ = [
     "AlertStore",
     "AuditRecord",
+    "Claim",
     "Claimed",
     "CycleReceipt",
     "DeliveryRecord",

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from alerting import database
@@ -25,7 +25,10 @@ __all__ = [
     "audit_proposal",
     "chunks",
     "delivery_row",
+    "mark_superseded",
     "message_record",
+    "recipient",
+    "supersede",
 ]
 
 _CHUNK = 2_000
@@ -112,27 +115,36 @@ class StoreBase(database.SqlStore):
         ]
         if not new:
             return 0
+        newest = {recipient(delivery): delivery for delivery in new if delivery.thread}
+        replaced = {  # of this batch: only the last of a thread to a recipient goes out
+            delivery.envelope.idempotency_key: _superseded_by(newest[recipient(delivery)])
+            for delivery in new
+            if delivery.thread and newest[recipient(delivery)] is not delivery
+        }
+        supersede(session, newest, now, "alerting")
         # Core executemany on the tables: no ORM object per row (tens of thousands a cycle).
         for chunk in chunks(new):
             session.execute(
-                DELIVERIES.insert(), [delivery_row(delivery, now) for delivery in chunk]
+                DELIVERIES.insert(), [delivery_row(delivery, now, replaced) for delivery in chunk]
             )
             session.execute(
-                AUDIT.insert(),
-                [
-                    {
-                        "at": now,
-                        "actor": "alerting",
-                        "entity": "delivery",
-                        "entity_id": delivery.envelope.idempotency_key,
-                        "action": "pending",
-                        "detail": f"{delivery.kind} to {delivery.envelope.subscriber_id} by "
-                        f"{delivery.envelope.channel}",
-                    }
-                    for delivery in chunk
-                ],
+                AUDIT.insert(), [_queued(delivery, now, replaced) for delivery in chunk]
             )
         return len(new)
+
+
+def _queued(delivery: NewDelivery, now: datetime, replaced: dict[str, str]) -> dict[str, Any]:
+    """The audit record of a delivery queued: pending, or superseded at once."""
+    envelope = delivery.envelope
+    reason = replaced.get(envelope.idempotency_key)
+    return {
+        "at": now,
+        "actor": "alerting",
+        "entity": "delivery",
+        "entity_id": envelope.idempotency_key,
+        "action": "pending" if reason is None else "superseded",
+        "detail": reason or f"{delivery.kind} to {envelope.subscriber_id} by {envelope.channel}",
+    }
 
 
 def audit_proposal(session: Session, proposal: Proposal, entries: Sequence[AuditEntry]) -> None:
@@ -165,8 +177,93 @@ def message_record(row: MessageRow) -> MessageRecord:
     )
 
 
-def delivery_row(delivery: NewDelivery, now: datetime) -> dict[str, Any]:
+Recipient = tuple[str | None, str, str, str]
+"""What a delivery is about and to whom: thread, subscriber, channel, target."""
+
+
+def recipient(delivery: NewDelivery) -> Recipient:
     envelope = delivery.envelope
+    return (delivery.thread, envelope.subscriber_id, envelope.channel, envelope.target)
+
+
+def _superseded_by(newer: NewDelivery) -> str:
+    return (
+        f"superseded before it was sent: delivery {newer.envelope.idempotency_key[:16]}… "
+        "replaces it (newer, same thread and recipient)"
+    )
+
+
+def supersede(
+    session: Session, newest: dict[Recipient, NewDelivery], now: datetime, actor: str
+) -> int:
+    """Mark the pending deliveries that ``newest`` (by recipient) replace ``superseded``,
+    each with the newer one named and an audit record; return how many."""
+    threads = sorted({str(thread) for thread, _, _, _ in newest})
+    older: list[Any] = []
+    for chunk in chunks(threads):
+        older += session.execute(
+            select(
+                DeliveryRow.id,
+                DeliveryRow.idempotency_key,
+                DeliveryRow.thread,
+                DeliveryRow.subscriber_id,
+                DeliveryRow.channel,
+                DeliveryRow.target,
+            ).where(DeliveryRow.thread.in_(chunk), DeliveryRow.status == "pending")
+        ).all()
+    reasons = {
+        (row.id, row.idempotency_key): _superseded_by(newest[key])
+        for row in older
+        if (key := (row.thread, row.subscriber_id, row.channel, row.target)) in newest
+    }
+    return mark_superseded(session, reasons, now, actor)
+
+
+def mark_superseded(
+    session: Session,
+    reasons: dict[tuple[int, str], str],
+    now: datetime,
+    actor: str,
+    where: Any = None,
+) -> int:
+    """Make the deliveries (id, key) of ``reasons`` superseded if they still meet ``where``
+    (default: pending), with the reason and an audit record each; return how many."""
+    if not reasons:
+        return 0
+    session.connection().execute(
+        DELIVERIES.update()
+        .where(
+            DELIVERIES.c.id == bindparam("row_id"),
+            DELIVERIES.c.status == "pending" if where is None else where,
+        )
+        .values(
+            status="superseded", last_error=bindparam("reason"), lease_owner=None, lease_until=None
+        ),
+        [{"row_id": row_id, "reason": reason} for (row_id, _), reason in reasons.items()],
+    )
+    session.execute(
+        AUDIT.insert(),
+        [
+            {
+                "at": now,
+                "actor": actor,
+                "entity": "delivery",
+                "entity_id": key,
+                "action": "superseded",
+                "detail": reason,
+            }
+            for (_, key), reason in reasons.items()
+        ],
+    )
+    return len(reasons)
+
+
+def delivery_row(
+    delivery: NewDelivery, now: datetime, replaced: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The row of a new delivery: pending, or superseded (``replaced``: key → reason)."""
+    envelope = delivery.envelope
+    reason = (replaced or {}).get(envelope.idempotency_key)
     return {
         "idempotency_key": envelope.idempotency_key,
         "kind": delivery.kind,
@@ -179,8 +276,11 @@ def delivery_row(delivery: NewDelivery, now: datetime) -> dict[str, Any]:
         "text": envelope.text,
         "content_type": envelope.content_type,
         "body": envelope.body,
-        "status": "pending",
+        "status": "pending" if reason is None else "superseded",
+        "last_error": reason,
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
+        "thread": delivery.thread,
+        "expires": delivery.expires,
     }

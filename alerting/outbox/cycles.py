@@ -13,13 +13,21 @@ from sqlalchemy.orm import Session
 
 from alerting.errors import OutboxError
 from alerting.lifecycle import ActiveWarning
-from alerting.outbox._base import IMPACT_STATES, StoreBase, audit_proposal, message_record
+from alerting.outbox._base import (
+    IMPACT_STATES,
+    StoreBase,
+    audit_proposal,
+    chunks,
+    mark_superseded,
+    message_record,
+)
 from alerting.outbox.records import (
     CycleReceipt,
     ImpactUpdate,
     MessageRecord,
     NewDelivery,
     from_json,
+    impact_thread,
     to_json,
 )
 from alerting.outbox.tables import (
@@ -150,7 +158,7 @@ class CycleStore(StoreBase):
                     )
                 self._add_messages(session, messages, now)
                 written = self._add_deliveries(session, deliveries, now)
-                changed, unchanged = self._impact_states(session, hazard, impacts, issue_time)
+                changed, unchanged = self._impact_states(session, hazard, impacts, issue_time, now)
                 written += self._add_deliveries(
                     session, [d for impact in changed for d in impact.deliveries], now
                 )
@@ -231,11 +239,12 @@ class CycleStore(StoreBase):
         hazard: str,
         impacts: Sequence[ImpactUpdate],
         issue_time: datetime,
+        now: datetime,
     ) -> tuple[list[ImpactUpdate], int]:
         """Update the impact states; return the impacts that changed and how many did not.
 
         States of impacts absent from this cycle are removed (the impact ended; if it comes
-        back it is sent again).
+        back it is sent again), and their deliveries not sent yet are withdrawn.
         """
         hazards = {hazard} | {impact.hazard for impact in impacts}
         table = IMPACT_STATES
@@ -318,4 +327,22 @@ class CycleStore(StoreBase):
         ]
         if gone:
             connection.execute(table.delete().where(where), gone)
+            ended = [impact_thread(*key) for key in stored if key not in current]
+            cycle = f"the {hazard} cycle of {issue_time:%Y-%m-%d %H:%M} UTC"
+            _withdraw(session, ended, cycle, now)
         return changed, len(impacts) - len(changed)
+
+
+def _withdraw(session: Session, threads: Sequence[str], cycle: str, now: datetime) -> int:
+    """Supersede the unsent deliveries of impact ``threads`` that ``cycle`` no longer
+    forecasts (a forecast the model has withdrawn is not pushed late); return how many."""
+    pending: list[Any] = []
+    for chunk in chunks(threads):
+        pending += session.execute(
+            select(DeliveryRow.id, DeliveryRow.idempotency_key).where(
+                DeliveryRow.thread.in_(chunk), DeliveryRow.status == "pending"
+            )
+        ).all()
+    reason = f"withdrawn before it was sent: {cycle} no longer forecasts this impact"
+    reasons = {(row.id, row.idempotency_key): reason for row in pending}
+    return mark_superseded(session, reasons, now, "alerting")

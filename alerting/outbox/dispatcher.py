@@ -13,8 +13,11 @@ sends it again with the same idempotency key, and a receiver that honours the ke
 processes it once. A failure waits ``first_delay · 2^(attempt-1)`` (capped, with ±jitter
 drawn from the key so that a replay is reproducible) before the next attempt; a permanent
 failure or ``max_attempts`` failures make a dead letter with the reason, and the other
-deliveries go on. A warning that expired before it could be sent is a dead letter too,
-never pushed late (``RetryPolicy.send_expired`` to send it anyway); a Cancel always goes.
+deliveries go on. What expired before it could be sent (a warning, an impact forecast's
+window) is a dead letter too, never pushed late (``RetryPolicy.send_expired`` to send it
+anyway); a Cancel always goes. Within one thread to one recipient the store hands out
+deliveries in order and supersedes the older ones a newer one replaced
+(:meth:`AlertStore.claim_counting`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from pydantic import Field
 from alerting.database import utc_now
 from alerting.delivery.envelope import Envelope, Outcome, Sender
 from alerting.errors import DeliveryError
-from alerting.outbox.store import AlertStore, Claimed
+from alerting.outbox.store import AlertStore, Claim, Claimed
 from hazard_models.config import Duration, Frozen
 
 __all__ = ["DispatchReport", "Dispatcher", "RetryPolicy"]
@@ -47,8 +50,9 @@ class RetryPolicy(Frozen):
     max_delay: Duration = timedelta(minutes=30)
     jitter: float = Field(default=0.2, ge=0, lt=1)
     send_expired: bool = False
-    """Whether a warning whose CAP message has expired is still pushed (after an outage);
-    by default it becomes a dead letter saying so (:meth:`AlertStore.claim`)."""
+    """Whether a delivery past its expiry (a warning's CAP message, an impact forecast's
+    window) is still pushed (after an outage); by default it becomes a dead letter saying
+    so (:meth:`AlertStore.claim_counting`)."""
     lease: Duration = timedelta(minutes=2)
     """How long a claimed batch is reserved; longer than the slowest two batches take to
     send (:meth:`Dispatcher.run_until_idle` claims the next batch while one is sending)."""
@@ -74,7 +78,9 @@ class DispatchReport:
     dead: int = 0
     seconds: float = 0.0
     expired: int = 0
-    """Warnings that expired before a send succeeded, made dead letters unsent."""
+    """Deliveries that expired before a send succeeded, made dead letters unsent."""
+    superseded: int = 0
+    """Deliveries a newer one of their thread replaced before they could be sent."""
 
     def __add__(self, other: DispatchReport) -> DispatchReport:
         return DispatchReport(
@@ -84,6 +90,7 @@ class DispatchReport:
             self.dead + other.dead,
             self.seconds + other.seconds,
             self.expired + other.expired,
+            self.superseded + other.superseded,
         )
 
 
@@ -137,14 +144,14 @@ class Dispatcher:
     def run_once(self) -> DispatchReport:
         """Claim one batch, send it, record the outcomes."""
         started = time.perf_counter()
-        claimed, expired = self._claim()
-        report = DispatchReport()
-        if claimed:
-            report = self._settle(claimed, self._send_claimed(claimed))
-        return replace(report, seconds=time.perf_counter() - started, expired=expired)
+        claim = self._claim()
+        report = _unsent(claim)
+        if claim.claimed:
+            report += self._settle(claim.claimed, self._send_claimed(claim.claimed))
+        return replace(report, seconds=time.perf_counter() - started)
 
-    def _claim(self) -> tuple[list[Claimed], int]:
-        """The next batch, and how many expired warnings the claim made dead letters."""
+    def _claim(self) -> Claim:
+        """The next batch, and what the claim settled unsent (expired, superseded)."""
         return self._store.claim_counting(
             self._owner, self._batch_size, self._policy.lease, self._policy.send_expired
         )
@@ -232,8 +239,8 @@ class Dispatcher:
         """
         started = time.perf_counter()
         batches = 0
-        claimed, expired = self._claim() if max_batches is None or max_batches > 0 else ([], 0)
-        total = DispatchReport(expired=expired)
+        claim = self._claim() if max_batches is None or max_batches > 0 else Claim([])
+        claimed, total = claim.claimed, _unsent(claim)
         settling: tuple[list[Claimed], list[Outcome]] | None = None
         while claimed:
             batches += 1
@@ -243,8 +250,9 @@ class Dispatcher:
                     total += self._settle(*settling)
                     settling = None
                 more = max_batches is None or batches < max_batches
-                upcoming, expired = self._claim() if more else ([], 0)
-                total += DispatchReport(expired=expired)
+                claim = self._claim() if more else Claim([])
+                upcoming = claim.claimed
+                total += _unsent(claim)
             finally:
                 outcomes = sending.result()  # never leave a batch half-sent behind
             settling, claimed = (claimed, outcomes), upcoming
@@ -278,3 +286,8 @@ class Dispatcher:
             self._pool = None
         for sender in self._senders.values():
             sender.close()
+
+
+def _unsent(claim: Claim) -> DispatchReport:
+    """What a claim settled without sending, as a report."""
+    return DispatchReport(expired=claim.expired, superseded=claim.superseded)

@@ -7,15 +7,16 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
+from sqlalchemy.orm import aliased
 
 from alerting.delivery.envelope import Envelope
-from alerting.outbox._base import AUDIT, DELIVERIES, StoreBase, chunks
-from alerting.outbox.tables import DeliveryRow, DispatcherRow, MessageRow
+from alerting.outbox._base import AUDIT, DELIVERIES, StoreBase, chunks, mark_superseded
+from alerting.outbox.tables import DeliveryRow, DispatcherRow
 
-__all__ = ["Claimed", "DeliveryQueue"]
+__all__ = ["Claim", "Claimed", "DeliveryQueue", "Requeued"]
 
 _CLAIM_TRIES = 5
 _CLAIMED_COLUMNS = tuple(
@@ -44,6 +45,27 @@ class Claimed:
     token: str
     attempt: int
     envelope: Envelope
+
+
+class Requeued(NamedTuple):
+    """What :meth:`DeliveryQueue.requeue` did: ids requeued, and ids left dead."""
+
+    requeued: list[int]
+    expired: list[int]
+    """Past their expiry (requeue them with ``include_expired``)."""
+    superseded: list[int]
+    """Replaced by a newer delivery of their thread to the same recipient."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one claim leased, and the due deliveries it settled unsent instead."""
+
+    claimed: list[Claimed]
+    expired: int = 0
+    """Past their ``expires`` (a warning expired, an impact window ended): dead letters."""
+    superseded: int = 0
+    """Replaced by a newer delivery of their thread to the same recipient."""
 
 
 class DeliveryQueue(StoreBase):
@@ -92,43 +114,50 @@ class DeliveryQueue(StoreBase):
     def claim(
         self, owner: str, limit: int, lease: timedelta, send_expired: bool = False
     ) -> list[Claimed]:
-        """Lease up to ``limit`` due deliveries to ``owner``: :meth:`claim_counting`
-        without the count of expired warnings made dead letters."""
-        return self.claim_counting(owner, limit, lease, send_expired)[0]
+        """Lease up to ``limit`` due deliveries to ``owner``: :meth:`claim_counting`'s
+        deliveries alone."""
+        return self.claim_counting(owner, limit, lease, send_expired).claimed
 
     def claim_counting(
         self, owner: str, limit: int, lease: timedelta, send_expired: bool = False
-    ) -> tuple[list[Claimed], int]:
+    ) -> Claim:
         """Lease up to ``limit`` due deliveries to ``owner`` (oldest due first); return
-        them and how many expired warnings became dead letters instead.
+        them, and how many due ones were settled unsent instead.
 
         Due: pending with ``next_attempt_at`` reached, or sending under an expired lease (a
         dispatcher died). Safe with several dispatchers: PostgreSQL skips rows another one
         has locked, and the update re-checks that each row is still due. SQLite has no row
         locks: a claim that lost every row it saw to another dispatcher looks again.
 
-        A warning whose CAP message expired before any send succeeded (the dispatcher was
-        down, the endpoint refused for hours) is not pushed late: an expired signal
-        arriving after an outage misleads more than it informs. Its delivery becomes a dead
-        letter that says so, audited, unless ``send_expired``. A ``Cancel`` is always sent:
-        it lifts a warning the receiver may still hold.
+        Within a thread to one recipient, deliveries go out in order: one waits while an
+        older one is being sent, and one that a newer delivery replaces (queued while it
+        waited for a retry, or requeued from the dead letters) becomes ``superseded``,
+        unsent: a receiver never gets an older forecast after a newer one.
+
+        What expired before any send succeeded (a warning's CAP message, an impact
+        forecast's window; the dispatcher was down, the endpoint refused for hours) is not
+        pushed late: an expired signal arriving after an outage misleads more than it
+        informs. It becomes a dead letter that says so, audited, unless ``send_expired``.
+        A ``Cancel`` has no expiry: it lifts a warning the receiver may still hold.
         """
         now = self._clock()
-        tries = expired = 0
+        tries = expired = superseded = 0
         while tries < _CLAIM_TRIES:
-            claimed, contended, buried = self._claim_once(owner, limit, lease, now, send_expired)
-            expired += buried
-            if claimed or not (contended or buried):
-                return claimed, expired
-            tries += 0 if buried else 1  # expired rows went to the dead letters: look again
-        return [], expired  # other dispatchers took every due row this one saw, again and again
+            claimed, contended, buried, replaced = self._claim_once(
+                owner, limit, lease, now, send_expired
+            )
+            expired, superseded = expired + buried, superseded + replaced
+            if claimed or not (contended or buried or replaced):
+                return Claim(claimed, expired, superseded)
+            tries += 0 if buried or replaced else 1  # settled unsent: look again
+        return Claim([], expired, superseded)  # other dispatchers took every due row, again
 
     def _claim_once(
         self, owner: str, limit: int, lease: timedelta, now: datetime, send_expired: bool
-    ) -> tuple[list[Claimed], bool, int]:
+    ) -> tuple[list[Claimed], bool, int, int]:
         """One claim; what it leased, whether it saw due rows (then lost them all to
         another dispatcher that leased them between the read and the update, on SQLite),
-        and how many expired warnings it made dead letters instead."""
+        how many expired deliveries it made dead letters and how many it superseded."""
         token = f"{owner}/{uuid.uuid4().hex[:12]}"
         due = or_(
             and_(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now),
@@ -137,18 +166,19 @@ class DeliveryQueue(StoreBase):
         with self._begin() as session:
             found = session.execute(
                 select(DeliveryRow.id, DeliveryRow.status, DeliveryRow.lease_owner)
-                .where(due)
+                .where(due, ~_older_in_flight(now))
                 .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             ).all()
             if not found:
-                return [], False, 0
+                return [], False, 0, 0
             ids = [row.id for row in found]
+            replaced = _supersede_replaced(session, ids, due, now, owner)
             buried = 0 if send_expired else _bury_expired(session, ids, due, now, owner)
             session.execute(
                 update(DeliveryRow)
-                .where(DeliveryRow.id.in_(ids), due)  # not the ones just buried
+                .where(DeliveryRow.id.in_(ids), due)  # not the ones just settled unsent
                 .values(
                     status="sending",
                     lease_owner=token,
@@ -165,7 +195,7 @@ class DeliveryQueue(StoreBase):
                     )
                 ).all()
             if not rows:
-                return [], True, buried
+                return [], True, buried, replaced
             rows.sort(key=lambda row: row.id)
             before = {row.id: row for row in found}
             session.execute(
@@ -188,7 +218,7 @@ class DeliveryQueue(StoreBase):
                 ],
             )
             claimed = [Claimed(row.id, token, row.attempts, _envelope(row)) for row in rows]
-            return claimed, False, buried
+            return claimed, False, buried, replaced
 
     def settle(
         self,
@@ -295,7 +325,7 @@ class DeliveryQueue(StoreBase):
         ids: Sequence[int] | None = None,
         subscriber_id: str | None = None,
         include_expired: bool = False,
-    ) -> tuple[list[int], list[int]]:
+    ) -> Requeued:
         """Send dead letters again (after their endpoint was fixed): they become pending,
         due now, with their attempts counted afresh; each is audited as ``requeued``.
 
@@ -306,26 +336,33 @@ class DeliveryQueue(StoreBase):
         ids, subscriber_id
             Only these deliveries, only this subscriber's (default: every dead letter).
         include_expired
-            Also requeue warnings whose CAP message has expired (by default they are left
-            dead: an expired warning sent late misleads more than it informs); only a
-            dispatcher with ``send_expired`` sends them, others make them dead again.
+            Also requeue deliveries past their expiry (a warning's CAP message, an impact
+            forecast's window; by default they are left dead: sent late, they mislead more
+            than they inform); only a dispatcher with ``send_expired`` sends them, others
+            make them dead again.
+
+        Dead letters that a newer delivery of their thread to the same recipient replaces
+        are left dead whatever is asked: sent now, they would arrive after the newer one.
 
         Returns
         -------
-        tuple of list of int
-            The ids requeued, and the ids left dead because their warning had expired.
+        Requeued
+            The ids requeued, those left dead because they expired, and those left dead
+            because a newer delivery replaces them.
         """
         if not by.strip():
             raise ValueError("who requeues is blank; give your name (it is audited)")
         now = self._clock()
+        newer = aliased(DeliveryRow)
+        replaced = exists().where(_same_recipient(newer), newer.id > DeliveryRow.id)
         query = (
             select(
                 DeliveryRow.id,
                 DeliveryRow.idempotency_key,
                 DeliveryRow.attempts,
-                MessageRow.expires,
+                DeliveryRow.expires,
+                replaced.label("replaced"),
             )
-            .outerjoin(MessageRow, MessageRow.identifier == DeliveryRow.message_identifier)
             .where(DeliveryRow.status == "dead")
             .order_by(DeliveryRow.id)
         )
@@ -335,8 +372,13 @@ class DeliveryQueue(StoreBase):
             query = query.where(DeliveryRow.subscriber_id == subscriber_id)
         with self._begin() as session:
             rows = session.execute(query).all()
-            expired = [row.id for row in rows if row.expires is not None and row.expires <= now]
-            left = set() if include_expired else set(expired)
+            superseded = [row.id for row in rows if row.replaced]
+            expired = [
+                row.id
+                for row in rows
+                if row.expires is not None and row.expires <= now and not row.replaced
+            ]
+            left = set(superseded) | (set() if include_expired else set(expired))
             again = [row for row in rows if row.id not in left]
             for chunk in chunks([row.id for row in again]):
                 session.execute(
@@ -359,7 +401,7 @@ class DeliveryQueue(StoreBase):
                         for row in again
                     ],
                 )
-        return [row.id for row in again], [] if include_expired else expired
+        return Requeued([row.id for row in again], [] if include_expired else expired, superseded)
 
     def next_due(self) -> datetime | None:
         """When the earliest pending delivery is due (None when nothing is pending)."""
@@ -378,26 +420,69 @@ class DeliveryQueue(StoreBase):
         )
 
 
+def _same_recipient(other: Any) -> Any:
+    """``other`` (an alias of the deliveries) is of the same thread to the same recipient."""
+    return and_(
+        other.thread == DeliveryRow.thread,
+        other.subscriber_id == DeliveryRow.subscriber_id,
+        other.channel == DeliveryRow.channel,
+        other.target == DeliveryRow.target,
+    )
+
+
+def _older_in_flight(now: datetime) -> Any:
+    """An older delivery of the same thread to the same recipient is being sent (its lease
+    runs): the newer one waits for its outcome."""
+    older = aliased(DeliveryRow)
+    return exists().where(
+        _same_recipient(older),
+        older.id < DeliveryRow.id,
+        older.status == "sending",
+        older.lease_until >= now,
+    )
+
+
+def _supersede_replaced(session: Any, ids: list[int], due: Any, now: datetime, actor: str) -> int:
+    """Supersede the due deliveries among ``ids`` that a newer delivery of their thread to
+    the same recipient replaces (whatever became of it); return how many."""
+    newer = aliased(DeliveryRow)
+    pairs: list[Any] = []
+    for chunk in chunks(ids):  # by primary key, never a scan
+        pairs += session.execute(
+            select(DeliveryRow.id, DeliveryRow.idempotency_key, newer.id, newer.idempotency_key)
+            .join(newer, and_(_same_recipient(newer), newer.id > DeliveryRow.id))
+            .where(DeliveryRow.id.in_(chunk))
+        ).all()
+    newest: dict[tuple[int, str], tuple[int, str]] = {}
+    for row_id, key, newer_id, newer_key in pairs:
+        if newest.get((row_id, key), (-1, ""))[0] < newer_id:
+            newest[row_id, key] = (newer_id, newer_key)
+    reasons = {
+        row: (
+            f"superseded before it was sent: delivery {newer_key[:16]}… replaces it (newer, "
+            "same thread and recipient); an older forecast is not sent after a newer one"
+        )
+        for row, (_, newer_key) in newest.items()
+    }
+    return mark_superseded(session, reasons, now, actor, due)
+
+
 def _bury_expired(session: Any, ids: list[int], due: Any, now: datetime, actor: str) -> int:
-    """Make dead letters of the due deliveries among ``ids`` whose warning (not a Cancel)
-    expired by ``now``, each with the reason and an audit record; return how many."""
+    """Make dead letters of the due deliveries among ``ids`` whose ``expires`` passed by
+    ``now``, each with the reason and an audit record; return how many."""
     stale: list[Any] = []
     for chunk in chunks(ids):  # by primary key, never a scan
         stale += session.execute(
-            select(DeliveryRow.id, DeliveryRow.idempotency_key, MessageRow.expires)
-            .join(MessageRow, MessageRow.identifier == DeliveryRow.message_identifier)
-            .where(
-                DeliveryRow.id.in_(chunk),
-                MessageRow.expires <= now,
-                MessageRow.msg_type != "Cancel",
-            )
+            select(
+                DeliveryRow.id, DeliveryRow.idempotency_key, DeliveryRow.kind, DeliveryRow.expires
+            ).where(DeliveryRow.id.in_(chunk), DeliveryRow.expires <= now, due)
         ).all()
     if not stale:
         return 0
     reasons = {
         row.id: (
-            f"not sent: its warning expired at {row.expires:%Y-%m-%d %H:%M} UTC before a send "
-            "succeeded, and an expired warning is not pushed late (to send it anyway: "
+            f"not sent: {_EXPIRY[row.kind]} at {row.expires:%Y-%m-%d %H:%M} UTC before a send "
+            "succeeded, and what has expired is not pushed late (to send it anyway: "
             "`yujing alerts requeue --include-expired`, then `yujing dispatch --send-expired`)"
         )
         for row in stale
@@ -408,6 +493,9 @@ def _bury_expired(session: Any, ids: list[int], due: Any, now: datetime, actor: 
         [_audit(now, actor, row.idempotency_key, "dead", reasons[row.id]) for row in stale],
     )
     return len(stale)
+
+
+_EXPIRY = {"warning": "its warning expired", "impact": "its impact forecast's window ended"}
 
 
 def _make_dead(connection: Any, where: Any, dead: Sequence[tuple[int, str]]) -> int:

@@ -24,7 +24,9 @@ __all__ = [
     "MessageRecord",
     "NewDelivery",
     "from_json",
+    "impact_thread",
     "to_json",
+    "warning_thread",
 ]
 
 _Lifecycle = TypeVar("_Lifecycle", ActiveWarning, Decision)
@@ -65,11 +67,30 @@ def from_json(kind: type[_Lifecycle], text: str) -> _Lifecycle:
 
 @dataclass(frozen=True)
 class NewDelivery:
-    """An outbox entry to write: an envelope and what it carries."""
+    """An outbox entry to write: an envelope and what it carries.
+
+    ``thread`` names what it speaks about (``warning/<hazard>/<area>``,
+    ``impact/<hazard>/<subscriber>/<asset>/<rule>``): queued, it supersedes the unsent
+    deliveries of the same thread to the same recipient, and goes out only after the ones
+    being sent. ``expires``: when what it carries stops being true (aware UTC); past it,
+    it is not pushed. ``None`` for either: no ordering, never too late.
+    """
 
     envelope: Envelope
     kind: Literal["warning", "impact"]
     message_identifier: str | None = None
+    thread: str | None = None
+    expires: datetime | None = None
+
+
+def warning_thread(hazard: str, area: str) -> str:
+    """The thread of the warnings of ``hazard`` in ``area`` (its CAP messages' thread)."""
+    return f"warning/{hazard}/{area}"
+
+
+def impact_thread(hazard: str, subscriber_id: str, asset_id: str, rule_position: int) -> str:
+    """The thread of the impact forecasts of one subscriber's asset and rule."""
+    return f"impact/{hazard}/{subscriber_id}/{asset_id}/{rule_position}"
 
 
 @dataclass(frozen=True)
@@ -139,13 +160,15 @@ class DeliveryRecord:
     subscriber_id: str
     channel: str
     target: str
-    status: Literal["pending", "sending", "sent", "dead"]
+    status: Literal["pending", "sending", "sent", "dead", "superseded"]
     attempts: int
     next_attempt_at: datetime
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
     message_identifier: str | None
+    thread: str | None = None
+    expires: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,12 @@ from sqlalchemy import func, select
 
 from alerting.outbox._base import IMPACT_STATES, message_record
 from alerting.outbox.cycles import CycleStore
-from alerting.outbox.queue import Claimed, DeliveryQueue
+from alerting.outbox.queue import Claim, Claimed, DeliveryQueue
 from alerting.outbox.records import AuditRecord, DeliveryRecord, ImpactRecord, MessageRecord
 from alerting.outbox.reviews import ReviewStore
 from alerting.outbox.tables import AuditRow, DeliveryRow, MessageRow
 
-__all__ = ["AlertStore", "Claimed"]
+__all__ = ["AlertStore", "Claim", "Claimed"]
 
 
 class AlertStore(CycleStore, ReviewStore, DeliveryQueue):
@@ -152,4 +152,6 @@ def _delivery_record(row: DeliveryRow) -> DeliveryRecord:
         created_at=row.created_at,
         sent_at=row.sent_at,
         message_identifier=row.message_identifier,
+        thread=row.thread,
+        expires=row.expires,
     )

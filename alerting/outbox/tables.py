@@ -22,6 +22,14 @@ A delivery moves ``pending → sending → sent`` or back to ``pending`` with a 
 ``sending`` carries a lease (``lease_owner``, ``lease_until``): a dispatcher that dies
 leaves it to expire, and the next dispatcher sends the delivery again (receivers drop the
 repeat by its idempotency key).
+
+A delivery's ``thread`` names what it speaks about (``warning/<hazard>/<area>``,
+``impact/<hazard>/<subscriber>/<asset>/<rule>``). Within one thread to one recipient
+(subscriber, channel, target) deliveries go out in the order they were queued, and an
+unsent one that a newer one replaces becomes ``superseded`` (with ``last_error`` saying
+by what): a receiver never gets an older forecast after a newer one. ``expires`` is when
+what it carries stops being true (a warning's CAP ``expires``, the end of an impact
+forecast's window; none for a Cancel): past it, it is not pushed late.
 """
 
 from __future__ import annotations
@@ -45,7 +53,7 @@ __all__ = [
     "WarningStateRow",
 ]
 
-DELIVERY_STATES = ("pending", "sending", "sent", "dead")
+DELIVERY_STATES = ("pending", "sending", "sent", "dead", "superseded")
 
 
 class CycleRow(Base):
@@ -145,13 +153,18 @@ class DeliveryRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    thread: Mapped[str | None] = mapped_column(String(256))
+    expires: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'sending', 'sent', 'dead')", name="status_known"),
+        CheckConstraint(
+            "status IN ('pending', 'sending', 'sent', 'dead', 'superseded')", name="status_known"
+        ),
         CheckConstraint("kind IN ('warning', 'impact')", name="kind_known"),
         CheckConstraint("channel IN ('webhook', 'mqtt', 'email')", name="channel_known"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         Index(None, "status", "next_attempt_at"),
+        Index(None, "thread", "subscriber_id", "channel"),
     )
 
 

@@ -768,59 +768,65 @@ def test_kill_the_dispatcher_mid_batch_and_restart_delivers_each_key_once(
         )
 
 
-def test_a_warning_that_expired_undelivered_is_not_pushed_late_but_a_lifting_is(
+def _threads(deliveries: list[Any]) -> dict[tuple[Any, ...], list[Any]]:
+    """Deliveries by thread and recipient, in the order they were queued."""
+    found: dict[tuple[Any, ...], list[Any]] = {}
+    for delivery in sorted(deliveries, key=lambda d: d.id):
+        key = (delivery.thread, delivery.subscriber_id, delivery.channel, delivery.target)
+        found.setdefault(key, []).append(delivery)
+    return found
+
+
+def test_what_expired_while_the_service_was_down_is_not_pushed_late(
     mangkhut, setup, stores
 ) -> None:  # type: ignore[no-untyped-def]
-    """The dispatcher is down through the whole of Mangkhut and comes back after the storm:
-    the signals that expired meanwhile become dead letters saying so (a red pushed two
-    days late would send people indoors for nothing); what is still in force and the
-    lifting of the signal (a Cancel, however old) go out."""
+    """The whole service stops after the 16 Sep 07 UTC cycle (orange in force over Futian,
+    a 12-h gust forecast for the site) and comes back at 20 UTC: the warning expired at
+    19 UTC, the forecast's window ended then too. Neither is pushed thirteen hours late
+    (an orange arriving after its expiry sends people indoors for nothing); each becomes a
+    dead letter saying why; the older messages of each thread are superseded."""
     alerts, subs, clock = stores
     with WebhookReceiver(KEY) as receiver:
         subs.register_json(
             subscriber("futian-em", 114.055, 22.54, [webhook(receiver.url_for("futian-em"))])
         )
-        run_cycles(mangkhut, setup, alerts, subs, clock)
-        gone = mangkhut[0][max(mangkhut[0])]
-        for hours in (6, 12):  # white since 25 Sep 00 UTC, lifted 6 h after it lasted
-            lifted = max(mangkhut[0]) + timedelta(hours=hours)
-            clock.now = lifted + timedelta(minutes=1)
-            alerting_cycle(gone, lifted, setup, alerts, subs)
-        clock.now = lifted + timedelta(hours=2)  # the dispatcher is back
-        messages = {m.identifier: m for m in alerts.messages()}
-        warnings = alerts.deliveries(kind="warning")
-        stale = {
-            d.id
-            for d in warnings
-            if messages[str(d.message_identifier)].expires <= clock.now
-            and messages[str(d.message_identifier)].msg_type != "Cancel"
-        }
-        cancels = {
-            d.id for d in warnings if messages[str(d.message_identifier)].msg_type == "Cancel"
-        }
-        assert stale and cancels  # the case at hand: both kinds wait
+        stopped = datetime(2018, 9, 16, 7, tzinfo=UTC)
+        run_cycles(mangkhut, setup, alerts, subs, clock, until=stopped)
+        clock.now = stopped + timedelta(hours=13)  # the service is back
+        newest = {thread[0]: queued[-1] for thread, queued in _threads(alerts.deliveries()).items()}
+        assert set(newest) == {f"warning/typhoon/{FUTIAN}", "impact/typhoon/futian-em/site/0"}
+        assert all(d.expires is not None and d.expires <= clock.now for d in newest.values())
 
         dispatcher = Dispatcher(alerts, {"webhook": WebhookSender(KEY)}, owner="t", clock=clock)
         report = dispatcher.run_until_idle()
-        dispatcher.close()
 
-        dead = alerts.deliveries(status="dead")
-        assert {d.id for d in dead} == stale
-        assert all(
-            (d.last_error or "").startswith("not sent: its warning expired at 2018-09-")
-            and d.attempts == 0
-            for d in dead
+        assert (report.sent, report.dead, report.expired) == (0, 0, 2)
+        assert not receiver.deliveries
+        dead = {d.thread: d for d in alerts.deliveries(status="dead")}
+        assert {t: d.id for t, d in dead.items()} == {t: d.id for t, d in newest.items()}
+        warning, impact = dead[f"warning/typhoon/{FUTIAN}"], dead["impact/typhoon/futian-em/site/0"]
+        assert (warning.last_error or "").startswith(
+            "not sent: its warning expired at 2018-09-16 19:00 UTC before a send succeeded"
         )
-        assert report.sent == len(alerts.deliveries()) - len(stale)
-        assert (report.expired, report.dead) == (len(stale), 0)  # none tried and refused
-        received = {d.key for d in receiver.deliveries}
-        assert {d.idempotency_key for d in warnings if d.id in cancels} <= received
-        assert not received & {d.idempotency_key for d in dead}
-        history = alerts.audit("delivery", dead[0].idempotency_key)
+        assert (impact.last_error or "").startswith(
+            "not sent: its impact forecast's window ended at 2018-09-16 19:00 UTC"
+        )
+        assert warning.attempts == impact.attempts == 0
+        history = alerts.audit("delivery", warning.idempotency_key)
         assert [a.action for a in history] == ["pending", "dead"]
         assert history[-1].actor == "t" and "yujing dispatch --send-expired" in history[-1].detail
-        # Sent anyway on request: requeued with the expired, by a dispatcher told to.
-        assert alerts.requeue("ops-1", include_expired=True)[0] == sorted(stale)
+        counts = alerts.delivery_counts()
+        assert counts == {"dead": 2, "superseded": len(alerts.deliveries()) - 2}
+
+        # The 19 UTC cycle runs late: its orange goes out. Requeued, the expired orange
+        # stays dead (sent now it would land after the newer one); the impact forecast
+        # (no newer one: the impact ended) is sent on request by a dispatcher told to.
+        late = datetime(2018, 9, 16, 19, tzinfo=UTC)
+        alerting_cycle(mangkhut[0][late], late, setup, alerts, subs)
+        assert dispatcher.run_until_idle().sent == 1
+        dispatcher.close()
+        assert alerts.requeue("ops-1") == ([], [impact.id], [warning.id])
+        assert alerts.requeue("ops-1", include_expired=True) == ([impact.id], [], [warning.id])
         again = Dispatcher(
             alerts,
             {"webhook": WebhookSender(KEY)},
@@ -828,6 +834,162 @@ def test_a_warning_that_expired_undelivered_is_not_pushed_late_but_a_lifting_is(
             policy=RetryPolicy(send_expired=True),
             clock=clock,
         )
-        assert again.run_until_idle().sent == len(stale)
+        assert again.run_until_idle().sent == 1
         again.close()
-        assert alerts.delivery_counts() == {"sent": len(alerts.deliveries())}
+        assert receiver.wait_for(2, timeout=10)
+        assert [d.key for d in receiver.deliveries][-1] == impact.idempotency_key
+
+
+def test_an_endpoint_down_through_the_storm_gets_only_the_newest_of_each_thread(
+    mangkhut, setup, stores
+) -> None:  # type: ignore[no-untyped-def]
+    """Futian's endpoint refuses connections through the whole of Mangkhut while the
+    dispatcher tries after every cycle, and comes back two hours after the signal was
+    lifted. Each undelivered message, replaced by a newer one of its thread, was superseded
+    where it waited for its retry: the receiver gets the lifting (a Cancel, however old)
+    and nothing older after it; the impact forecasts, withdrawn when the storm passed,
+    are not sent at all."""
+    alerts, subs, clock = stores
+    with WebhookReceiver(KEY) as receiver:
+        subs.register_json(
+            subscriber("futian-em", 114.055, 22.54, [webhook(receiver.url_for("futian-em"))])
+        )
+        receiver.stop()
+        dispatcher = Dispatcher(alerts, {"webhook": WebhookSender(KEY)}, owner="t", clock=clock)
+        for issue in sorted(mangkhut[0]):
+            run_cycles(mangkhut, setup, alerts, subs, clock, until=issue)
+            assert dispatcher.run_until_idle().sent == 0
+        gone = mangkhut[0][max(mangkhut[0])]
+        for hours in (6, 12):  # white since 25 Sep 00 UTC, lifted 6 h after it lasted
+            lifted = max(mangkhut[0]) + timedelta(hours=hours)
+            clock.now = lifted + timedelta(minutes=1)
+            alerting_cycle(gone, lifted, setup, alerts, subs)
+            dispatcher.run_until_idle()
+        clock.now = lifted + timedelta(hours=2)
+        receiver.start()
+
+        report = dispatcher.run_until_idle()
+        dispatcher.close()
+
+        threads = _threads(alerts.deliveries())
+        (warnings,) = [q for key, q in threads.items() if key[0].startswith("warning/")]
+        (impacts,) = [q for key, q in threads.items() if key[0].startswith("impact/")]
+        messages = {m.identifier: m for m in alerts.messages()}
+        lifting = warnings[-1]
+        assert messages[str(lifting.message_identifier)].msg_type == "Cancel"
+        assert [d.key for d in receiver.deliveries] == [lifting.idempotency_key]
+        assert (report.sent, report.expired) == (1, 0)
+        assert alerts.delivery_counts() == {"sent": 1, "superseded": len(alerts.deliveries()) - 1}
+        tried = [d for d in warnings[:-1] if d.attempts > 0]
+        assert tried  # refused, waiting for a retry, then replaced
+        assert all(
+            (d.last_error or "").startswith("superseded before it was sent: delivery ")
+            for d in warnings[:-1]
+        )
+        assert "withdrawn before it was sent: the typhoon cycle of 2018-09-" in str(
+            impacts[-1].last_error
+        )
+        assert [a.action for a in alerts.audit("delivery", tried[0].idempotency_key)][-3:] == [
+            "sending",
+            "retry",
+            "superseded",
+        ]
+
+
+def test_a_newer_delivery_waits_while_an_older_one_of_its_thread_is_being_sent(
+    mangkhut, setup, stores
+) -> None:  # type: ignore[no-untyped-def]
+    """Two dispatchers: host-a is sending the first cycle's warning and impact forecast
+    when the next cycle queues newer ones. host-b does not overtake it: the newer wait
+    until the older are settled; an older one that must be retried is superseded instead;
+    one whose dispatcher died (lease expired) is superseded too."""
+    alerts, subs, clock = stores
+    subs.register_json(subscriber("futian-em", 114.055, 22.54, [webhook("http://127.0.0.1:9/h")]))
+    first, second, third = sorted(mangkhut[0])[:3]
+    clock.now = first + timedelta(minutes=1)
+    alerting_cycle(mangkhut[0][first], first, setup, alerts, subs)
+    clock.now = second  # host-a is (at last) sending them when the next cycle runs
+    in_flight = {c.id: c for c in alerts.claim("host-a", 100, timedelta(minutes=5))}
+    older = {d.thread: d for d in alerts.deliveries() if d.id in in_flight}
+    assert set(older) == {f"warning/typhoon/{FUTIAN}", "impact/typhoon/futian-em/site/0"}
+    clock.now = second + timedelta(minutes=1)
+    alerting_cycle(mangkhut[0][second], second, setup, alerts, subs)
+    newer = {d.thread: d for d in alerts.deliveries(status="pending")}
+    assert set(newer) == set(older)  # queued beside the ones in flight, which go on
+
+    assert alerts.claim("host-b", 100, timedelta(minutes=5)) == []
+    warning, impact = (in_flight[older[t].id] for t in sorted(older, reverse=True))
+    alerts.settle(
+        warning.token,
+        "host-a",
+        sent=[warning.id],
+        retry=[(impact.id, clock.now, "connection refused")],
+    )
+    claim = alerts.claim_counting("host-b", 100, timedelta(minutes=5))
+    assert sorted(c.id for c in claim.claimed) == sorted(d.id for d in newer.values())
+    assert (claim.superseded, claim.expired) == (1, 0)
+    (replaced,) = alerts.deliveries(status="superseded")
+    assert replaced.id == impact.id and newer[replaced.thread].idempotency_key[:16] in str(
+        replaced.last_error
+    )
+
+    # host-b dies with the second cycle's in flight; the third cycle queues a newer impact
+    # forecast (its warning did not change). host-b's lease has long expired: host-c sends
+    # the warning host-b held again, and of the impact forecasts only the newest.
+    clock.now = third + timedelta(minutes=1)
+    alerting_cycle(mangkhut[0][third], third, setup, alerts, subs)
+    (newest,) = alerts.deliveries(status="pending")
+    assert newest.thread == "impact/typhoon/futian-em/site/0"
+    claim = alerts.claim_counting("host-c", 100, timedelta(minutes=5))
+    assert sorted(c.id for c in claim.claimed) == sorted(
+        [newer[f"warning/typhoon/{FUTIAN}"].id, newest.id]
+    )
+    assert claim.superseded == 1
+    assert alerts.deliveries(status="superseded")[-1].id == newer[newest.thread].id
+
+
+def test_the_thread_migration_fills_queued_warnings_as_the_code_does(
+    mangkhut, setup, stores, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Down to the schema before delivery threads and up again: the queued warnings get
+    the thread and expiry the code gives new ones (the CAP message's; none for a Cancel);
+    queued impact forecasts get neither (what they were about is not stored with them);
+    down, superseded deliveries become dead letters."""
+    from alembic import command
+    from alembic.config import Config
+
+    from alerting.database import MIGRATIONS
+
+    alerts, subs, clock = stores
+    subs.register_json(subscriber("futian-em", 114.055, 22.54, [webhook("http://127.0.0.1:9/h")]))
+    run_cycles(mangkhut, setup, alerts, subs, clock)
+    for hours in (6, 12):  # white since 25 Sep 00 UTC, lifted 6 h after it lasted
+        clock.now = max(mangkhut[0]) + timedelta(hours=hours)
+        alerting_cycle(mangkhut[0][max(mangkhut[0])], clock.now, setup, alerts, subs)
+    written = {d.id: d for d in alerts.deliveries()}
+    kinds = {m.identifier: m.msg_type for m in alerts.messages()}
+    assert "Cancel" in {kinds.get(str(d.message_identifier)) for d in written.values()}
+    assert {"warning", "impact"} == {d.kind for d in written.values()}
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0005")
+        with engine.connect() as connection:
+            statuses = dict(connection.execute(select(DeliveryRow.id, DeliveryRow.status)).all())
+    finally:
+        engine.dispose()
+    assert statuses == {
+        i: "dead" if d.status == "superseded" else d.status for i, d in written.items()
+    }
+    alerts.upgrade()
+
+    for delivery in alerts.deliveries():
+        before = written[delivery.id]
+        if delivery.kind == "warning":
+            assert (delivery.thread, delivery.expires) == (before.thread, before.expires)
+        else:
+            assert (delivery.thread, delivery.expires) == (None, None)

@@ -224,7 +224,7 @@ def test_upgrade_is_idempotent_and_matches_the_orm(database_url: str) -> None:
             fresh.get("yantian-port")
         fresh.upgrade()
         fresh.upgrade()
-        assert fresh.current_revision() == "0005"  # ... tokens, impact JSON, dispatcher heartbeats
+        assert fresh.current_revision() == "0006"  # ... heartbeats, delivery threads
         assert fresh.get("yantian-port") is None
     engine = create_engine(database_url, poolclass=NullPool)
     try:
@@ -235,7 +235,7 @@ def test_upgrade_is_idempotent_and_matches_the_orm(database_url: str) -> None:
             assert {"subscriber_tokens", "audit_log"} <= tables
             assert tables == {"alembic_version", *Base.metadata.tables}
             assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [
-                ("0005",)
+                ("0006",)
             ]
     finally:
         engine.dispose()
