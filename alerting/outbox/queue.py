@@ -166,16 +166,18 @@ class DeliveryQueue(StoreBase):
         with self._begin() as session:
             found = session.execute(
                 select(DeliveryRow.id, DeliveryRow.status, DeliveryRow.lease_owner)
-                .where(due, ~_older_in_flight(now))
+                .where(due)
                 .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             ).all()
+            ahead = _triage(session, [row.id for row in found], now)
+            found = [row for row in found if row.id not in ahead.waiting]
             if not found:
                 return [], False, 0, 0
             ids = [row.id for row in found]
-            replaced = _supersede_replaced(session, ids, due, now, owner)
-            buried = 0 if send_expired else _bury_expired(session, ids, due, now, owner)
+            replaced = _supersede(session, ahead.replaced, due, now, owner)
+            buried = 0 if send_expired else _bury_expired(session, ahead.expired, due, now, owner)
             session.execute(
                 update(DeliveryRow)
                 .where(DeliveryRow.id.in_(ids), due)  # not the ones just settled unsent
@@ -353,15 +355,13 @@ class DeliveryQueue(StoreBase):
         if not by.strip():
             raise ValueError("who requeues is blank; give your name (it is audited)")
         now = self._clock()
-        newer = aliased(DeliveryRow)
-        replaced = exists().where(_same_recipient(newer), newer.id > DeliveryRow.id)
         query = (
             select(
                 DeliveryRow.id,
                 DeliveryRow.idempotency_key,
                 DeliveryRow.attempts,
                 DeliveryRow.expires,
-                replaced.label("replaced"),
+                _REPLACED.label("replaced"),
             )
             .where(DeliveryRow.status == "dead")
             .order_by(DeliveryRow.id)
@@ -420,82 +420,112 @@ class DeliveryQueue(StoreBase):
         )
 
 
-def _same_recipient(other: Any) -> Any:
-    """``other`` (an alias of the deliveries) is of the same thread to the same recipient."""
-    return and_(
-        other.thread == DeliveryRow.thread,
-        other.subscriber_id == DeliveryRow.subscriber_id,
-        other.channel == DeliveryRow.channel,
-        other.target == DeliveryRow.target,
-    )
+_OTHER = aliased(DeliveryRow, name="other")
+_SAME_RECIPIENT = and_(  # another delivery of the same thread to the same recipient
+    _OTHER.thread == DeliveryRow.thread,
+    _OTHER.subscriber_id == DeliveryRow.subscriber_id,
+    _OTHER.channel == DeliveryRow.channel,
+    _OTHER.target == DeliveryRow.target,
+)
+_REPLACED = exists().where(_SAME_RECIPIENT, _OTHER.id > DeliveryRow.id)
+_BEHIND_IN_FLIGHT = exists().where(
+    _SAME_RECIPIENT,
+    _OTHER.id < DeliveryRow.id,
+    _OTHER.status == "sending",
+    _OTHER.lease_until >= bindparam("now"),
+)
+_EXPIRY = {"warning": "its warning expired", "impact": "its impact forecast's window ended"}
 
 
-def _older_in_flight(now: datetime) -> Any:
-    """An older delivery of the same thread to the same recipient is being sent (its lease
-    runs): the newer one waits for its outcome."""
-    older = aliased(DeliveryRow)
-    return exists().where(
-        _same_recipient(older),
-        older.id < DeliveryRow.id,
-        older.status == "sending",
-        older.lease_until >= now,
-    )
+@dataclass(frozen=True)
+class _Ahead:
+    """What stands before sending the due deliveries a claim found."""
+
+    waiting: set[int]
+    """Behind an older delivery of their thread to the same recipient that is being sent
+    (its lease runs): they wait for its outcome."""
+    replaced: list[tuple[int, str]]
+    """(id, key) replaced by a newer delivery of their thread to the same recipient."""
+    expired: list[tuple[int, str, str, datetime]]
+    """(id, key, kind, expires) past their expiry."""
 
 
-def _supersede_replaced(session: Any, ids: list[int], due: Any, now: datetime, actor: str) -> int:
-    """Supersede the due deliveries among ``ids`` that a newer delivery of their thread to
-    the same recipient replaces (whatever became of it); return how many."""
-    newer = aliased(DeliveryRow)
-    pairs: list[Any] = []
-    for chunk in chunks(ids):  # by primary key, never a scan
-        pairs += session.execute(
-            select(DeliveryRow.id, DeliveryRow.idempotency_key, newer.id, newer.idempotency_key)
-            .join(newer, and_(_same_recipient(newer), newer.id > DeliveryRow.id))
-            .where(DeliveryRow.id.in_(chunk))
+def _triage(session: Any, ids: list[int], now: datetime) -> _Ahead:
+    """Sort the due deliveries ``ids`` a claim found: looked up for those rows alone, by
+    primary key (not for every due row, before the limit)."""
+    rows: list[Any] = []
+    for chunk in chunks(ids):
+        rows += session.execute(
+            select(
+                DeliveryRow.id,
+                DeliveryRow.idempotency_key,
+                DeliveryRow.kind,
+                DeliveryRow.expires,
+                _REPLACED.label("replaced"),
+                _BEHIND_IN_FLIGHT.label("behind"),
+            ).where(DeliveryRow.id.in_(chunk)),
+            {"now": now},
         ).all()
-    newest: dict[tuple[int, str], tuple[int, str]] = {}
-    for row_id, key, newer_id, newer_key in pairs:
-        if newest.get((row_id, key), (-1, ""))[0] < newer_id:
-            newest[row_id, key] = (newer_id, newer_key)
+    return _Ahead(
+        waiting={row.id for row in rows if row.behind and not row.replaced},
+        replaced=[(row.id, row.idempotency_key) for row in rows if row.replaced],
+        expired=[
+            (row.id, row.idempotency_key, row.kind, row.expires)
+            for row in rows
+            if not (row.replaced or row.behind) and row.expires is not None and row.expires <= now
+        ],
+    )
+
+
+def _supersede(
+    session: Any, replaced: list[tuple[int, str]], due: Any, now: datetime, actor: str
+) -> int:
+    """Supersede the due deliveries ``replaced`` (id, key), naming the newest delivery of
+    their thread to the same recipient; return how many."""
+    newest: dict[int, tuple[int, str]] = {}
+    for chunk in chunks([row_id for row_id, _ in replaced]):
+        for row_id, newer_id, newer_key in session.execute(
+            select(DeliveryRow.id, _OTHER.id, _OTHER.idempotency_key)
+            .join(_OTHER, and_(_SAME_RECIPIENT, _OTHER.id > DeliveryRow.id))
+            .where(DeliveryRow.id.in_(chunk))
+        ):
+            if newest.get(row_id, (-1, ""))[0] < newer_id:
+                newest[row_id] = (newer_id, newer_key)
     reasons = {
-        row: (
-            f"superseded before it was sent: delivery {newer_key[:16]}… replaces it (newer, "
-            "same thread and recipient); an older forecast is not sent after a newer one"
+        (row_id, key): (
+            f"superseded before it was sent: delivery {newest[row_id][1][:16]}… replaces it "
+            "(newer, same thread and recipient); an older forecast is not sent after a newer one"
         )
-        for row, (_, newer_key) in newest.items()
+        for row_id, key in replaced
     }
     return mark_superseded(session, reasons, now, actor, due)
 
 
-def _bury_expired(session: Any, ids: list[int], due: Any, now: datetime, actor: str) -> int:
-    """Make dead letters of the due deliveries among ``ids`` whose ``expires`` passed by
-    ``now``, each with the reason and an audit record; return how many."""
-    stale: list[Any] = []
-    for chunk in chunks(ids):  # by primary key, never a scan
-        stale += session.execute(
-            select(
-                DeliveryRow.id, DeliveryRow.idempotency_key, DeliveryRow.kind, DeliveryRow.expires
-            ).where(DeliveryRow.id.in_(chunk), DeliveryRow.expires <= now, due)
-        ).all()
-    if not stale:
+def _bury_expired(
+    session: Any,
+    expired: list[tuple[int, str, str, datetime]],
+    due: Any,
+    now: datetime,
+    actor: str,
+) -> int:
+    """Make dead letters of the due deliveries ``expired`` (id, key, kind, expires), each
+    with the reason and an audit record; return how many."""
+    if not expired:
         return 0
     reasons = {
-        row.id: (
-            f"not sent: {_EXPIRY[row.kind]} at {row.expires:%Y-%m-%d %H:%M} UTC before a send "
+        row_id: (
+            f"not sent: {_EXPIRY[kind]} at {expires:%Y-%m-%d %H:%M} UTC before a send "
             "succeeded, and what has expired is not pushed late (to send it anyway: "
             "`yujing alerts requeue --include-expired`, then `yujing dispatch --send-expired`)"
         )
-        for row in stale
+        for row_id, _, kind, expires in expired
     }
     _make_dead(session.connection(), due, list(reasons.items()))
     session.execute(
         AUDIT.insert(),
-        [_audit(now, actor, row.idempotency_key, "dead", reasons[row.id]) for row in stale],
+        [_audit(now, actor, key, "dead", reasons[row_id]) for row_id, key, _, _ in expired],
     )
-    return len(stale)
-
-
-_EXPIRY = {"warning": "its warning expired", "impact": "its impact forecast's window ended"}
+    return len(expired)
 
 
 def _make_dead(connection: Any, where: Any, dead: Sequence[tuple[int, str]]) -> int:
