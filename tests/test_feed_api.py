@@ -851,6 +851,15 @@ def test_a_subscriber_pulls_the_impact_forecasts_in_force(
         "yujing:level",
         "orange",
     )
+    # Cycles stop: once its 12-h window has ended, the forecast is no longer in force.
+    ended = datetime.fromisoformat(impact["forecast"]["expires"])
+    assert ended == datetime(2018, 9, 16, 19, tzinfo=UTC)  # the 07 UTC run + 12 h
+    for now, listed in ((ended - timedelta(minutes=1), 1), (ended, 0)):
+        app = create_app(
+            world.alerts, world.subscriptions, {"typhoon": world.setup}, clock=lambda at=now: at
+        )
+        with TestClient(app) as client:
+            assert len(client.get(url, headers=own).json()["impacts"]) == listed
     other = world.client.get(url, headers=world.bearer("futian-em"))
     assert other.status_code == 403
     assert (

@@ -515,13 +515,18 @@ def create_app(
         """The impact forecasts in force for the subscriber's assets (pulled rather than
         pushed): per asset and rule whose rule is met, the forecast last sent (the same
         JSON its deliveries carried; it is refreshed when it changes, see
-        :mod:`alerting.impact`), and each of its hazards' newest cycle, so that no impact
-        can be told from no cycle."""
+        :mod:`alerting.impact`) unless its window has ended (cycles stopped), and each of
+        its hazards' newest cycle, so that no impact can be told from no cycle."""
         owned(subscriber_id, credentials)
         subscription = subscriptions.get(subscriber_id)
         if subscription is None:
             raise HTTPException(404, f"no subscriber {subscriber_id!r}; register it first")
         hazards = sorted({rule.hazard for rule in subscription.request.rules})
+        now = clock()
+        pulled = [
+            (impact, json.loads(impact.forecast) if impact.forecast else None)
+            for impact in alerts.impacts_of(subscriber_id)
+        ]
         return {
             "impacts": [
                 {
@@ -529,9 +534,11 @@ def create_app(
                     "asset_id": impact.asset_id,
                     "rule_position": impact.rule_position,
                     "issue_time": impact.issue_time,
-                    "forecast": json.loads(impact.forecast) if impact.forecast else None,
+                    "forecast": forecast,
                 }
-                for impact in alerts.impacts_of(subscriber_id)
+                for impact, forecast in pulled
+                if not (forecast and forecast.get("expires"))
+                or datetime.fromisoformat(forecast["expires"]) > now
             ],
             "cycles": {hazard: alerts.last_cycle(hazard) for hazard in hazards},
         }
