@@ -27,8 +27,7 @@ __all__ = [
     "delivery_row",
     "mark_superseded",
     "message_record",
-    "recipient",
-    "supersede",
+    "superseded_reason",
 ]
 
 _CHUNK = 2_000
@@ -115,13 +114,15 @@ class StoreBase(database.SqlStore):
         ]
         if not new:
             return 0
-        newest = {recipient(delivery): delivery for delivery in new if delivery.thread}
+        newest = {_recipient(delivery): delivery for delivery in new if delivery.thread}
         replaced = {  # of this batch: only the last of a thread to a recipient goes out
-            delivery.envelope.idempotency_key: _superseded_by(newest[recipient(delivery)])
+            delivery.envelope.idempotency_key: superseded_reason(
+                newest[_recipient(delivery)].envelope.idempotency_key
+            )
             for delivery in new
-            if delivery.thread and newest[recipient(delivery)] is not delivery
+            if delivery.thread and newest[_recipient(delivery)] is not delivery
         }
-        supersede(session, newest, now, "alerting")
+        supersede_pending(session, newest, now, "alerting")
         # Core executemany on the tables: no ORM object per row (tens of thousands a cycle).
         for chunk in chunks(new):
             session.execute(
@@ -177,24 +178,25 @@ def message_record(row: MessageRow) -> MessageRecord:
     )
 
 
-Recipient = tuple[str | None, str, str, str]
+_Recipient = tuple[str | None, str, str, str]
 """What a delivery is about and to whom: thread, subscriber, channel, target."""
 
 
-def recipient(delivery: NewDelivery) -> Recipient:
+def _recipient(delivery: NewDelivery) -> _Recipient:
     envelope = delivery.envelope
     return (delivery.thread, envelope.subscriber_id, envelope.channel, envelope.target)
 
 
-def _superseded_by(newer: NewDelivery) -> str:
+def superseded_reason(newer_key: str) -> str:
+    """Why a delivery was superseded by the delivery with idempotency key ``newer_key``."""
     return (
-        f"superseded before it was sent: delivery {newer.envelope.idempotency_key[:16]}… "
-        "replaces it (newer, same thread and recipient)"
+        f"superseded before it was sent: delivery {newer_key[:16]}… replaces it (newer, same "
+        "thread and recipient); an older message is not sent after a newer one"
     )
 
 
-def supersede(
-    session: Session, newest: dict[Recipient, NewDelivery], now: datetime, actor: str
+def supersede_pending(
+    session: Session, newest: dict[_Recipient, NewDelivery], now: datetime, actor: str
 ) -> int:
     """Mark the pending deliveries that ``newest`` (by recipient) replace ``superseded``,
     each with the newer one named and an audit record; return how many."""
@@ -212,7 +214,7 @@ def supersede(
             ).where(DeliveryRow.thread.in_(chunk), DeliveryRow.status == "pending")
         ).all()
     reasons = {
-        (row.id, row.idempotency_key): _superseded_by(newest[key])
+        (row.id, row.idempotency_key): superseded_reason(newest[key].envelope.idempotency_key)
         for row in older
         if (key := (row.thread, row.subscriber_id, row.channel, row.target)) in newest
     }

@@ -13,7 +13,14 @@ from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
 from alerting.delivery.envelope import Envelope
-from alerting.outbox._base import AUDIT, DELIVERIES, StoreBase, chunks, mark_superseded
+from alerting.outbox._base import (
+    AUDIT,
+    DELIVERIES,
+    StoreBase,
+    chunks,
+    mark_superseded,
+    superseded_reason,
+)
 from alerting.outbox.tables import DeliveryRow, DispatcherRow
 
 __all__ = ["Claim", "Claimed", "DeliveryQueue", "Requeued"]
@@ -176,7 +183,7 @@ class DeliveryQueue(StoreBase):
             if not found:
                 return [], False, 0, 0
             ids = [row.id for row in found]
-            replaced = _supersede(session, ahead.replaced, due, now, owner)
+            replaced = _supersede_due(session, ahead.replaced, due, now, owner)
             buried = 0 if send_expired else _bury_expired(session, ahead.expired, due, now, owner)
             session.execute(
                 update(DeliveryRow)
@@ -477,7 +484,7 @@ def _triage(session: Any, ids: list[int], now: datetime) -> _Ahead:
     )
 
 
-def _supersede(
+def _supersede_due(
     session: Any, replaced: list[tuple[int, str]], due: Any, now: datetime, actor: str
 ) -> int:
     """Supersede the due deliveries ``replaced`` (id, key), naming the newest delivery of
@@ -491,13 +498,7 @@ def _supersede(
         ):
             if newest.get(row_id, (-1, ""))[0] < newer_id:
                 newest[row_id] = (newer_id, newer_key)
-    reasons = {
-        (row_id, key): (
-            f"superseded before it was sent: delivery {newest[row_id][1][:16]}… replaces it "
-            "(newer, same thread and recipient); an older forecast is not sent after a newer one"
-        )
-        for row_id, key in replaced
-    }
+    reasons = {(row_id, key): superseded_reason(newest[row_id][1]) for row_id, key in replaced}
     return mark_superseded(session, reasons, now, actor, due)
 
 
