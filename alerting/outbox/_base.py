@@ -27,6 +27,7 @@ __all__ = [
     "delivery_row",
     "mark_superseded",
     "message_record",
+    "rows_for",
     "superseded_reason",
 ]
 
@@ -40,6 +41,19 @@ def chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
     """``values`` in slices of at most ``size`` (bound parameters per statement stay few)."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def rows_for(
+    session: Session,
+    query: Callable[[Sequence[Any]], Any],
+    values: Sequence[Any],
+    params: dict[str, Any] | None = None,
+) -> list[Any]:
+    """The rows of ``query(chunk)`` for each of the :func:`chunks` of ``values``."""
+    rows: list[Any] = []
+    for chunk in chunks(values):
+        rows += session.execute(query(chunk), params).all()
+    return rows
 
 
 class StoreBase(database.SqlStore):
@@ -200,19 +214,18 @@ def supersede_pending(
 ) -> int:
     """Mark the pending deliveries that ``newest`` (by recipient) replace ``superseded``,
     each with the newer one named and an audit record; return how many."""
-    threads = sorted({str(thread) for thread, _, _, _ in newest})
-    older: list[Any] = []
-    for chunk in chunks(threads):
-        older += session.execute(
-            select(
-                DeliveryRow.id,
-                DeliveryRow.idempotency_key,
-                DeliveryRow.thread,
-                DeliveryRow.subscriber_id,
-                DeliveryRow.channel,
-                DeliveryRow.target,
-            ).where(DeliveryRow.thread.in_(chunk), DeliveryRow.status == "pending")
-        ).all()
+    older = rows_for(
+        session,
+        lambda threads: select(
+            DeliveryRow.id,
+            DeliveryRow.idempotency_key,
+            DeliveryRow.thread,
+            DeliveryRow.subscriber_id,
+            DeliveryRow.channel,
+            DeliveryRow.target,
+        ).where(DeliveryRow.thread.in_(threads), DeliveryRow.status == "pending"),
+        sorted({str(thread) for thread, _, _, _ in newest}),
+    )
     reasons = {
         (row.id, row.idempotency_key): superseded_reason(newest[key].envelope.idempotency_key)
         for row in older

@@ -17,9 +17,9 @@ from alerting.outbox._base import (
     IMPACT_STATES,
     StoreBase,
     audit_proposal,
-    chunks,
     mark_superseded,
     message_record,
+    rows_for,
 )
 from alerting.outbox.records import (
     CycleReceipt,
@@ -336,13 +336,13 @@ class CycleStore(StoreBase):
 def _withdraw(session: Session, threads: Sequence[str], cycle: str, now: datetime) -> int:
     """Supersede the unsent deliveries of impact ``threads`` that ``cycle`` no longer
     forecasts (a forecast the model has withdrawn is not pushed late); return how many."""
-    pending: list[Any] = []
-    for chunk in chunks(threads):
-        pending += session.execute(
-            select(DeliveryRow.id, DeliveryRow.idempotency_key).where(
-                DeliveryRow.thread.in_(chunk), DeliveryRow.status == "pending"
-            )
-        ).all()
+    pending = rows_for(
+        session,
+        lambda chunk: select(DeliveryRow.id, DeliveryRow.idempotency_key).where(
+            DeliveryRow.thread.in_(chunk), DeliveryRow.status == "pending"
+        ),
+        threads,
+    )
     reason = f"withdrawn before it was sent: {cycle} no longer forecasts this impact"
     reasons = {(row.id, row.idempotency_key): reason for row in pending}
     return mark_superseded(session, reasons, now, "alerting")

@@ -19,6 +19,7 @@ from alerting.outbox._base import (
     StoreBase,
     chunks,
     mark_superseded,
+    rows_for,
     superseded_reason,
 )
 from alerting.outbox.tables import DeliveryRow, DispatcherRow
@@ -460,19 +461,19 @@ class _Ahead:
 def _triage(session: Any, ids: list[int], now: datetime) -> _Ahead:
     """Sort the due deliveries ``ids`` a claim found: looked up for those rows alone, by
     primary key (not for every due row, before the limit)."""
-    rows: list[Any] = []
-    for chunk in chunks(ids):
-        rows += session.execute(
-            select(
-                DeliveryRow.id,
-                DeliveryRow.idempotency_key,
-                DeliveryRow.kind,
-                DeliveryRow.expires,
-                _REPLACED.label("replaced"),
-                _BEHIND_IN_FLIGHT.label("behind"),
-            ).where(DeliveryRow.id.in_(chunk)),
-            {"now": now},
-        ).all()
+    rows = rows_for(
+        session,
+        lambda chunk: select(
+            DeliveryRow.id,
+            DeliveryRow.idempotency_key,
+            DeliveryRow.kind,
+            DeliveryRow.expires,
+            _REPLACED.label("replaced"),
+            _BEHIND_IN_FLIGHT.label("behind"),
+        ).where(DeliveryRow.id.in_(chunk)),
+        ids,
+        {"now": now},
+    )
     return _Ahead(
         waiting={row.id for row in rows if row.behind and not row.replaced},
         replaced=[(row.id, row.idempotency_key) for row in rows if row.replaced],
@@ -490,14 +491,17 @@ def _supersede_due(
     """Supersede the due deliveries ``replaced`` (id, key), naming the newest delivery of
     their thread to the same recipient; return how many."""
     newest: dict[int, tuple[int, str]] = {}
-    for chunk in chunks([row_id for row_id, _ in replaced]):
-        for row_id, newer_id, newer_key in session.execute(
+    for row_id, newer_id, newer_key in rows_for(
+        session,
+        lambda chunk: (
             select(DeliveryRow.id, _OTHER.id, _OTHER.idempotency_key)
             .join(_OTHER, and_(_SAME_RECIPIENT, _OTHER.id > DeliveryRow.id))
             .where(DeliveryRow.id.in_(chunk))
-        ):
-            if newest.get(row_id, (-1, ""))[0] < newer_id:
-                newest[row_id] = (newer_id, newer_key)
+        ),
+        [row_id for row_id, _ in replaced],
+    ):
+        if newest.get(row_id, (-1, ""))[0] < newer_id:
+            newest[row_id] = (newer_id, newer_key)
     reasons = {(row_id, key): superseded_reason(newest[row_id][1]) for row_id, key in replaced}
     return mark_superseded(session, reasons, now, actor, due)
 
