@@ -27,6 +27,7 @@ __all__ = [
     "delivery_row",
     "mark_superseded",
     "message_record",
+    "pending_in",
     "rows_for",
     "superseded_reason",
 ]
@@ -214,24 +215,29 @@ def supersede_pending(
 ) -> int:
     """Mark the pending deliveries that ``newest`` (by recipient) replace ``superseded``,
     each with the newer one named and an audit record; return how many."""
-    older = rows_for(
-        session,
-        lambda threads: select(
-            DeliveryRow.id,
-            DeliveryRow.idempotency_key,
-            DeliveryRow.thread,
-            DeliveryRow.subscriber_id,
-            DeliveryRow.channel,
-            DeliveryRow.target,
-        ).where(DeliveryRow.thread.in_(threads), DeliveryRow.status == "pending"),
-        sorted({str(thread) for thread, _, _, _ in newest}),
-    )
+    older = pending_in(session, sorted({str(thread) for thread, _, _, _ in newest}))
     reasons = {
         (row.id, row.idempotency_key): superseded_reason(newest[key].envelope.idempotency_key)
         for row in older
         if (key := (row.thread, row.subscriber_id, row.channel, row.target)) in newest
     }
     return mark_superseded(session, reasons, now, actor)
+
+
+def pending_in(session: Session, threads: Sequence[str]) -> list[Any]:
+    """The pending deliveries of ``threads``: id, key, and their thread and recipient."""
+    return rows_for(
+        session,
+        lambda chunk: select(
+            DeliveryRow.id,
+            DeliveryRow.idempotency_key,
+            DeliveryRow.thread,
+            DeliveryRow.subscriber_id,
+            DeliveryRow.channel,
+            DeliveryRow.target,
+        ).where(DeliveryRow.thread.in_(chunk), DeliveryRow.status == "pending"),
+        threads,
+    )
 
 
 def mark_superseded(

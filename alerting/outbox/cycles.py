@@ -19,7 +19,7 @@ from alerting.outbox._base import (
     audit_proposal,
     mark_superseded,
     message_record,
-    rows_for,
+    pending_in,
 )
 from alerting.outbox.records import (
     CycleReceipt,
@@ -315,34 +315,29 @@ class CycleStore(StoreBase):
                 ),
                 updated,
             )
-        gone = [
-            {
-                "k_hazard": key[0],
-                "k_subscriber_id": key[1],
-                "k_asset_id": key[2],
-                "k_rule_position": key[3],
-            }
-            for key in stored
-            if key not in current
-        ]
-        if gone:
-            connection.execute(table.delete().where(where), gone)
-            ended = [impact_thread(*key) for key in stored if key not in current]
+        ended = [key for key in stored if key not in current]
+        if ended:
+            connection.execute(
+                table.delete().where(where),
+                [
+                    {
+                        "k_hazard": key[0],
+                        "k_subscriber_id": key[1],
+                        "k_asset_id": key[2],
+                        "k_rule_position": key[3],
+                    }
+                    for key in ended
+                ],
+            )
             cycle = f"the {hazard} cycle of {issue_time:%Y-%m-%d %H:%M} UTC"
-            _withdraw(session, ended, cycle, now)
+            _withdraw(session, [impact_thread(*key) for key in ended], cycle, now)
         return changed, len(impacts) - len(changed)
 
 
 def _withdraw(session: Session, threads: Sequence[str], cycle: str, now: datetime) -> int:
     """Supersede the unsent deliveries of impact ``threads`` that ``cycle`` no longer
     forecasts (a forecast the model has withdrawn is not pushed late); return how many."""
-    pending = rows_for(
-        session,
-        lambda chunk: select(DeliveryRow.id, DeliveryRow.idempotency_key).where(
-            DeliveryRow.thread.in_(chunk), DeliveryRow.status == "pending"
-        ),
-        threads,
-    )
+    pending = pending_in(session, threads)
     reason = f"withdrawn before it was sent: {cycle} no longer forecasts this impact"
     reasons = {(row.id, row.idempotency_key): reason for row in pending}
     return mark_superseded(session, reasons, now, "alerting")
