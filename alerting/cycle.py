@@ -8,6 +8,11 @@
     impact.assess ─► per subscriber asset and rule ─► deliveries (when changed) ─► AlertStore
                                                                          .record_cycle (one commit)
 
+A sector operator's impact forecast is sent when it starts and whenever it changes
+(:attr:`~alerting.impact_records.ImpactForecast.state_key`); when a cycle evaluates the
+rule as no longer met, an end notice goes on the same thread to the channels that got a
+forecast of it. A rule the result cannot answer leaves the forecast in force as it is.
+
 Who receives a warning message: every subscriber with a rule for the hazard whose asset the
 warning's area reaches, **plus** everyone who received an earlier message of the same thread
 (so an upgrade, downgrade or all-clear reaches whoever got the first warning, even when the
@@ -27,7 +32,7 @@ the first of each.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -40,7 +45,7 @@ import xarray as xr
 
 from alerting.cap import CapAlert, CapReference, to_xml
 from alerting.delivery.envelope import Envelope
-from alerting.impact import ImpactForecast, assess
+from alerting.impact import ImpactForecast, Unassessed, assess
 from alerting.in_force import in_force, kept_in_force, review_rule
 from alerting.lifecycle import Decision, LifecyclePolicy, decide
 from alerting.messages import MessageContext, decision_to_cap
@@ -295,7 +300,10 @@ def alerting_cycle(
     proposals = [propose(decision, issue_time) for decision in decisions]
     proposals += _kept(hazard, issue_time, setup.policy, proposals, sent, alerts)
     region, by_proposal = _matches(hazard, proposals, setup.context, subscriptions)
-    impacts, unassessed = _impacts(result, hazard, issue_time, setup.context, subscriptions, region)
+    in_force = alerts.impacts_in_force(hazard) if hazard in HAZARDS else set()
+    impacts, unassessed = _impacts(
+        result, hazard, issue_time, setup.context, subscriptions, region, in_force
+    )
     messages: list[MessageRecord] = []
     deliveries: list[NewDelivery] = []
     for proposal in proposals:
@@ -311,9 +319,16 @@ def alerting_cycle(
             messages += new_messages
             deliveries += outgoing
     receipt = alerts.record_cycle(
-        hazard, issue_time, state, proposals, messages, deliveries, impacts
+        hazard,
+        issue_time,
+        state,
+        proposals,
+        messages,
+        deliveries,
+        impacts,
+        {(u.subscriber_id, u.asset_id, u.rule_position) for u in unassessed},
     )
-    return replace(receipt, unassessed=unassessed)
+    return replace(receipt, unassessed=_notes(unassessed))
 
 
 def _communities(alerts: AlertStore, message: MessageRecord) -> tuple[str, ...]:
@@ -390,18 +405,20 @@ def _impacts(
     context: MessageContext,
     subscriptions: SubscriptionStore,
     matches: list[AssetMatch] | None = None,
-) -> tuple[list[ImpactUpdate], tuple[str, ...]]:
-    """Impact forecasts for every subscribed asset in the region, as outbox updates.
+    in_force: Collection[tuple[str, str, int]] = (),
+) -> tuple[list[ImpactUpdate], list[Unassessed]]:
+    """Impact forecasts for every subscribed asset in the region, as outbox updates: of the
+    rules met, and the end of those ``in_force`` (subscriber, asset, rule) no longer met.
 
     ``matches``: the region's assets, when the cycle already found them."""
     if hazard not in HAZARDS:
-        return [], ()
+        return [], []
     layer = context.communities
     if matches is None:
         matches = subscriptions.assets_matching(hazard, _region_box(context))
     if not matches:
-        return [], ()
-    forecasts, unassessed = assess(result, layer, matches, issue_time)
+        return [], []
+    forecasts, unassessed = assess(result, layer, matches, issue_time, not_met=in_force)
     requests = subscriptions.get_many([m.subscriber_id for m in matches])
     updates = []
     for forecast in forecasts:
@@ -432,12 +449,16 @@ def _impacts(
                 forecast.state_key,
                 tuple(deliveries),
                 body,
+                ended=not forecast.met,
             )
         )
-    notes = tuple(
+    return updates, unassessed
+
+
+def _notes(unassessed: Sequence[Unassessed]) -> tuple[str, ...]:
+    return tuple(
         f"{u.subscriber_id}/{u.asset_id} rule {u.rule_position}: {u.reason}" for u in unassessed
     )
-    return updates, notes
 
 
 def review_proposal(

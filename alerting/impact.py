@@ -5,7 +5,9 @@ Each cycle a caller gets the subscribed assets a hazard reaches
 with the hazard result and the community layer, to :func:`assess`. For every asset and
 rule it returns either an :class:`ImpactForecast` (the rule is met) or an
 :class:`Unassessed` record saying why the result cannot answer the rule. A rule that is
-evaluated and not met gives neither. Nothing is read from or written to a database here.
+evaluated and not met gives neither, unless the caller names it in ``not_met`` (an impact
+forecast of it is in force): then it is an :class:`ImpactForecast` with ``met=False``, the
+end of that forecast. Nothing is read from or written to a database here.
 
 Where an asset is
     The communities whose polygon intersects the asset or comes within its buffer
@@ -68,7 +70,7 @@ The records and their texts are in :mod:`alerting.impact_records`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -407,6 +409,7 @@ def assess(
     communities: xr.Dataset,
     matches: Sequence[AssetMatch],
     issue_time: datetime,
+    not_met: Collection[tuple[str, str, int]] = (),
 ) -> tuple[list[ImpactForecast], list[Unassessed]]:
     """Impact forecasts for the matched assets' rules met by ``result``, and those unanswered.
 
@@ -422,12 +425,17 @@ def assess(
     issue_time
         When the forecasts are issued (aware). Windows count from the result's own
         ``issue_time`` attribute, the time it was computed for.
+    not_met
+        (subscriber, asset, rule position) of rules whose forecast is wanted even when the
+        rule is evaluated and not met: those with an impact forecast in force, which a
+        caller must tell the subscriber has ended.
 
     Returns
     -------
     forecasts, unassessed
-        One :class:`ImpactForecast` per (asset, rule) met, in the order of ``matches`` and
-        their rules; one :class:`Unassessed` per (asset, rule) the result cannot answer.
+        One :class:`ImpactForecast` per (asset, rule) met, and one with ``met=False`` per
+        rule of ``not_met`` evaluated and not met, in the order of ``matches`` and their
+        rules; one :class:`Unassessed` per (asset, rule) the result cannot answer.
 
     Raises
     ------
@@ -483,7 +491,7 @@ def assess(
                 unassessed.append(
                     Unassessed(match.subscriber_id, asset.id, rule_position, answer.reason)
                 )
-            elif answer.met:
+            elif answer.met or (match.subscriber_id, asset.id, rule_position) in not_met:
                 forecasts.append(
                     ImpactForecast(
                         hazard=rule.hazard,
@@ -498,13 +506,14 @@ def assess(
                         probability=answer.probability,
                         value=answer.value,
                         units=answer.units,
-                        first_time=answer.first_time,
+                        first_time=answer.first_time if answer.met else None,
                         issue_time=issue,
                         communities=reached,
                         basis=answer.basis,
                         model=model,
                         bound=answer.bound,
                         expires=run_time + parse_window(rule.within),
+                        met=answer.met,
                     )
                 )
     return forecasts, unassessed

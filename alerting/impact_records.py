@@ -1,6 +1,10 @@
 """What an impact assessment gives back: a forecast for an asset and rule, in two languages,
 or the reason it could not be assessed (see :mod:`alerting.impact`).
 
+A forecast with ``met=False`` is a rule evaluated and *not* met: sent on the thread of an
+impact forecast sent before, it tells the subscriber the impact is no longer forecast
+(``"status": "ended"`` in its JSON).
+
 >>> from datetime import UTC, datetime
 >>> forecast = ImpactForecast(
 ...     hazard="typhoon", subscriber_id="yantian-port", asset_id="terminal-gate",
@@ -14,6 +18,12 @@ or the reason it could not be assessed (see :mod:`alerting.impact`).
 'Typhoon impact forecast for 码头闸口: gust >= 17.2 m s-1 within 12 h, probability 60 %'
 >>> forecast.state_key
 'yantian-port/terminal-gate/typhoon/0:p6:t2018-09-16T05Z:exact'
+>>> from dataclasses import replace
+>>> ended = replace(forecast, probability=0.1, first_time=None, met=False)
+>>> ended.state_key, json.loads(ended.to_json())["status"]
+('yantian-port/terminal-gate/typhoon/0:ended', 'ended')
+>>> ended.subject("en-US")[:52]
+'Typhoon impact forecast ended for 码头闸口: gust >= 17.2'
 """
 
 from __future__ import annotations
@@ -96,6 +106,9 @@ class ImpactForecast:
         When the rule's window, counted from the time the model was run for, ends (aware
         UTC): past it the forecast speaks only of the past, and is not pushed late.
         ``None``: unknown (never expires).
+    met
+        ``False``: the rule was evaluated and is not met (the probability or value is the
+        one the cycle found); such a record ends an impact forecast sent before.
     """
 
     hazard: str
@@ -117,6 +130,7 @@ class ImpactForecast:
     model: str
     bound: Bound = "exact"
     expires: datetime | None = None
+    met: bool = True
 
     @property
     def state_key(self) -> str:
@@ -124,7 +138,11 @@ class ImpactForecast:
 
         Probability in tenths (or value in tenths of the threshold), first time rounded
         to the hour, and the bound; a caller sends a forecast only when its key is new.
+        A rule not met has the key ``<where>:ended``.
         """
+        where = f"{self.subscriber_id}/{self.asset_id}/{self.hazard}/{self.rule_position}"
+        if not self.met:
+            return f"{where}:ended"
         if self.probability is not None:
             band = f"p{math.floor(self.probability * 10 + 1e-9)}"
         else:
@@ -138,7 +156,6 @@ class ImpactForecast:
                 minute=0, second=0, microsecond=0
             )
             when = f"t{hour:%Y-%m-%dT%H}Z"
-        where = f"{self.subscriber_id}/{self.asset_id}/{self.hazard}/{self.rule_position}"
         return f"{where}:{band}:{when}:{self.bound}"
 
     def to_json(self) -> bytes:
@@ -162,6 +179,7 @@ class ImpactForecast:
             "probability_units": None if self.probability is None else "1",
             "rule_position": self.rule_position,
             "state_key": self.state_key,
+            "status": "forecast" if self.met else "ended",
             "subscriber_id": self.subscriber_id,
             "threshold": self.threshold,
             "units": self.units,
@@ -181,8 +199,15 @@ class ImpactForecast:
         hours = _hours(self.within)
         if zh:
             rule = f"{variable[0]} {self.comparison} {self.threshold}（{hours} 小时内）"
+            if not self.met:
+                return f"{hazard}影响预报解除 {self.asset_name}：{rule}不再预报，{self._amount(zh)}"
             return f"{hazard}影响预报 {self.asset_name}：{rule}，{self._amount(zh)}"
         rule = f"{variable[1]} {self.comparison} {self.threshold} within {self.within}"
+        if not self.met:
+            return (
+                f"{hazard} impact forecast ended for {self.asset_name}: {rule} no longer "
+                f"forecast, {self._amount(zh)}"
+            )
         return f"{hazard} impact forecast for {self.asset_name}: {rule}, {self._amount(zh)}"
 
     def text(self, languages: tuple[str, ...], timezone: str = "Asia/Shanghai") -> str:
@@ -198,13 +223,15 @@ class ImpactForecast:
             issued = self.issue_time.astimezone(zone).strftime("%Y-%m-%d %H:%M")
             first = (
                 None
-                if self.first_time is None
+                if self.first_time is None or not self.met
                 else self.first_time.astimezone(zone).strftime("%Y-%m-%d %H:%M")
             )
             count = len(self.communities)
             if zh:
                 if first is not None:
                     lines.append(f"预计最早出现时间：{first}（{local_zh}）")
+                if not self.met:
+                    lines.append("本次预报已不满足该规则，此前发送的影响预报解除。")
                 lines.append(f"涉及 {count} 个社区/网格。发布时间：{issued}（{local_zh}）")
                 if self.bound != "exact":
                     kind = "上限" if self.bound == "upper" else "下限"
@@ -213,6 +240,11 @@ class ImpactForecast:
             else:
                 if first is not None:
                     lines.append(f"Expected first at {first} ({local_en}).")
+                if not self.met:
+                    lines.append(
+                        "This cycle's forecast no longer meets the rule: the impact forecast "
+                        "sent before is ended."
+                    )
                 lines.append(f"{count} communities affected. Issued {issued} ({local_en}).")
                 if self.bound != "exact":
                     lines.append(

@@ -237,6 +237,24 @@ def test_a_rule_demanding_more_than_the_result_gives_is_not_sent(
     assert not [u for u in unassessed if u.rule_position == 2]  # evaluated, just not met
 
 
+def test_a_rule_in_force_and_no_longer_met_comes_back_as_its_end(
+    mangkhut_result: xr.Dataset, layer: xr.Dataset, matches: list[AssetMatch]
+) -> None:
+    in_force = {("yantian-port", "terminal-gate", 2)}  # Beaufort 10 mean at 90 %: not met
+    forecasts, _ = assess(mangkhut_result, layer, matches, ISSUE, not_met=in_force)
+    met = impact_forecasts(mangkhut_result, layer, matches, ISSUE)
+    assert [f for f in forecasts if f.met] == met  # the rules met are as without not_met
+    (ended,) = [f for f in forecasts if not f.met]
+    assert (ended.asset_id, ended.rule_position) == ("terminal-gate", 2)
+    at_gate = _select(mangkhut_result, ended.communities)["exceedance_probability"]
+    expected = float(at_gate.sel(threshold="Beaufort 10 mean", window="12 h").max())
+    assert ended.probability == pytest.approx(expected) and ended.first_time is None
+    assert ended.state_key == "yantian-port/terminal-gate/typhoon/2:ended"
+    assert json.loads(ended.to_json())["status"] == "ended"
+    assert "no longer forecast, probability 80 %" in ended.subject("en-US")
+    assert "不再预报" in ended.subject("zh-CN") and "Expected first" not in ended.text(("en-US",))
+
+
 def test_a_threshold_between_computed_ones_is_an_upper_bound(
     mangkhut_result: xr.Dataset, layer: xr.Dataset, matches: list[AssetMatch]
 ) -> None:
@@ -443,3 +461,12 @@ def test_a_naive_issue_time_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match="timezone"):
         assess(mangkhut_result, layer, matches, ISSUE.replace(tzinfo=None))
+
+
+def test_the_records_module_examples_hold() -> None:
+    import doctest
+
+    from alerting import impact_records
+
+    failed, attempted = doctest.testmod(impact_records)
+    assert attempted >= 6 and failed == 0

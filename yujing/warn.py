@@ -261,6 +261,7 @@ def receipt_rows(warning: WarningCycle) -> list[Mapping[str, object]]:
                 "proposals": receipt.proposals,
                 "messages": receipt.messages,
                 "deliveries queued": receipt.deliveries,
+                "impact forecasts ended": receipt.impacts_ended,
                 "unassessed rules": len(receipt.unassessed),
             }
         )

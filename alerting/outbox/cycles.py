@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from alerting.outbox._base import (
     mark_superseded,
     message_record,
     pending_in,
+    rows_for,
 )
 from alerting.outbox.records import (
     CycleReceipt,
@@ -72,6 +73,18 @@ class CycleStore(StoreBase):
         with self._sessions() as session:
             return session.get(CycleRow, (hazard, issue_time)) is not None
 
+    def impacts_in_force(self, hazard: str) -> set[tuple[str, str, int]]:
+        """(subscriber, asset, rule position) of the impact forecasts of ``hazard`` in force."""
+        self._check_schema()
+        table = IMPACT_STATES
+        with self._sessions() as session:
+            rows = session.execute(
+                select(table.c.subscriber_id, table.c.asset_id, table.c.rule_position).where(
+                    table.c.hazard == hazard
+                )
+            ).all()
+        return {(row.subscriber_id, row.asset_id, row.rule_position) for row in rows}
+
     def last_message(self, hazard: str, area: str) -> MessageRecord | None:
         """The newest message recorded for ``hazard`` in ``area`` (None when none)."""
         self._check_schema()
@@ -105,12 +118,19 @@ class CycleStore(StoreBase):
         messages: Sequence[MessageRecord],
         deliveries: Sequence[NewDelivery],
         impacts: Sequence[ImpactUpdate] = (),
+        unassessed: Collection[tuple[str, str, int]] = (),
     ) -> CycleReceipt:
         """Write one cycle's outcome in one transaction (or nothing, if it was recorded).
 
         ``state`` is the whole new warning state of ``hazard`` (areas missing from it have
-        no warning any more). A cycle older than the newest recorded one is refused: its
-        state would overwrite a newer one.
+        no warning any more). ``impacts`` are the impact forecasts of the rules met and the
+        end notices of those no longer met (:class:`ImpactUpdate`); an impact forecast in
+        force that is in neither ends without notice (its subscriber or rule is gone),
+        unless its (subscriber, asset, rule position) is in ``unassessed``: the result
+        could not answer the rule, and the forecast stays in force.
+
+        A cycle older than the newest recorded one is refused: its state would overwrite a
+        newer one.
 
         Raises
         ------
@@ -158,10 +178,10 @@ class CycleStore(StoreBase):
                     )
                 self._add_messages(session, messages, now)
                 written = self._add_deliveries(session, deliveries, now)
-                changed, unchanged = self._impact_states(session, hazard, impacts, issue_time, now)
-                written += self._add_deliveries(
-                    session, [d for impact in changed for d in impact.deliveries], now
+                impact_deliveries, unchanged, ended = self._impact_states(
+                    session, hazard, impacts, unassessed, issue_time, now
                 )
+                written += self._add_deliveries(session, impact_deliveries, now)
                 session.add(
                     CycleRow(
                         hazard=hazard,
@@ -183,7 +203,14 @@ class CycleStore(StoreBase):
                 f"({type(err.orig).__name__}: {err.orig}); nothing was written; retry the cycle"
             ) from err
         return CycleReceipt(
-            hazard, issue_time, False, len(proposals), len(messages), written, unchanged
+            hazard,
+            issue_time,
+            False,
+            len(proposals),
+            len(messages),
+            written,
+            unchanged,
+            impacts_ended=ended,
         )
 
     def _add_proposal(
@@ -238,13 +265,16 @@ class CycleStore(StoreBase):
         session: Session,
         hazard: str,
         impacts: Sequence[ImpactUpdate],
+        unassessed: Collection[tuple[str, str, int]],
         issue_time: datetime,
         now: datetime,
-    ) -> tuple[list[ImpactUpdate], int]:
-        """Update the impact states; return the impacts that changed and how many did not.
+    ) -> tuple[list[NewDelivery], int, int]:
+        """Update the impact states; return the deliveries to queue (of the impacts that
+        changed, and the end notices), how many impacts did not change, and how many ended.
 
-        States of impacts absent from this cycle are removed (the impact ended; if it comes
-        back it is sent again), and their deliveries not sent yet are withdrawn.
+        The impacts not forecast this cycle end, except those of ``unassessed`` rules (the
+        result could not tell): their states are removed (if one comes back it is sent
+        again) and their deliveries not sent yet are withdrawn.
         """
         hazards = {hazard} | {impact.hazard for impact in impacts}
         table = IMPACT_STATES
@@ -261,11 +291,16 @@ class CycleStore(StoreBase):
             )
         }
         changed: list[ImpactUpdate] = []
-        current: set[tuple[str, str, str, int]] = set()
+        current = {(hazard, *key) for key in unassessed}
         added: list[dict[str, Any]] = []
         updated: list[dict[str, Any]] = []
+        notices: dict[str, ImpactUpdate] = {}
         for impact in impacts:
             key = (impact.hazard, impact.subscriber_id, impact.asset_id, impact.rule_position)
+            if impact.ended:
+                if key in stored:
+                    notices[impact_thread(*key)] = impact
+                continue
             current.add(key)
             state_key = stored.get(key)
             if state_key is not None and state_key == impact.state_key:
@@ -315,6 +350,7 @@ class CycleStore(StoreBase):
                 ),
                 updated,
             )
+        deliveries = [delivery for impact in changed for delivery in impact.deliveries]
         ended = [key for key in stored if key not in current]
         if ended:
             connection.execute(
@@ -329,9 +365,43 @@ class CycleStore(StoreBase):
                     for key in ended
                 ],
             )
+            threads = [impact_thread(*key) for key in ended]
             cycle = f"the {hazard} cycle of {issue_time:%Y-%m-%d %H:%M} UTC"
-            _withdraw(session, [impact_thread(*key) for key in ended], cycle, now)
-        return changed, len(impacts) - len(changed)
+            _withdraw(session, threads, cycle, now)
+            ending = [notices[thread] for thread in threads if thread in notices]
+            deliveries += _to_those_told(session, ending)
+        unchanged = sum(not impact.ended for impact in impacts) - len(changed)
+        return deliveries, unchanged, len(ended)
+
+
+def _to_those_told(session: Session, notices: Sequence[ImpactUpdate]) -> list[NewDelivery]:
+    """The deliveries of end ``notices`` whose recipient (subscriber, channel, target) was
+    sent, or is being sent, a forecast of the notice's thread."""
+    told = {
+        (row.thread, row.subscriber_id, row.channel, row.target)
+        for row in rows_for(
+            session,
+            lambda chunk: select(
+                DeliveryRow.thread,
+                DeliveryRow.subscriber_id,
+                DeliveryRow.channel,
+                DeliveryRow.target,
+            ).where(DeliveryRow.thread.in_(chunk), DeliveryRow.status.in_(("sent", "sending"))),
+            sorted({str(d.thread) for notice in notices for d in notice.deliveries}),
+        )
+    }
+    return [
+        delivery
+        for notice in notices
+        for delivery in notice.deliveries
+        if (
+            delivery.thread,
+            delivery.envelope.subscriber_id,
+            delivery.envelope.channel,
+            delivery.envelope.target,
+        )
+        in told
+    ]
 
 
 def _withdraw(session: Session, threads: Sequence[str], cycle: str, now: datetime) -> int:

@@ -99,6 +99,10 @@ class ImpactUpdate:
 
     The deliveries are written only when ``state_key`` differs from the one last recorded
     for the same hazard, subscriber, asset and rule.
+
+    ``ended``: the rule is evaluated and no longer met. If a forecast of it is in force,
+    that ends; the deliveries (the end notice) go only to the channels that were sent, or
+    are being sent, a forecast of its thread (the others never heard of the impact).
     """
 
     hazard: str
@@ -109,6 +113,7 @@ class ImpactUpdate:
     deliveries: tuple[NewDelivery, ...]
     forecast: bytes = b""
     """The impact forecast as JSON (what the deliveries carry), kept for pulling."""
+    ended: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,8 @@ class CycleReceipt:
     impacts_unchanged: int
     unassessed: tuple[str, ...] = ()
     """Subscribers' rules this hazard result cannot answer, each with the reason."""
+    impacts_ended: int = 0
+    """Impact forecasts in force that this cycle ended (end notices are in ``deliveries``)."""
 
 
 @dataclass(frozen=True)

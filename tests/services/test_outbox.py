@@ -44,6 +44,7 @@ from alerting.outbox import (
     NewDelivery,
     RetryPolicy,
 )
+from alerting.outbox.records import impact_thread
 from alerting.outbox.tables import DeliveryRow
 from alerting.review import cancel, confirm, hold
 from alerting.subscriptions import SubscriptionStore
@@ -197,7 +198,13 @@ def test_a_cycle_records_warnings_messages_and_deliveries_once(
         "site",
         0,
         "same-state",
-        (NewDelivery(dataclasses.replace(envelope, idempotency_key="a" * 64), "impact"),),
+        (
+            NewDelivery(
+                dataclasses.replace(envelope, idempotency_key="a" * 64),
+                "impact",
+                thread=impact_thread("typhoon", template.subscriber_id, "site", 0),
+            ),
+        ),
     )
     first = alerts.record_cycle(
         "typhoon", later, alerts.active_warnings("typhoon"), [], [], [], [update]
@@ -218,6 +225,22 @@ def test_a_cycle_records_warnings_messages_and_deliveries_once(
         [update],
     )
     assert (first.deliveries, second.deliveries, second.impacts_unchanged) == (1, 0, 1)
+    # A cycle whose result cannot answer the rule leaves the forecast in force, and queued;
+    # the next that does not forecast it ends it, and withdraws what was not sent (nobody
+    # was told, so nobody gets an end notice).
+    key = (template.subscriber_id, "site", 0)
+    kept = alerts.record_cycle(
+        "typhoon", later + timedelta(minutes=12), {}, [], [], [], [], unassessed={key}
+    )
+    assert kept.impacts_ended == 0 and alerts.impacts_in_force("typhoon") == {key}
+    (queued,) = [d for d in alerts.deliveries() if d.idempotency_key == "a" * 64]
+    assert queued.status == "pending"
+    gone = alerts.record_cycle("typhoon", later + timedelta(minutes=18), {}, [], [], [])
+    assert (gone.impacts_ended, gone.deliveries) == (1, 0)
+    assert alerts.impacts_in_force("typhoon") == set()
+    (withdrawn,) = [d for d in alerts.deliveries() if d.idempotency_key == "a" * 64]
+    assert withdrawn.status == "superseded"
+    assert str(withdrawn.last_error).startswith("withdrawn before it was sent")
     # Re-running a cycle writes nothing.
     before = count_rows(database_url)
     issue = sorted(mangkhut[0])[-1]
@@ -894,6 +917,51 @@ def test_an_endpoint_down_through_the_storm_gets_only_the_newest_of_each_thread(
             "retry",
             "superseded",
         ]
+
+
+def test_an_impact_forecast_no_longer_met_is_ended_on_its_thread(mangkhut, setup, stores) -> None:  # type: ignore[no-untyped-def]
+    """Futian's site is told of gusts >= 17.2 m/s within 12 h as Mangkhut comes. The first
+    cycle whose ensemble gives them less than the rule's 30 % sends an end notice on the
+    impact thread, after the forecasts, with the probability that cycle found; it ends the
+    forecast once (the storm does not come back), and leaves nothing in force to pull."""
+    alerts, subs, clock = stores
+    with WebhookReceiver(KEY) as receiver:
+        subs.register_json(
+            subscriber("futian-em", 114.055, 22.54, [webhook(receiver.url_for("futian-em"))])
+        )
+        dispatcher = Dispatcher(alerts, {"webhook": WebhookSender(KEY)}, owner="t", clock=clock)
+        receipts = []
+        for issue in sorted(mangkhut[0]):
+            receipts += run_cycles(mangkhut, setup, alerts, subs, clock, until=issue)[-1:]
+            dispatcher.run_until_idle()
+        dispatcher.close()
+
+    impacts = [
+        json.loads(d.body) for d in receiver.deliveries if d.content_type == "application/json"
+    ]
+    statuses = [impact["status"] for impact in impacts]
+    assert statuses[:-1] == ["forecast"] * (len(impacts) - 1) and statuses[-1] == "ended"
+    assert len(impacts) >= 2
+    ended = impacts[-1]
+    issue = datetime.fromisoformat(ended["issue_time"].replace("Z", "+00:00"))
+    # The probability is the one in the ensemble result of the cycle that ended it, at the
+    # site's communities, and below the rule's 30 %; the cycle before still met the rule.
+    for when, met in ((issue, False), (max(t for t in mangkhut[0] if t < issue), True)):
+        result = mangkhut[0][when]
+        at_site = result.isel(community=result["community_id"].isin(ended["communities"]))
+        probability = float(
+            at_site["exceedance_probability"].sel(threshold="gust Beaufort 8", window="12 h").max()
+        )
+        assert (probability >= 0.3) is met
+        if not met:
+            assert ended["probability"] == pytest.approx(probability)
+    assert ended["state_key"] == "futian-em/site/typhoon/0:ended" and ended["first_time"] is None
+    (receipt,) = [r for r in receipts if r.issue_time == issue]
+    assert receipt.impacts_ended == 1
+    assert sum(r.impacts_ended for r in receipts) == 1
+    assert alerts.impacts_of("futian-em") == []
+    (thread,) = {d.thread for d in alerts.deliveries(kind="impact")}
+    assert thread == "impact/typhoon/futian-em/site/0"
 
 
 def test_a_newer_delivery_waits_while_an_older_one_of_its_thread_is_being_sent(
