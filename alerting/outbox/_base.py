@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import ColumnElement, Table, and_, bindparam, literal, select
 from sqlalchemy.orm import Session
 
 from alerting import database
-from alerting.database import utc_now
+from alerting.database import UTCDateTime, utc_now
 from alerting.errors import OutboxError
 from alerting.outbox.records import MessageRecord, NewDelivery
 from alerting.outbox.tables import AuditRow, DeliveryRow, ImpactStateRow, MessageRow
@@ -22,6 +22,7 @@ __all__ = [
     "DELIVERIES",
     "IMPACT_STATES",
     "StoreBase",
+    "audit_deliveries",
     "audit_proposal",
     "chunks",
     "delivery_row",
@@ -139,28 +140,59 @@ class StoreBase(database.SqlStore):
         }
         supersede_pending(session, newest, now, "alerting")
         # Core executemany on the tables: no ORM object per row (tens of thousands a cycle).
+        columns = DELIVERIES.c
+        queued = columns.kind + " to " + columns.subscriber_id + " by " + columns.channel
         for chunk in chunks(new):
             session.execute(
                 DELIVERIES.insert(), [delivery_row(delivery, now, replaced) for delivery in chunk]
             )
-            session.execute(
-                AUDIT.insert(), [_queued(delivery, now, replaced) for delivery in chunk]
-            )
+            keys = [delivery.envelope.idempotency_key for delivery in chunk]
+            pending = and_(columns.idempotency_key.in_(keys), columns.status == "pending")
+            audit_deliveries(session, pending, now, "alerting", "pending", queued)
+            superseded = [
+                {
+                    "at": now,
+                    "actor": "alerting",
+                    "entity": "delivery",
+                    "entity_id": key,
+                    "action": "superseded",
+                    "detail": replaced[key],
+                }
+                for key in keys
+                if key in replaced
+            ]
+            if superseded:
+                session.execute(AUDIT.insert(), superseded)
         return len(new)
 
 
-def _queued(delivery: NewDelivery, now: datetime, replaced: dict[str, str]) -> dict[str, Any]:
-    """The audit record of a delivery queued: pending, or superseded at once."""
-    envelope = delivery.envelope
-    reason = replaced.get(envelope.idempotency_key)
-    return {
-        "at": now,
-        "actor": "alerting",
-        "entity": "delivery",
-        "entity_id": envelope.idempotency_key,
-        "action": "pending" if reason is None else "superseded",
-        "detail": reason or f"{delivery.kind} to {envelope.subscriber_id} by {envelope.channel}",
-    }
+def audit_deliveries(
+    session: Session,
+    where: ColumnElement[bool],
+    at: datetime,
+    actor: str,
+    action: str,
+    detail: ColumnElement[str] | str = "",
+) -> None:
+    """An audit record for each delivery ``where`` selects, written by the database in one
+    ``INSERT … SELECT`` (tens of thousands a cycle: none passes through Python); ``detail``
+    is text or an expression on the deliveries' columns."""
+    columns = DELIVERIES.c
+    session.execute(
+        AUDIT.insert().from_select(
+            ["at", "actor", "entity", "entity_id", "action", "detail"],
+            select(
+                literal(at, UTCDateTime()),
+                literal(actor),
+                literal("delivery"),
+                columns.idempotency_key,
+                literal(action),
+                literal(detail) if isinstance(detail, str) else detail,
+            )
+            .where(where)
+            .order_by(columns.id),
+        )
+    )
 
 
 def audit_proposal(session: Session, proposal: Proposal, entries: Sequence[AuditEntry]) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, exists, or_, select, update
+from sqlalchemy import String, and_, bindparam, cast, exists, literal, or_, select, update
 from sqlalchemy.orm import aliased
 
 from alerting.delivery.envelope import Envelope
@@ -17,6 +17,7 @@ from alerting.outbox._base import (
     AUDIT,
     DELIVERIES,
     StoreBase,
+    audit_deliveries,
     chunks,
     mark_superseded,
     rows_for,
@@ -186,47 +187,45 @@ class DeliveryQueue(StoreBase):
             ids = [row.id for row in found]
             replaced = _supersede_due(session, ahead.replaced, due, now, owner)
             buried = 0 if send_expired else _bury_expired(session, ahead.expired, due, now, owner)
-            session.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id.in_(ids), due)  # not the ones just settled unsent
+            session.connection().execute(
+                DELIVERIES.update()
+                .where(DELIVERIES.c.id.in_(ids), due)  # not the ones just settled unsent
                 .values(
                     status="sending",
                     lease_owner=token,
                     lease_until=now + lease,
-                    attempts=DeliveryRow.attempts + 1,
+                    attempts=DELIVERIES.c.attempts + 1,
                 )
-                .execution_options(synchronize_session=False)
             )
-            rows: list[Any] = []
-            for chunk in chunks([row.id for row in found]):  # by primary key, never a scan
-                rows += session.execute(
-                    select(*_CLAIMED_COLUMNS).where(
-                        DeliveryRow.id.in_(chunk), DeliveryRow.lease_owner == token
-                    )
-                ).all()
+            leased = DELIVERIES.c.lease_owner == token
+            rows = rows_for(  # by primary key, never a scan
+                session,
+                lambda chunk: select(*_CLAIMED_COLUMNS).where(DELIVERIES.c.id.in_(chunk), leased),
+                ids,
+            )
             if not rows:
                 return [], True, buried, replaced
             rows.sort(key=lambda row: row.id)
-            before = {row.id: row for row in found}
-            session.execute(
-                AUDIT.insert(),
-                [
-                    {
-                        "at": now,
-                        "actor": owner,
-                        "entity": "delivery",
-                        "entity_id": row.idempotency_key,
-                        "action": "sending",
-                        "detail": f"attempt {row.attempts}"
-                        + (
-                            f"; lease of {before[row.id].lease_owner} expired"
-                            if before[row.id].status == "sending"
-                            else ""
-                        ),
-                    }
-                    for row in rows
-                ],
-            )
+            taken = {row.id: row.lease_owner for row in found if row.status == "sending"}
+            attempt = literal("attempt ") + cast(DELIVERIES.c.attempts, String)
+            for chunk in chunks([i for i in ids if i not in taken]):
+                where = and_(DELIVERIES.c.id.in_(chunk), leased)
+                audit_deliveries(session, where, now, owner, "sending", attempt)
+            if taken:  # a dispatcher died holding them: say whose lease expired
+                session.execute(
+                    AUDIT.insert(),
+                    [
+                        _audit(
+                            now,
+                            owner,
+                            row.idempotency_key,
+                            "sending",
+                            f"attempt {row.attempts}; lease of {taken[row.id]} expired",
+                        )
+                        for row in rows
+                        if row.id in taken
+                    ],
+                )
             claimed = [Claimed(row.id, token, row.attempts, _envelope(row)) for row in rows]
             return claimed, False, buried, replaced
 
@@ -245,25 +244,16 @@ class DeliveryQueue(StoreBase):
         dispatcher (this one was too slow) are left to it.
         """
         now = self._clock()
-        owned = DeliveryRow.lease_owner == token
+        owned = DELIVERIES.c.lease_owner == token
         changed = 0
         with self._begin() as session:
-            ids = [*sent, *(i for i, _, _ in retry), *(i for i, _ in dead)]
-            keys: dict[int, str] = {}
-            for id_chunk in chunks(ids):  # by primary key, never a scan
-                keys.update(
-                    (row_id, key)
-                    for row_id, key in session.execute(
-                        select(DeliveryRow.id, DeliveryRow.idempotency_key).where(
-                            DeliveryRow.id.in_(id_chunk), owned
-                        )
-                    ).all()
-                )
-            audit: list[dict[str, Any]] = []
-            for chunk in chunks(list(sent)):
-                result = session.execute(
-                    update(DeliveryRow)
-                    .where(DeliveryRow.id.in_(chunk), owned)
+            connection = session.connection()
+            for chunk in chunks(list(sent)):  # by primary key, never a scan
+                mine = and_(DELIVERIES.c.id.in_(chunk), owned)
+                audit_deliveries(session, mine, now, actor, "sent")  # still leased: before
+                result = connection.execute(
+                    DELIVERIES.update()
+                    .where(mine)
                     .values(
                         status="sent",
                         sent_at=now,
@@ -271,11 +261,19 @@ class DeliveryQueue(StoreBase):
                         lease_until=None,
                         last_error=None,
                     )
-                    .execution_options(synchronize_session=False)
                 )
                 changed += int(getattr(result, "rowcount", 0))
-            audit += [_audit(now, actor, keys[i], "sent", "") for i in sent if i in keys]
-            connection = session.connection()
+            failed = [*(i for i, _, _ in retry), *(i for i, _ in dead)]
+            keys: dict[int, str] = dict(
+                rows_for(
+                    session,
+                    lambda chunk: select(DELIVERIES.c.id, DELIVERIES.c.idempotency_key).where(
+                        DELIVERIES.c.id.in_(chunk), owned
+                    ),
+                    failed,
+                )
+            )
+            audit: list[dict[str, Any]] = []
             if retry:
                 result = connection.execute(
                     update(DeliveryRow)

@@ -17,6 +17,7 @@ antimeridian are not supported.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -71,8 +72,16 @@ class _GeoJSON(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     def to_shapely(self) -> BaseGeometry:
-        """Return the geometry as a shapely object (lon, lat degrees)."""
-        return shapely.geometry.shape(self.model_dump(mode="json"))
+        """Return the geometry as a shapely object (lon, lat degrees).
+
+        Built once per distinct geometry (validation, matching and impact assessment each
+        ask for it; shapely geometries are immutable, so one object is shared)."""
+        return _shape(self)
+
+
+@lru_cache(maxsize=100_000)
+def _shape(geometry: _GeoJSON) -> BaseGeometry:
+    return shapely.geometry.shape(geometry.model_dump(mode="json"))
 
 
 class PointGeometry(_GeoJSON):

@@ -585,8 +585,12 @@ def test_warnings_and_impacts_reach_a_webhook_and_an_mqtt_subscriber(
     impact = next(json.loads(p) for t, p, _ in received if t.endswith("/impact/site"))
     assert impact["threshold"] == "17.2 m s-1" and impact["probability"] >= 0.3
     # Every delivery's history: pending, sending, sent.
-    some = next(iter(mqtt_expected))
-    assert [a.action for a in alerts.audit("delivery", some)] == ["pending", "sending", "sent"]
+    for some in expected:
+        history = alerts.audit("delivery", some.idempotency_key)
+        assert [a.action for a in history] == ["pending", "sending", "sent"]
+        queued = f"{some.kind} to {some.subscriber_id} by {some.channel}"
+        assert [a.detail for a in history] == [queued, "attempt 1", ""]
+        assert {a.actor for a in history[1:]} == {"test"} and history[2].at == some.sent_at
 
 
 def test_an_endpoint_down_for_minutes_is_retried_then_delivered_once(
