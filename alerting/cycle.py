@@ -32,7 +32,7 @@ the first of each.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -300,9 +300,8 @@ def alerting_cycle(
     proposals = [propose(decision, issue_time) for decision in decisions]
     proposals += _kept(hazard, issue_time, setup.policy, proposals, sent, alerts)
     region, by_proposal = _matches(hazard, proposals, setup.context, subscriptions)
-    in_force = alerts.impacts_in_force(hazard) if hazard in HAZARDS else set()
     impacts, unassessed = _impacts(
-        result, hazard, issue_time, setup.context, subscriptions, region, in_force
+        result, hazard, issue_time, setup.context, alerts, subscriptions, region
     )
     messages: list[MessageRecord] = []
     deliveries: list[NewDelivery] = []
@@ -403,12 +402,12 @@ def _impacts(
     hazard: str,
     issue_time: datetime,
     context: MessageContext,
+    alerts: AlertStore,
     subscriptions: SubscriptionStore,
     matches: list[AssetMatch] | None = None,
-    in_force: Collection[tuple[str, str, int]] = (),
 ) -> tuple[list[ImpactUpdate], list[Unassessed]]:
     """Impact forecasts for every subscribed asset in the region, as outbox updates: of the
-    rules met, and the end of those ``in_force`` (subscriber, asset, rule) no longer met.
+    rules met, and the end of those in force (``alerts``) no longer met.
 
     ``matches``: the region's assets, when the cycle already found them."""
     if hazard not in HAZARDS:
@@ -418,6 +417,7 @@ def _impacts(
         matches = subscriptions.assets_matching(hazard, _region_box(context))
     if not matches:
         return [], []
+    in_force = alerts.impacts_in_force(hazard)
     forecasts, unassessed = assess(result, layer, matches, issue_time, not_met=in_force)
     requests = subscriptions.get_many([m.subscriber_id for m in matches])
     updates = []

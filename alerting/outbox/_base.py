@@ -25,10 +25,12 @@ __all__ = [
     "audit_deliveries",
     "audit_proposal",
     "chunks",
+    "delivery_audit",
     "delivery_row",
     "mark_superseded",
     "message_record",
     "pending_in",
+    "recipient",
     "rows_for",
     "superseded_reason",
 ]
@@ -130,13 +132,13 @@ class StoreBase(database.SqlStore):
         ]
         if not new:
             return 0
-        newest = {_recipient(delivery): delivery for delivery in new if delivery.thread}
+        newest = {recipient(delivery): delivery for delivery in new if delivery.thread}
         replaced = {  # of this batch: only the last of a thread to a recipient goes out
             delivery.envelope.idempotency_key: superseded_reason(
-                newest[_recipient(delivery)].envelope.idempotency_key
+                newest[recipient(delivery)].envelope.idempotency_key
             )
             for delivery in new
-            if delivery.thread and newest[_recipient(delivery)] is not delivery
+            if delivery.thread and newest[recipient(delivery)] is not delivery
         }
         supersede_pending(session, newest, now, "alerting")
         # Core executemany on the tables: no ORM object per row (tens of thousands a cycle).
@@ -150,20 +152,27 @@ class StoreBase(database.SqlStore):
             pending = and_(columns.idempotency_key.in_(keys), columns.status == "pending")
             audit_deliveries(session, pending, now, "alerting", "pending", queued)
             superseded = [
-                {
-                    "at": now,
-                    "actor": "alerting",
-                    "entity": "delivery",
-                    "entity_id": key,
-                    "action": "superseded",
-                    "detail": replaced[key],
-                }
+                delivery_audit(now, "alerting", key, "superseded", replaced[key])
                 for key in keys
                 if key in replaced
             ]
             if superseded:
                 session.execute(AUDIT.insert(), superseded)
         return len(new)
+
+
+def delivery_audit(
+    at: datetime, actor: str, entity_id: str, action: str, detail: str
+) -> dict[str, Any]:
+    """The audit record of one delivery's state change, as a row to insert."""
+    return {
+        "at": at,
+        "actor": actor,
+        "entity": "delivery",
+        "entity_id": entity_id,
+        "action": action,
+        "detail": detail,
+    }
 
 
 def audit_deliveries(
@@ -229,7 +238,7 @@ _Recipient = tuple[str | None, str, str, str]
 """What a delivery is about and to whom: thread, subscriber, channel, target."""
 
 
-def _recipient(delivery: NewDelivery) -> _Recipient:
+def recipient(delivery: NewDelivery) -> _Recipient:
     envelope = delivery.envelope
     return (delivery.thread, envelope.subscriber_id, envelope.channel, envelope.target)
 
@@ -297,14 +306,7 @@ def mark_superseded(
     session.execute(
         AUDIT.insert(),
         [
-            {
-                "at": now,
-                "actor": actor,
-                "entity": "delivery",
-                "entity_id": key,
-                "action": "superseded",
-                "detail": reason,
-            }
+            delivery_audit(now, actor, key, "superseded", reason)
             for (_, key), reason in reasons.items()
         ],
     )

@@ -20,6 +20,7 @@ from alerting.outbox._base import (
     mark_superseded,
     message_record,
     pending_in,
+    recipient,
     rows_for,
 )
 from alerting.outbox.records import (
@@ -394,13 +395,7 @@ def _to_those_told(session: Session, notices: Sequence[ImpactUpdate]) -> list[Ne
         delivery
         for notice in notices
         for delivery in notice.deliveries
-        if (
-            delivery.thread,
-            delivery.envelope.subscriber_id,
-            delivery.envelope.channel,
-            delivery.envelope.target,
-        )
-        in told
+        if recipient(delivery) in told
     ]
 
 

@@ -19,6 +19,7 @@ from alerting.outbox._base import (
     StoreBase,
     audit_deliveries,
     chunks,
+    delivery_audit,
     mark_superseded,
     rows_for,
     superseded_reason,
@@ -215,7 +216,7 @@ class DeliveryQueue(StoreBase):
                 session.execute(
                     AUDIT.insert(),
                     [
-                        _audit(
+                        delivery_audit(
                             now,
                             owner,
                             row.idempotency_key,
@@ -289,14 +290,18 @@ class DeliveryQueue(StoreBase):
                 )
                 changed += int(getattr(result, "rowcount", 0))
                 audit += [
-                    _audit(now, actor, keys[i], "retry", f"next attempt {at.isoformat()}: {error}")
+                    delivery_audit(
+                        now, actor, keys[i], "retry", f"next attempt {at.isoformat()}: {error}"
+                    )
                     for i, at, error in retry
                     if i in keys
                 ]
             if dead:
                 changed += _make_dead(connection, owned, dead)
                 audit += [
-                    _audit(now, actor, keys[i], "dead", error) for i, error in dead if i in keys
+                    delivery_audit(now, actor, keys[i], "dead", error)
+                    for i, error in dead
+                    if i in keys
                 ]
             if audit:
                 session.execute(AUDIT.insert(), audit)
@@ -322,7 +327,10 @@ class DeliveryQueue(StoreBase):
             )
             session.execute(
                 AUDIT.insert(),
-                [_audit(now, owner, key, "released", "dispatcher restarted") for key in keys],
+                [
+                    delivery_audit(now, owner, key, "released", "dispatcher restarted")
+                    for key in keys
+                ],
             )
         return len(keys)
 
@@ -397,7 +405,7 @@ class DeliveryQueue(StoreBase):
                 session.execute(
                     AUDIT.insert(),
                     [
-                        _audit(
+                        delivery_audit(
                             now,
                             by,
                             row.idempotency_key,
@@ -526,7 +534,7 @@ def _bury_expired(
     _make_dead(session.connection(), due, list(reasons.items()))
     session.execute(
         AUDIT.insert(),
-        [_audit(now, actor, key, "dead", reasons[row_id]) for row_id, key, _, _ in expired],
+        [delivery_audit(now, actor, key, "dead", reasons[row_id]) for row_id, key, _, _ in expired],
     )
     return len(expired)
 
@@ -541,17 +549,6 @@ def _make_dead(connection: Any, where: Any, dead: Sequence[tuple[int, str]]) -> 
         [{"row_id": row_id, "error": error} for row_id, error in dead],
     )
     return int(getattr(result, "rowcount", 0))
-
-
-def _audit(at: datetime, actor: str, entity_id: str, action: str, detail: str) -> dict[str, Any]:
-    return {
-        "at": at,
-        "actor": actor,
-        "entity": "delivery",
-        "entity_id": entity_id,
-        "action": action,
-        "detail": detail,
-    }
 
 
 def _envelope(row: Any) -> Envelope:
