@@ -42,6 +42,7 @@ import hashlib
 import json
 import logging
 import random as _random
+import re
 import time as _time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ __all__ = [
     "content_hash",
     "land_snapshot",
     "snapshot_name",
+    "snapshot_received",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -390,6 +392,21 @@ def snapshot_name(received_at: datetime, digest: str, extension: str) -> str:
         raise ValueError(f"received_at {received_at!r} has no timezone; pass a UTC datetime")
     stamp = received_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}_{digest[:_HASH_CHARS]}.{extension.lstrip('.')}"
+
+
+_SNAPSHOT_NAME = re.compile(rf"^(\d{{8}}T\d{{6}}Z)_[0-9a-f]{{{_HASH_CHARS}}}\.[A-Za-z0-9]+$")
+
+
+def snapshot_received(name: str) -> datetime | None:
+    """The receive time in a snapshot's name (:func:`snapshot_name`), ``None`` for another name.
+
+    >>> snapshot_received("20250729T063012Z_0123456789abcdef.json").isoformat()
+    '2025-07-29T06:30:12+00:00'
+    """
+    match = _SNAPSHOT_NAME.match(name)
+    if match is None:
+        return None
+    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
 
 
 def _extension(headers: Mapping[str, str]) -> str:

@@ -349,8 +349,9 @@ def test_dag_runs_end_to_end_on_the_september_2023_rainstorm(
         )
     ]
 
-    # The ingest DAG, same run time and configuration: the NASA POWER hours ending
-    # 2023-09-07 01:00Z ... 2023-09-08 03:00Z (27 of them) are stored, nothing later.
+    # The ingest DAG, same run time and configuration: the NASA POWER hours of the source's
+    # history (24 h) up to the run, ending 2023-09-07 04:00Z ... 2023-09-08 03:00Z, are
+    # stored; nothing later, and not the three earlier hours the file also holds.
     ingest = [sys.executable, "-c", DAG_TEST_SCRIPT, str(DAGS_FOLDER), "yujing_ingest", str(config)]
     done = subprocess.run(
         ingest, env=environment, capture_output=True, text=True, timeout=300, check=False
@@ -360,5 +361,6 @@ def test_dag_runs_end_to_end_on_the_september_2023_rainstorm(
     from ingest.store import PartitionStore
 
     stored = PartitionStore(tmp_path / "store").partitions("nasa_power_futian")
-    assert len(stored) == 27
+    assert len(stored) == 24
+    assert stored[0].reference_time == datetime(2023, 9, 7, 4, tzinfo=UTC)
     assert stored[-1].reference_time == datetime(2023, 9, 8, 3, tzinfo=UTC)

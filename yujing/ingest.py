@@ -14,23 +14,32 @@ tropical cyclone track
     best tracks: one partition per fix time; forecast tracks: one per reference time.
 
 ``as_of`` makes the ingest honest in a replay: steps labelled after ``as_of`` are not
-written (they did not exist yet); their number is reported, never hidden.
+written (they did not exist yet); their number is reported, never hidden. It also bounds a
+live ingest: only the steps of the source's ``history`` before ``as_of`` are written (what
+a cycle reads back), and from a folder whose files are named in time (``files``, or an
+HTTP source's landed snapshots) only the files of that window are read
+(:func:`read_window`), so a cycle costs the same on the first day and after a year.
+Without ``as_of`` everything the source holds is read and written (a backfill).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import cast
 
 import numpy as np
 import xarray as xr
 
-from ingest.readers import get_reader, read_source
+from ingest.errors import SourceError
+from ingest.readers import FolderReader, get_reader, is_folder_reader, read_source
+from ingest.selection import NameTime, name_time, select_files, snapshot_received
 from ingest.store import PartitionStore, WriteResult
 from yujing.settings import Settings
 
-__all__ = ["IngestReport", "fetch_source", "ingest_source", "partition_dim"]
+__all__ = ["IngestReport", "fetch_source", "ingest_source", "partition_dim", "read_window"]
 
 
 @dataclass
@@ -46,6 +55,7 @@ class IngestReport:
     unchanged: int = 0
     incomplete: int = 0
     not_yet_available: int = 0
+    before_window: int = 0
     notes: list[str] = field(default_factory=list)
     results: list[WriteResult] = field(default_factory=list)
 
@@ -58,7 +68,71 @@ class IngestReport:
         ]
         if self.not_yet_available:
             parts.append(f"{self.not_yet_available} steps after as-of left for later")
+        if self.before_window:
+            parts.append(f"{self.before_window} steps before the history window left alone")
         return "; ".join(parts) + f" in {self.seconds:.2f} s"
+
+
+#: How far a landed snapshot's receive time may lie from its data's times (an hourly
+#: report polled late in the hour; the readers refuse data from after the receive time).
+_LANDED_TOLERANCE = timedelta(hours=1)
+
+
+def _name_times(settings: Settings, name: str) -> tuple[NameTime, timedelta] | None:
+    """How the files of source ``name`` are named in time, if they are."""
+    source = settings.sources[name]
+    if source.fetch is not None:
+        return snapshot_received, _LANDED_TOLERANCE
+    if source.files is not None:
+        return name_time(source.files.time), source.files.tolerance
+    return None
+
+
+def read_window(
+    settings: Settings,
+    name: str,
+    start: datetime,
+    end: datetime,
+    store_root: Path | None = None,
+) -> tuple[xr.Dataset, list[str]]:
+    """Source ``name`` read for its steps in ``(start, end]``, with notes on what was left.
+
+    From a folder whose files are named in time (the source's ``files``, or the landed
+    snapshots of an HTTP source) only the files named in the window, widened by the names'
+    tolerance, are read; any other source is read whole. The steps are not cut here: the
+    caller cuts on the data's own times.
+
+    Raises
+    ------
+    SourceError
+        If no file of the folder is named in the window: the source has delivered nothing
+        for that long, or ``files.time`` does not match its names.
+    """
+    source = settings.sources[name]
+    path = settings.source_path(name, store_root)
+    reader = get_reader(source.reader)
+    naming = _name_times(settings, name)
+    if naming is None or not is_folder_reader(reader) or not Path(path).is_dir():
+        return read_source(source.reader, path, source.options, name), []
+    folder = cast(FolderReader, reader)
+    options = reader.Options.model_validate(dict(source.options))
+    time_of, tolerance = naming
+    chosen = select_files(folder.inputs(path, options, name), time_of, start, end, tolerance)
+    notes = []
+    if chosen.outside:
+        notes.append(f"{chosen.outside} files named outside the window left unread")
+    if chosen.unmatched:
+        shown = ", ".join(chosen.unmatched[:3]) + (" ..." if len(chosen.unmatched) > 3 else "")
+        notes.append(f"{len(chosen.unmatched)} files not named in time left unread: {shown}")
+    if not chosen.files:
+        raise SourceError(
+            name,
+            str(path),
+            f"holds no file named in {start:%Y-%m-%dT%H:%MZ} .. {end:%Y-%m-%dT%H:%MZ} "
+            f"({chosen.outside} named outside it, {len(chosen.unmatched)} not named in time)",
+            "check that the source still delivers and that 'files.time' matches its names",
+        )
+    return read_source(source.reader, path, source.options, name, files=chosen.files), notes
 
 
 def fetch_source(
@@ -189,8 +263,9 @@ def ingest_source(
     store
         Where partitions go.
     as_of
-        Only steps labelled at or before ``as_of`` are written (a replay's cycle time);
-        ``None`` writes everything the source holds.
+        Only steps labelled in ``(as_of - history, as_of]`` are written (the cycle's time,
+        live or in a replay), read from the files of that window where they are named in
+        time; ``None`` reads and writes everything the source holds.
     fetch
         For an HTTP source, poll its endpoints first (``False``: read what has landed).
     base_url
@@ -208,8 +283,14 @@ def ingest_source(
     report = IngestReport(name, source.reader, reader.contract)
     if source.fetch is not None and fetch:
         report.notes += fetch_source(settings, name, store, base_url=base_url, now=as_of)
-    path = settings.source_path(name, store.root)
-    dataset = read_source(source.reader, path, source.options, name)
+    if as_of is None:
+        path = settings.source_path(name, store.root)
+        dataset = read_source(source.reader, path, source.options, name)
+    else:
+        dataset, notes = read_window(
+            settings, name, as_of - source.read_window(), as_of, store.root
+        )
+        report.notes += notes
     if reader.contract == "station observations":
         from ingest.qc import quality_control
 
@@ -233,9 +314,12 @@ def ingest_source(
         # A forecast track carries its reference time as a scalar coordinate: one partition.
         dataset = dataset.expand_dims("reference_time")
     if as_of is not None:
-        later = dataset[dim].values > _utc_naive(as_of)
+        labels = dataset[dim].values
+        later = labels > _utc_naive(as_of)
+        earlier = labels <= _utc_naive(as_of - source.history)
         report.not_yet_available = int(later.sum())
-        dataset = dataset.isel({dim: ~later})
+        report.before_window = int(earlier.sum())
+        dataset = dataset.isel({dim: ~(later | earlier)})
     if dataset.sizes[dim]:
         report.results = store.write_steps(
             name, dataset, dim, latency=source.latency, is_complete=is_complete

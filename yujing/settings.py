@@ -38,12 +38,13 @@ from hazard_models.config import (
 )
 from ingest.http import FetchOptions
 from ingest.qc import QcConfig
-from ingest.readers import get_reader
+from ingest.readers import get_reader, is_folder_reader
 from yujing.errors import ConfigError
 
 __all__ = [
     "AlertingConfig",
     "FetchConfig",
+    "FileNames",
     "OutputConfig",
     "Settings",
     "SourceConfig",
@@ -87,6 +88,27 @@ class FetchConfig(Frozen):
     landing: Path | None = None
 
 
+class FileNames(Frozen):
+    """How the files of a source folder are named, so that a cycle reads only its window.
+
+    ``time`` is a ``strftime`` pattern of whole file names, in UTC (e.g.
+    ``RAD_NL25_RAP_5min_%Y%m%d%H%M.h5``); ``tolerance`` how far that time may lie from the
+    times of the data in the file (:mod:`ingest.selection`).
+    """
+
+    time: str = Field(min_length=2)
+    tolerance: Duration = timedelta(hours=1)
+
+    @model_validator(mode="after")
+    def _has_a_time(self) -> FileNames:
+        if not any(code in self.time for code in ("%Y", "%y", "%s")):
+            raise ValueError(
+                f"time: {self.time!r} has no year; write the whole name with its time, "
+                "e.g. 'RAD_NL25_RAP_5min_%Y%m%d%H%M.h5'"
+            )
+        return self
+
+
 class SourceConfig(Frozen):
     """A data source: the registered reader that reads it, where, and the reader's options.
 
@@ -106,6 +128,8 @@ class SourceConfig(Frozen):
     history: Duration = timedelta(hours=24)
     min_valid_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
     qc: QcConfig = Field(default_factory=QcConfig)
+    files: FileNames | None = None
+    retention: Duration | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -119,8 +143,30 @@ class SourceConfig(Frozen):
             raise ValueError(
                 "give either 'path' (a local file or folder) or 'fetch' (an HTTP source)"
             )
-        _check_options(get_reader(self.reader).Options, self.options, f"reader {self.reader!r}")
+        reader = get_reader(self.reader)
+        _check_options(reader.Options, self.options, f"reader {self.reader!r}")
+        if self.files is not None and (self.fetch is not None or not is_folder_reader(reader)):
+            raise ValueError(
+                f"files: reader {self.reader!r} reads one file, not a folder of them; remove "
+                "'files'"
+                if self.fetch is None
+                else "files: an HTTP source's snapshots are named by their receive time "
+                "already; remove 'files'"
+            )
+        if self.retention is not None and self.retention < self.history + self.latency:
+            raise ValueError(
+                f"retention: {self.retention} is shorter than history + latency "
+                f"({self.history + self.latency}): a cycle would look for pruned data; keep "
+                "at least that long"
+            )
         return self
+
+    def read_window(self) -> timedelta:
+        """How far before a cycle's time its ingest reads (``history``, plus the QC's
+        look-back for station sources); the files' name tolerance comes on top."""
+        if get_reader(self.reader).contract == "station observations":
+            return self.history + self.qc.lookback()
+        return self.history
 
 
 class OutputConfig(Frozen):
@@ -129,6 +175,9 @@ class OutputConfig(Frozen):
     directory: Path = Path("../out")
     cache_directory: Path = Path("../.cache/yujing")
     store_directory: Path = Path("../out/store")
+    retention: Duration | None = None
+    """How long hazard results (``<directory>/<region>/<hazard>/``) are kept
+    (``yujing prune``); unset keeps them all."""
 
 
 class WarningConfig(Frozen):

@@ -283,6 +283,22 @@ class QcConfig(_Frozen):
                 ) from None
         return self
 
+    def lookback(self) -> timedelta:
+        """How far before a report the checks look (the longest persistence window, or
+        step span, plus one step span): a report QC'd with this much earlier data gets the
+        flags it would get with all of it.
+
+        >>> QcConfig().lookback()
+        datetime.timedelta(seconds=46800)
+        """
+        spans = [parse_duration(v.step_per) for v in self.variables.values()]
+        windows = [
+            parse_duration(v.persistence.window)
+            for v in self.variables.values()
+            if v.persistence is not None
+        ]
+        return max([*windows, *spans]) + max(spans)
+
     def limits(self, name: str, interval: timedelta | None) -> VariableLimits:
         """Return the thresholds of ``name`` as floats in its canonical unit.
 

@@ -12,18 +12,20 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 
 import xarray as xr
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
+    "FolderReader",
     "Reader",
     "ReaderOptions",
     "available_readers",
     "get_reader",
+    "is_folder_reader",
     "read_source",
     "register_reader",
 ]
@@ -44,6 +46,23 @@ class Reader(Protocol):
 
     def read(self, path: Path, options: ReaderOptions, source: str) -> xr.Dataset:
         """Read ``path`` into a contract-following dataset; ``source`` names it in errors."""
+        ...
+
+
+class FolderReader(Reader, Protocol):
+    """A reader of a folder of files (one radar frame, one poll, one table each) that can
+    read a chosen subset of them: what a live cycle does, so that the cost of a cycle does
+    not grow with the folder (:mod:`ingest.selection` chooses the files by their names)."""
+
+    def inputs(self, path: Path, options: ReaderOptions, source: str) -> list[Path]:
+        """The files under the folder ``path`` that :meth:`read` would read, sorted."""
+        ...
+
+    def read_files(
+        self, path: Path, files: Sequence[Path], options: ReaderOptions, source: str
+    ) -> xr.Dataset:
+        """Read ``files`` (some of :meth:`inputs`) of the folder ``path``, as :meth:`read`
+        reads them all."""
         ...
 
 
@@ -100,7 +119,26 @@ def get_reader(name: str) -> Reader:
         ) from None
 
 
-def read_source(reader: str, path: Path, options: Mapping[str, Any], source: str) -> xr.Dataset:
-    """Validate ``options`` for ``reader`` and read ``path`` with it."""
+def is_folder_reader(reader: Reader) -> bool:
+    """Whether ``reader`` can read a chosen subset of a folder (:class:`FolderReader`)."""
+    return callable(getattr(reader, "read_files", None)) and callable(
+        getattr(reader, "inputs", None)
+    )
+
+
+def read_source(
+    reader: str,
+    path: Path,
+    options: Mapping[str, Any],
+    source: str,
+    files: Sequence[Path] | None = None,
+) -> xr.Dataset:
+    """Validate ``options`` for ``reader`` and read ``path`` with it (only ``files`` of the
+    folder ``path`` when given; the reader must be a :class:`FolderReader`)."""
     instance = get_reader(reader)
-    return instance.read(path, instance.Options.model_validate(dict(options)), source)
+    checked = instance.Options.model_validate(dict(options))
+    if files is None:
+        return instance.read(path, checked, source)
+    if not is_folder_reader(instance):
+        raise TypeError(f"reader {reader!r} reads one file; it cannot read a chosen subset")
+    return cast(FolderReader, instance).read_files(path, files, checked, source)

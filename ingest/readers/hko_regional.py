@@ -73,6 +73,7 @@ import hashlib
 import io
 import logging
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -140,14 +141,23 @@ class HkoRegionalOptions(ReaderOptions):
         return value
 
 
-def _snapshots(folder: Path) -> tuple[list[_Snapshot], list[str]]:
-    """Snapshot files under ``folder`` and the names of files that are not snapshots."""
+def _files_under(folder: Path) -> list[Path]:
+    """The files under ``folder`` and its subfolders, hidden ones left out, sorted."""
+    return [
+        path
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    ]
+
+
+def _snapshots(folder: Path, files: Sequence[Path]) -> tuple[list[_Snapshot], list[str]]:
+    """The snapshots among ``files`` (under ``folder``) and the names of the files that
+    are not snapshots."""
     found: list[_Snapshot] = []
     strays: list[str] = []
-    for path in sorted(folder.rglob("*")):
+    for path in files:
         relative = path.relative_to(folder)
-        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
-            continue
         landed, replay = _LANDED.match(path.name), _REPLAY.match(path.name)
         if landed is not None:
             received = datetime.strptime(landed.group(1), "%Y%m%dT%H%M%SZ")
@@ -297,6 +307,10 @@ class HkoRegionalReader:
         SourceError
             If the folder is missing, holds no snapshot, or no snapshot could be read.
         """
+        return self.read_files(path, self.inputs(path, options, source), options, source)
+
+    def inputs(self, path: Path, options: ReaderOptions, source: str) -> list[Path]:
+        """The files under the folder ``path`` (its endpoint subfolders included), sorted."""
         if not isinstance(options, HkoRegionalOptions):
             raise TypeError(f"expected HkoRegionalOptions, got {type(options).__name__}")
         folder = Path(path)
@@ -304,7 +318,16 @@ class HkoRegionalReader:
             raise SourceError(
                 source, str(folder), "is not a folder", "give the raw folder of polled snapshots"
             )
-        snapshots, strays = _snapshots(folder)
+        return _files_under(folder)
+
+    def read_files(
+        self, path: Path, files: Sequence[Path], options: ReaderOptions, source: str
+    ) -> xr.Dataset:
+        """Read the snapshots ``files`` under the folder ``path`` (see :meth:`read`)."""
+        if not isinstance(options, HkoRegionalOptions):
+            raise TypeError(f"expected HkoRegionalOptions, got {type(options).__name__}")
+        folder = Path(path)
+        snapshots, strays = _snapshots(folder, files)
         rejected = [f"{name}: not named <YYYYmmddTHHMMSSZ>_<hash>.<json|csv>" for name in strays]
         for note in rejected:
             _LOG.warning("%s: file ignored: %s", source, note)

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -145,13 +145,24 @@ class KnmiHdf5Reader:
             HDF5 or lacks a field, its grid or interval differs from the first file's, or
             two files hold the same time. The message names the file and the field.
         """
+        return self.read_files(path, self.inputs(path, options, source), options, source)
+
+    def inputs(self, path: Path, options: ReaderOptions, source: str) -> list[Path]:
+        """The files of the folder ``path`` matching the ``pattern`` option, sorted."""
         if not isinstance(options, KnmiHdf5Options):
             raise TypeError(f"expected KnmiHdf5Options, got {type(options).__name__}")
         if not path.is_dir():
             raise SourceError(
                 source, str(path), "is not a folder", "give the folder holding the HDF5 files"
             )
-        files = sorted(path.glob(options.pattern))
+        return sorted(path.glob(options.pattern))
+
+    def read_files(
+        self, path: Path, files: Sequence[Path], options: ReaderOptions, source: str
+    ) -> xr.Dataset:
+        """Read ``files`` of the folder ``path`` (see :meth:`read`)."""
+        if not isinstance(options, KnmiHdf5Options):
+            raise TypeError(f"expected KnmiHdf5Options, got {type(options).__name__}")
         if not files:
             raise SourceError(
                 source,

@@ -44,6 +44,7 @@ pysteps, ``pysteps.io.importers.import_odim_hdf5`` (gain/offset, nodata/undetect
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -222,21 +223,32 @@ class OdimHdf5Reader:
             than one) of the supported quantities, or differs from the first file in grid,
             quantity or interval. The message names the file and the field.
         """
+        return self.read_files(path, self.inputs(path, options, source), options, source)
+
+    def inputs(self, path: Path, options: ReaderOptions, source: str) -> list[Path]:
+        """The files matching the ``pattern`` option in the folder ``path`` (sorted), or
+        ``[path]`` for one file."""
         if not isinstance(options, OdimHdf5Options):
             raise TypeError(f"expected OdimHdf5Options, got {type(options).__name__}")
         if path.is_dir():
-            files = sorted(path.glob(options.pattern))
-            if not files:
-                raise SourceError(
-                    source,
-                    str(path),
-                    f"holds no file matching {options.pattern!r}",
-                    "check the folder and the 'pattern' option",
-                )
-        elif path.is_file():
-            files = [path]
-        else:
-            raise SourceError(source, str(path), "does not exist", "check the configured path")
+            return sorted(path.glob(options.pattern))
+        if path.is_file():
+            return [path]
+        raise SourceError(source, str(path), "does not exist", "check the configured path")
+
+    def read_files(
+        self, path: Path, files: Sequence[Path], options: ReaderOptions, source: str
+    ) -> xr.Dataset:
+        """Read ``files`` of the folder ``path`` (see :meth:`read`)."""
+        if not isinstance(options, OdimHdf5Options):
+            raise TypeError(f"expected OdimHdf5Options, got {type(options).__name__}")
+        if not files:
+            raise SourceError(
+                source,
+                str(path),
+                f"holds no file matching {options.pattern!r}",
+                "check the folder and the 'pattern' option",
+            )
         relation = options.relation()
         frames = sorted(
             (_read_file(file, options.quantity, relation, source) for file in files),

@@ -40,6 +40,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -181,9 +182,24 @@ class StationTableReader:
             placed, or times lack a zone and no ``timezone`` is configured. The message names
             the file, the column and the fix.
         """
+        return self.read_files(path, self.inputs(path, options, source), options, source)
+
+    def inputs(self, path: Path, options: ReaderOptions, source: str) -> list[Path]:
+        """The files matching the ``pattern`` option in the folder ``path`` (sorted), or
+        ``[path]`` for one file."""
         if not isinstance(options, StationTableOptions):
             raise TypeError(f"expected StationTableOptions, got {type(options).__name__}")
-        files = _files(Path(path), options, source)
+        return _files(Path(path), options, source)
+
+    def read_files(
+        self, path: Path, files: Sequence[Path], options: ReaderOptions, source: str
+    ) -> xr.Dataset:
+        """Read ``files`` of the folder ``path`` (see :meth:`read`)."""
+        if not isinstance(options, StationTableOptions):
+            raise TypeError(f"expected StationTableOptions, got {type(options).__name__}")
+        if not files:
+            raise SourceError(source, str(path), "no file to read", "check the 'pattern' option")
+        files = list(files)
         frames = []
         rejected: list[str] = []
         for order, file in enumerate(files):
