@@ -275,6 +275,7 @@ def _ingest_all(
         "replaced",
         "unchanged",
         "incomplete",
+        "before history",
         "after as-of",
         "seconds",
     ):
@@ -292,6 +293,7 @@ def _ingest_all(
             str(report.replaced),
             str(report.unchanged),
             str(report.incomplete),
+            str(report.before_window),
             str(report.not_yet_available),
             f"{report.seconds:.2f}",
         )
@@ -429,7 +431,11 @@ def _parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser("ingest", help="ingest configured sources into the store")
     ingest.add_argument("--config", type=Path, required=True)
     ingest.add_argument("--source", action="append", help="source name (repeat; default all)")
-    ingest.add_argument("--as-of", default=None, help="write only steps up to this time (ISO)")
+    ingest.add_argument(
+        "--as-of",
+        default=None,
+        help="write only the source history up to this time (ISO); none: everything",
+    )
     ingest.add_argument("--store", type=Path, default=None, help="store folder")
     ingest.add_argument(
         "--replay-root",
