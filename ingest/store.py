@@ -236,6 +236,46 @@ class PartitionStore:
             connection.executemany("INSERT INTO partition VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         return len(rows)
 
+    def prune(self, source: str, before: datetime, *, dry_run: bool = False) -> list[Path]:
+        """Delete the partitions of ``source`` with a reference time before ``before``,
+        except the newest complete one (the answer to "latest complete as of now" is kept
+        however old it is); return the files deleted (or, with ``dry_run``, that would be).
+
+        The catalogue rows go first, in one transaction, then the files: a crash between
+        leaves files no row points to, never a row without its file, and the next prune
+        deletes such files by the time in their names. Emptied month and year folders are
+        removed.
+        """
+        _check_source(source)
+        limit = utc_instant(before, "before")
+        newest = self.latest_complete(source, datetime.max.replace(tzinfo=UTC))
+        kept = newest.path if newest is not None else None
+        doomed = {
+            p.path
+            for p in self.partitions(source, end=limit)
+            if p.reference_time < limit and p.path != kept
+        }
+        for path in sorted((self.root / source).glob(f"*/*/{source}_*.nc")):
+            stamp = path.stem.removeprefix(f"{source}_")
+            try:
+                when = datetime.strptime(stamp, _STAMP).replace(tzinfo=UTC)
+            except ValueError:
+                continue
+            if when < limit and path != kept:
+                doomed.add(path)
+        if dry_run or not doomed:
+            return sorted(doomed)
+        relative = [(source, str(path.relative_to(self.root))) for path in doomed]
+        with self._catalogue() as connection:
+            connection.executemany("DELETE FROM partition WHERE source = ? AND path = ?", relative)
+        for path in sorted(doomed):
+            path.unlink(missing_ok=True)
+        for month in sorted({path.parent for path in doomed}):
+            for folder in (month, month.parent):
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+        return sorted(doomed)
+
     # -- writing -----------------------------------------------------------------------
 
     def path_for(self, source: str, reference_time: datetime) -> Path:

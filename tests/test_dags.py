@@ -364,3 +364,32 @@ def test_dag_runs_end_to_end_on_the_september_2023_rainstorm(
     assert len(stored) == 24
     assert stored[0].reference_time == datetime(2023, 9, 7, 4, tzinfo=UTC)
     assert stored[-1].reference_time == datetime(2023, 9, 8, 3, tzinfo=UTC)
+
+
+def test_housekeeping_prunes_daily_as_of_its_logical_date(
+    dag_bag: Any, tmp_path: Path, deployed_config: Any
+) -> None:
+    from airflow.sdk import CronTriggerTimetable
+
+    from ingest.store import PartitionStore
+    from yujing.ingest import ingest_source
+    from yujing.settings import load_settings
+
+    dag = dag_bag.dags["yujing_housekeeping"]
+    assert dag.task_ids == ["prune"] and dag.catchup is False
+    assert isinstance(dag.timetable, CronTriggerTimetable)
+    assert dag.timetable.expression == "30 3 * * *"
+    # configs/knmi-demo.yaml keeps a week of radar frames: the 13 frames stored up to
+    # 01:00 on 26 August 2010 are all older than a week on 3 September at 03:30, and all
+    # but the newest go.
+    config = deployed_config("knmi-demo.yaml")
+    settings = load_settings(config)
+    store = PartitionStore(settings.store_directory)
+    ingest_source(settings, "knmi_radar", store, as_of=datetime(2010, 8, 26, 1, tzinfo=UTC))
+    _, returned = _run_dag(
+        tmp_path, "yujing_housekeeping", "prune", config, "2010-09-02T19:30:00+00:00"
+    )
+    assert returned[0]["kind"] == "partitions" and returned[0]["files"] == 12
+    assert [p.reference_time for p in store.partitions("knmi_radar")] == [
+        datetime(2010, 8, 26, 1, tzinfo=UTC)
+    ]

@@ -6,6 +6,7 @@
     yujing run --config configs/shenzhen.yaml --at 2023-09-08T03:00Z
     yujing ingest --config configs/knmi-demo.yaml [--source knmi_radar] [--as-of T]
     yujing catalogue --config configs/knmi-demo.yaml --source knmi_radar --as-of T
+    yujing prune --config configs/knmi-demo.yaml [--dry-run] [--now T]
     yujing replay mangkhut-2018          # an event of configs/events/, or a path
     yujing dispatch --database sqlite:///out/alerts.db --mqtt 127.0.0.1:1883
 """
@@ -321,6 +322,36 @@ def _catalogue(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _prune(args: argparse.Namespace, console: Console) -> int:
+    from ingest.contracts import utc_instant
+    from yujing.housekeeping import prune
+    from yujing.settings import load_settings
+
+    settings = load_settings(args.config, data_root=args.data_root)
+    now = utc_instant(args.now, "--now") if args.now else datetime.now(UTC)
+    report = prune(settings, now, dry_run=args.dry_run)
+    verb = "would delete" if report.dry_run else "deleted"
+    table = Table(title=f"retention as of {report.now:%FT%H:%MZ}: {verb}", title_justify="left")
+    for column in ("kind", "name", "older than", "files", "MB"):
+        table.add_column(column, justify="right" if column in ("files", "MB") else "left")
+    for line in report.lines:
+        table.add_row(
+            line.kind,
+            line.name,
+            f"{line.before:%FT%H:%MZ}",
+            str(line.files),
+            f"{line.size / 1e6:.1f}",
+        )
+    console.print(table)
+    if not report.lines:
+        console.print(
+            "no retention configured: nothing pruned (sources.<name>.retention, output.retention)"
+        )
+    else:
+        console.print(f"{verb}: {report.files} files, {report.size / 1e6:.1f} MB", highlight=False)
+    return 0
+
+
 def _print_scores(console: Console, name: str, scores: pd.DataFrame) -> None:
     title = (
         f"{name}: skill against the later radar frames (issued {scores.attrs['issue_time']}; "
@@ -454,6 +485,15 @@ def _parser() -> argparse.ArgumentParser:
     catalogue.add_argument("--store", type=Path, default=None, help="store folder")
     catalogue.add_argument("--data-root", type=Path, default=None, help="shared data folder")
     catalogue.set_defaults(handler=_catalogue)
+
+    prune = commands.add_parser(
+        "prune", help="delete store partitions, snapshots and results past their retention"
+    )
+    prune.add_argument("--config", type=Path, required=True)
+    prune.add_argument("--now", default=None, help="count retention back from (ISO; default now)")
+    prune.add_argument("--dry-run", action="store_true", help="report, delete nothing")
+    prune.add_argument("--data-root", type=Path, default=None, help="shared data folder")
+    prune.set_defaults(handler=_prune)
 
     from yujing.dispatch import add_dispatch_parser
     from yujing.replay_commands import add_replay_parsers

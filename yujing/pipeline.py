@@ -23,6 +23,7 @@ from ingest.errors import YujingError
 from ingest.readers import read_source
 from ingest.storage import write_bytes_atomic, write_netcdf_atomic
 from ingest.store import PartitionStore
+from yujing.ingest import read_window
 from yujing.settings import Settings
 
 _LOG = logging.getLogger(__name__)
@@ -62,14 +63,20 @@ def load_input(
     ``latency`` is not after it.
 
     With a ``store``, the partitions of the last ``history`` available at ``issue_time``
-    (the ingest must have run); without, the source itself is read.
+    (the ingest must have run); without, the source itself is read: from a folder whose
+    files are named in time only the files of the last ``history``
+    (:func:`yujing.ingest.read_window`), so that a live cycle's cost does not grow with
+    the folder.
     """
     source = settings.sources[name]
     if store is not None:
         return store.open_range(
             name, start=issue_time - source.history, end=issue_time, as_of=issue_time
         )
-    return available_at(read_configured(settings, name), issue_time, source.latency)
+    dataset, notes = read_window(settings, name, issue_time - source.history, issue_time)
+    for note in notes:
+        _LOG.info("source %r at %s: %s", name, f"{issue_time:%Y-%m-%dT%H:%MZ}", note)
+    return available_at(dataset, issue_time, source.latency)
 
 
 def read_configured(settings: Settings, name: str) -> xr.Dataset:
