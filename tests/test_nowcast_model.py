@@ -172,9 +172,10 @@ def test_a_failing_hazard_does_not_cost_the_others_their_cycle(
     tmp_path,
     cache_dir,  # type: ignore[no-untyped-def]
 ) -> None:
-    # The nowcast reads a copy of the KNMI folder in which one frame was delivered twice
-    # under another name: its reader refuses the folder. The observed hazard reads the real
-    # folder and must still produce its result; the failure is reported, not hidden.
+    # The nowcast reads a copy of the KNMI folder in which one frame was delivered twice,
+    # the second time under the next frame's name: its reader refuses the folder. The
+    # observed hazard reads the real folder and must still produce its result; the failure
+    # is reported, not hidden.
     import shutil
     from pathlib import Path
 
@@ -189,7 +190,9 @@ def test_a_failing_hazard_does_not_cost_the_others_their_cycle(
     source = data_root / "radar/knmi_20100826"
     for name in ("RAD_NL25_RAP_5min_201008260350.h5", "RAD_NL25_RAP_5min_201008260355.h5"):
         shutil.copy(source / name, folder / name)
-    shutil.copy(source / "RAD_NL25_RAP_5min_201008260355.h5", folder / "RAD_NL25_RAP_5min_x.h5")
+    shutil.copy(
+        source / "RAD_NL25_RAP_5min_201008260355.h5", folder / "RAD_NL25_RAP_5min_201008260400.h5"
+    )
     broken = settings.sources["knmi_radar"].model_copy(update={"path": folder})
     nowcast = settings.hazards["rainstorm_nowcast"].model_copy(update={"inputs": {"radar": "dup"}})
     settings = settings.model_copy(
