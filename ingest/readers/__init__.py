@@ -19,6 +19,8 @@ from typing import Any, ClassVar, Protocol, cast
 import xarray as xr
 from pydantic import BaseModel, ConfigDict
 
+from ingest.errors import SourceError
+
 __all__ = [
     "FolderReader",
     "Reader",
@@ -26,6 +28,7 @@ __all__ = [
     "available_readers",
     "get_reader",
     "is_folder_reader",
+    "no_matching_files",
     "read_source",
     "register_reader",
 ]
@@ -117,6 +120,16 @@ def get_reader(name: str) -> Reader:
         raise ValueError(
             f"unknown reader {name!r}; available readers: {', '.join(sorted(_READERS))}"
         ) from None
+
+
+def no_matching_files(source: str, path: Path, pattern: str) -> SourceError:
+    """The error of a folder holding no file that matches a reader's ``pattern``."""
+    return SourceError(
+        source,
+        str(path),
+        f"holds no file matching {pattern!r}",
+        "check the folder and the 'pattern' option",
+    )
 
 
 def is_folder_reader(reader: Reader) -> bool:

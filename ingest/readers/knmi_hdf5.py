@@ -57,7 +57,7 @@ from pydantic import Field
 
 from ingest.contracts import validate_gridded_field
 from ingest.errors import SourceError
-from ingest.readers import ReaderOptions, register_reader
+from ingest.readers import ReaderOptions, no_matching_files, register_reader
 from ingest.units import UnitsError, convert
 
 __all__ = ["KnmiHdf5Options", "KnmiHdf5Reader"]
@@ -164,12 +164,7 @@ class KnmiHdf5Reader:
         if not isinstance(options, KnmiHdf5Options):
             raise TypeError(f"expected KnmiHdf5Options, got {type(options).__name__}")
         if not files:
-            raise SourceError(
-                source,
-                str(path),
-                f"holds no file matching {options.pattern!r}",
-                "check the folder and the 'pattern' option",
-            )
+            raise no_matching_files(source, path, options.pattern)
         frames = sorted((_read_frame(file, source) for file in files), key=lambda f: f.end)
         first = frames[0]
         for previous, frame in itertools.pairwise(frames):

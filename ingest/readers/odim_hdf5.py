@@ -57,7 +57,7 @@ from pydantic import Field, model_validator
 
 from ingest.contracts import validate_gridded_field
 from ingest.errors import SourceError
-from ingest.readers import ReaderOptions, register_reader
+from ingest.readers import ReaderOptions, no_matching_files, register_reader
 from ingest.zr import ZR_PRESETS, ZRRelation, rain_rate_from_dbz, zr_preset
 
 __all__ = ["OdimHdf5Options", "OdimHdf5Reader"]
@@ -243,12 +243,7 @@ class OdimHdf5Reader:
         if not isinstance(options, OdimHdf5Options):
             raise TypeError(f"expected OdimHdf5Options, got {type(options).__name__}")
         if not files:
-            raise SourceError(
-                source,
-                str(path),
-                f"holds no file matching {options.pattern!r}",
-                "check the folder and the 'pattern' option",
-            )
+            raise no_matching_files(source, path, options.pattern)
         relation = options.relation()
         frames = sorted(
             (_read_file(file, options.quantity, relation, source) for file in files),
