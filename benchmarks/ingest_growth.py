@@ -2,7 +2,7 @@
 ``files`` (a source's files named in time, so a cycle reads only its window).
 
 Run: ``.venv/bin/python benchmarks/ingest_growth.py --write docs/ingest_growth.md``
-(about 10 minutes on this 2-core machine; about 0.5 GB of temporary files, removed after).
+(about 7 minutes on this 2-core machine; about 0.5 GB of temporary files, removed after).
 
 A live source folder only grows (a KNMI composite every 5 minutes). This builds folders of
 N = 92 (the real event), 576 (2 days), 2016 (1 week) and 8640 (30 days) frames of synthetic
@@ -21,8 +21,10 @@ pointed at the synthetic folder: ``after`` as configured (``files`` names the fr
 time: only the window ``(T - 24 h, T]``, widened by the 10-minute tolerance, is read),
 ``before`` with ``files`` removed (the whole folder is read, then cut). Seconds exclude
 Python imports; peak RSS is the process's ``ru_maxrss`` (imports included). A ``before``
-case whose ingest is predicted (linearly from the smaller folders) to take more than 3
-minutes or 8 GiB is not run; its prediction is shown instead.
+case (each operation on its own) predicted to take more than 3 minutes or 8 GiB is not
+run; its prediction is shown instead. The predictions and the extrapolation to the Airflow
+limits are lines in the number of files read, fitted to the cases whose folder holds more
+than the cycle's window (so that all of them write the same 288 partitions).
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ REPEATS = 2
 #: The Airflow limits the ``before`` extrapolation is held against (dags/yujing_ingest.py).
 TASK_TIMEOUT = timedelta(minutes=4)
 CYCLE = timedelta(minutes=6)
+#: Files an ``after`` cycle reads once the folder holds more than its window: the names in
+#: (T - 24 h - 10 min, T + 10 min] (``history`` and the ``files.tolerance`` of the demo).
+WINDOW_FILES = (timedelta(hours=24) + timedelta(minutes=10)) // STEP
 
 
 def _knmi_time(instant: datetime) -> str:
@@ -270,7 +275,7 @@ def report(data_root: Path) -> str:
             folder.mkdir()
             for path in newest_first[:frames]:
                 os.link(path, folder / path.name)
-            for variant in VARIANTS:
+            for variant in ("after", "before"):  # after first: its point helps predict before
                 config = _settings_file(work, folder, work, data_root, variant)
                 for operation in OPERATIONS:
                     key = (frames, variant, operation)
@@ -279,6 +284,9 @@ def report(data_root: Path) -> str:
                         results[key] = prediction
                     else:
                         results[key] = _measure(config, operation, work)
+                        read = _files_read(frames, variant)
+                        if operation == "ingest" and results[key].seconds is not None:
+                            assert results[key].detail.startswith(f"{read} read"), key
                     print(f"{key}: {results[key]}", file=sys.stderr)
             shutil.rmtree(folder)
     finally:
@@ -286,30 +294,41 @@ def report(data_root: Path) -> str:
     return _markdown(results, build_seconds, load)
 
 
-def _measured(
-    results: dict[tuple[int, str, str], Measured], variant: str, operation: str
+def _files_read(frames: int, variant: str) -> int:
+    """How many files a cycle reads from a folder of ``frames`` frames."""
+    return frames if variant == "before" else min(frames, WINDOW_FILES)
+
+
+def _points(
+    results: dict[tuple[int, str, str], Measured], operation: str
 ) -> list[tuple[int, Measured]]:
-    """The cases of ``variant`` and ``operation`` measured so far (not predicted)."""
-    cases = [(n, results.get((n, variant, operation))) for n in SIZES]
-    return [(n, m) for n, m in cases if m is not None and not m.predicted and m.seconds is not None]
+    """``(files read, case)`` of the measured cases of ``operation`` (either variant) whose
+    folder holds more than the window: all of them write the same 288 partitions and
+    return the same 289 frames, so they differ only in the files read."""
+    return [
+        (_files_read(n, variant), m)
+        for (n, variant, op), m in results.items()
+        if op == operation and n > WINDOW_FILES and not m.predicted and m.seconds is not None
+    ]
 
 
 def _prediction(
     results: dict[tuple[int, str, str], Measured], key: tuple[int, str, str]
 ) -> Measured | None:
-    """The case ``key`` extrapolated linearly from the smaller folders if that extrapolation
-    passes :data:`MAX_SECONDS` or :data:`MAX_PEAK_MIB` (the case is then not run); else
-    ``None``."""
+    """The case ``key`` extrapolated linearly (in the files read) from the cases measured
+    so far if that extrapolation passes :data:`MAX_SECONDS` or :data:`MAX_PEAK_MIB` (the
+    case is then not run); else ``None``."""
     frames, variant, operation = key
-    done = _measured(results, variant, operation)
-    if len(done) < 2:
+    done = _points(results, operation)
+    if frames <= WINDOW_FILES or len({n for n, _ in done}) < 2:
         return None
     seconds = _fit([(n, m.seconds or 0.0) for n, m in done])
     peak = _fit([(n, m.peak_mib or 0.0) for n, m in done])
+    read = _files_read(frames, variant)
     predicted = Measured(
-        seconds[0] * frames + seconds[1],
-        peak[0] * frames + peak[1],
-        f"{frames:,} (all)",
+        seconds[0] * read + seconds[1],
+        peak[0] * read + peak[1],
+        f"{read:,} to read",
         predicted=True,
     )
     assert predicted.seconds is not None and predicted.peak_mib is not None
@@ -379,7 +398,8 @@ def _markdown(
         "",
         "Steps: frames read and partitions written (ingest; the frames read that fall "
         "outside (T − 24 h, T] are not written), frames returned (load_input). *predicted*: "
-        f"not run, because a linear extrapolation from the smaller folders passed "
+        "not run, because a linear extrapolation (in the files read) from the cases "
+        "measured before it passed "
         f"{MAX_SECONDS / 60:.0f} minutes or {MAX_PEAK_MIB // 1024} GiB; the value shown is "
         "that extrapolation, not a measurement.",
         "",
@@ -395,52 +415,61 @@ def _frames_at(fit: tuple[float, float], value: float) -> str:
 
 
 def _extrapolation(results: dict[tuple[int, str, str], Measured]) -> list[str]:
-    ingest = _measured(results, "before", "ingest")
-    loaded = _measured(results, "before", "load_input")
+    ingest = _points(results, "ingest")
+    loaded = _points(results, "load_input")
     seconds = _fit([(n, m.seconds or 0.0) for n, m in ingest])
     peak = _fit([(n, m.peak_mib or 0.0) for n, m in ingest])
     load_seconds = _fit([(n, m.seconds or 0.0) for n, m in loaded])
     load_peak = _fit([(n, m.peak_mib or 0.0) for n, m in loaded])
-    after = [
-        (n, results[(n, "after", operation)])
-        for n in SIZES
-        for operation in OPERATIONS
-        if n * STEP > timedelta(hours=24)
-    ]
+    before = sorted(
+        n for n in SIZES if n > WINDOW_FILES and not results[(n, "before", "ingest")].predicted
+    )
+    after = [(n, m) for (n, variant, _), m in results.items() if variant == "after"]
+    after = [(n, m) for n, m in after if n > WINDOW_FILES]
     after_ingest = [m.seconds or 0.0 for _, m in after if "read" in m.detail]
     after_load = [m.seconds or 0.0 for _, m in after if "returned" in m.detail]
     after_peak = [m.peak_mib or 0.0 for _, m in after]
     return [
         "## When would *before* miss the cycle?",
         "",
-        "Fitting a line through the measured *before* cases (N = "
-        + ", ".join(f"{n:,}" for n, _ in ingest)
-        + f"): the ingest costs {seconds[0] * 1000:.1f} ms and {peak[0]:.2f} MiB per frame in "
-        f"the folder (plus {seconds[1]:.1f} s and {peak[1]:.0f} MiB), `load_input` "
-        f"{load_seconds[0] * 1000:.1f} ms and {load_peak[0]:.2f} MiB per frame. "
-        f"**Extrapolating that line beyond {max(n for n, _ in ingest):,} frames** (an "
-        "extrapolation, not a measurement; one core, as measured here), the *before* ingest "
-        "of one cycle would take",
+        "The cost of a cycle over a folder holding more than its window depends on the "
+        "files it reads (it writes the same 288 partitions and returns the same 289 "
+        f"frames). Fitting a line through the measured cases that read {WINDOW_FILES} "
+        "(*after*) and "
+        + ", ".join(f"{n:,}" for n in before)
+        + " (*before*) files (the 92-frame folder, which writes fewer partitions, is left "
+        f"out): the ingest costs {seconds[0] * 1000:.1f} ms and {peak[0]:.2f} MiB per file "
+        f"read (plus {seconds[1]:.1f} s and {peak[1]:,.0f} MiB), `load_input` "
+        f"{load_seconds[0] * 1000:.1f} ms and {load_peak[0]:.2f} MiB per file (plus "
+        f"{load_seconds[1]:.1f} s and {load_peak[1]:,.0f} MiB). **Extrapolating that line "
+        f"beyond {max(before):,} files** (an extrapolation, not a measurement; one core, as "
+        "measured here), the *before* ingest of one cycle, which reads the whole folder, "
+        "would take",
         "",
         f"- {TASK_TIMEOUT.total_seconds() / 60:.0f} minutes, the ingest task's "
         f"`execution_timeout` (`dags/yujing_ingest.py`), from about "
-        f"{_frames_at(seconds, TASK_TIMEOUT.total_seconds())} in the folder: from "
-        "there on every attempt (and its two retries) would time out and no radar "
-        "partition would reach the store;",
+        f"{_frames_at(seconds, TASK_TIMEOUT.total_seconds())} in the folder: from there on "
+        "every attempt (and its two retries) would time out and no radar partition would "
+        "reach the store;",
         f"- {CYCLE.total_seconds() / 60:.0f} minutes, the cycle, from about "
         f"{_frames_at(seconds, CYCLE.total_seconds())} (the 4-minute task timeout and the "
         "DAG run's 5-minute `dagrun_timeout` stop it before that).",
         "",
-        f"Memory grows the same way: the *before* ingest would pass 8 GiB from about "
-        f"{_frames_at(peak, 8 * 1024)} and this machine's {_ram_mib() / 1024:.0f} GiB from "
-        f"about {_frames_at(peak, _ram_mib())}; `load_input` (which also copies what it "
-        f"keeps) 8 GiB from about {_frames_at(load_peak, 8 * 1024)}.",
+        "Memory runs out long before that: on the same line the *before* ingest passes "
+        f"8 GiB from about {_frames_at(peak, 8 * 1024)} and this machine's "
+        f"{_ram_mib() / 1024:.0f} GiB from about {_frames_at(peak, _ram_mib())}; "
+        "`load_input`, which also copies the frames it keeps, passes 8 GiB from about "
+        f"{_frames_at(load_peak, 8 * 1024)}. Every frame read is held in memory (its raw "
+        "pixels, then its float32 values and int8 flags) until the whole dataset is "
+        "built, so a worker with less memory than that fails (is killed) "
+        "before the time limits are reached.",
         "",
-        "*after* reads the same 290 files (24 h of frames plus the two the 10-minute "
-        "tolerance adds) whatever the size of the folder, so the cost of a cycle stays flat: "
-        f"for every folder holding more than 24 h, ingest {min(after_ingest):.1f}–"
-        f"{max(after_ingest):.1f} s, `load_input` {min(after_load):.1f}–"
-        f"{max(after_load):.1f} s, peak {min(after_peak):,.0f}–{max(after_peak):,.0f} MiB.",
+        f"*after* reads the same {WINDOW_FILES} files (24 h of frames plus the two the "
+        "10-minute tolerance adds) whatever the size of the folder, so the cost of a cycle "
+        "stays flat: for every folder holding more than that, ingest "
+        f"{min(after_ingest):.1f}–{max(after_ingest):.1f} s, `load_input` "
+        f"{min(after_load):.1f}–{max(after_load):.1f} s, peak "
+        f"{min(after_peak):,.0f}–{max(after_peak):,.0f} MiB.",
     ]
 
 
