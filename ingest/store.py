@@ -236,16 +236,10 @@ class PartitionStore:
             connection.executemany("INSERT INTO partition VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         return len(rows)
 
-    def prune(self, source: str, before: datetime, *, dry_run: bool = False) -> list[Path]:
-        """Delete the partitions of ``source`` with a reference time before ``before``,
-        except the newest complete one (the answer to "latest complete as of now" is kept
-        however old it is); return the files deleted (or, with ``dry_run``, that would be).
-
-        The catalogue rows go first, in one transaction, then the files: a crash between
-        leaves files no row points to, never a row without its file, and the next prune
-        deletes such files by the time in their names. Emptied month and year folders are
-        removed.
-        """
+    def prunable(self, source: str, before: datetime) -> list[Path]:
+        """The partition files of ``source`` with a reference time before ``before``, except
+        the newest complete one (the answer to "latest complete as of now" is kept however
+        old it is), including files no catalogue row names (found by their name's time)."""
         _check_source(source)
         limit = utc_instant(before, "before")
         newest = self.latest_complete(source, datetime.max.replace(tzinfo=UTC))
@@ -255,26 +249,40 @@ class PartitionStore:
             for p in self.partitions(source, end=limit)
             if p.reference_time < limit and p.path != kept
         }
-        for path in sorted((self.root / source).glob(f"*/*/{source}_*.nc")):
-            stamp = path.stem.removeprefix(f"{source}_")
+        for path in (self.root / source).glob(f"*/*/{source}_*.nc"):
             try:
-                when = datetime.strptime(stamp, _STAMP).replace(tzinfo=UTC)
+                when = datetime.strptime(path.stem.removeprefix(f"{source}_"), _STAMP)
             except ValueError:
                 continue
-            if when < limit and path != kept:
+            if when.replace(tzinfo=UTC) < limit and path != kept:
                 doomed.add(path)
-        if dry_run or not doomed:
-            return sorted(doomed)
-        relative = [(source, str(path.relative_to(self.root))) for path in doomed]
+        return sorted(doomed)
+
+    def delete(self, source: str, paths: list[Path]) -> None:
+        """Delete the partition files ``paths`` of ``source`` (from :meth:`prunable`).
+
+        The catalogue rows go first, in one transaction, then the files: a crash between
+        leaves files no row points to, never a row without its file, and the next prune
+        finds such files by the time in their names. Emptied month and year folders are
+        removed.
+        """
+        if not paths:
+            return
+        relative = [(source, str(path.relative_to(self.root))) for path in paths]
         with self._catalogue() as connection:
             connection.executemany("DELETE FROM partition WHERE source = ? AND path = ?", relative)
-        for path in sorted(doomed):
+        for path in paths:
             path.unlink(missing_ok=True)
-        for month in sorted({path.parent for path in doomed}):
+        for month in sorted({path.parent for path in paths}):
             for folder in (month, month.parent):
                 if folder.is_dir() and not any(folder.iterdir()):
                     folder.rmdir()
-        return sorted(doomed)
+
+    def prune(self, source: str, before: datetime) -> list[Path]:
+        """Delete :meth:`prunable` partitions of ``source`` and return their files."""
+        doomed = self.prunable(source, before)
+        self.delete(source, doomed)
+        return doomed
 
     # -- writing -----------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ about 17 MB of results per cycle, 4 GB a day. :func:`prune` deletes, for what th
 configuration gives a retention:
 
 - a source's store partitions (``sources.<name>.retention``) with a reference time before
-  ``now - retention``, never the newest complete one (:meth:`ingest.store.PartitionStore.prune`);
+  ``now - retention``, never the newest complete one (:meth:`ingest.store.PartitionStore.prunable`);
 - an HTTP source's landed snapshots (the same retention) received before that, never the
   newest of each endpoint;
 - hazard results (``output.retention``): ``<output>/<region>/<hazard>/<YYYYmmddTHHMMZ>*``
@@ -131,11 +131,10 @@ def prune(settings: Settings, now: datetime, *, dry_run: bool = False) -> PruneR
         if source.retention is None:
             continue
         before = report.now - source.retention
-        doomed = store.prune(name, before, dry_run=True)
-        size = _sizes(doomed)
+        doomed = store.prunable(name, before)
+        report.lines.append(Pruned("partitions", name, before, len(doomed), _sizes(doomed)))
         if not dry_run:
-            store.prune(name, before)
-        report.lines.append(Pruned("partitions", name, before, len(doomed), size))
+            store.delete(name, doomed)
         if source.fetch is not None:
             landed = _old_snapshots(settings.source_path(name), before)
             report.lines.append(Pruned("snapshots", name, before, len(landed), _sizes(landed)))
