@@ -15,8 +15,8 @@ run (and says so); a daily hazard without a result fails it, after the others ha
 so that Airflow retries it and the failure is seen.
 
 The task returns ``{"results": {hazard: path}, "receipts": {hazard: counts}, "failures":
-{hazard: reason}}`` (an XCom) and updates the asset ``yujing://<region code>/heat`` (for
-Shenzhen ``yujing://440300/heat``).
+{hazard: reason}, "notes": {hazard: [what its inputs' reading left out]}}`` (an XCom) and
+updates the asset ``yujing://<region code>/heat`` (for Shenzhen ``yujing://440300/heat``).
 
 Configuration and region as in ``yujing_rainstorm_observed`` (the ``config`` param, else
 ``YUJING_CONFIG``, else ``configs/shenzhen.yaml`` under ``YUJING_HOME``; the asset's region
@@ -113,6 +113,7 @@ def yujing_heat_outlook() -> None:
             "results": {hazard: str(path) for hazard, path in cycle.paths.items()},
             "receipts": receipts,
             "failures": dict(cycle.failures),
+            "notes": dict(cycle.notes),
         }
 
     outlook()

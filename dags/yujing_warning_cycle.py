@@ -18,8 +18,10 @@ produced no result (bad or missing input) fails after the others have warned, so
 Airflow retries it and the failure is seen.
 
 The task returns ``{"results": {hazard: path}, "receipts": {hazard: counts}, "failures":
-{hazard: reason}}`` (an XCom) and updates the asset ``yujing://<region code>/warnings``
-(for Shenzhen ``yujing://440300/warnings``) with the issue time and the counts.
+{hazard: reason}, "notes": {hazard: [what its inputs' reading left out]}}`` (an XCom: a
+radar file that could not be read and was skipped, station reports that failed QC) and
+updates the asset ``yujing://<region code>/warnings`` (for Shenzhen
+``yujing://440300/warnings``) with the issue time and the counts.
 
 Configuration and region as in ``yujing_rainstorm_observed`` (the ``config`` param, else
 ``YUJING_CONFIG``, else ``configs/shenzhen.yaml`` under ``YUJING_HOME``; the asset's region
@@ -103,6 +105,7 @@ def yujing_warning_cycle() -> None:
             "results": {hazard: str(path) for hazard, path in done.cycle.paths.items()},
             "receipts": receipts,
             "failures": dict(done.cycle.failures),
+            "notes": dict(done.cycle.notes),
         }
 
     warn()

@@ -3,8 +3,9 @@
 A hazard model declares its inputs (by contract and variable), its options (a pydantic
 model) and a version, and implements :meth:`HazardModel.compute`. :meth:`HazardModel.run`
 is the same for every model: it checks the inputs against their contracts and for
-look-ahead, calls ``compute``, adds the risk level (:mod:`hazard_models.risk`), records
-provenance and validates the hazard-result contract.
+look-ahead, leaves out the station reports that failed quality control
+(:func:`ingest.qc.failed_qc`: missing, never zero), calls ``compute``, adds the risk level
+(:mod:`hazard_models.risk`), records provenance and validates the hazard-result contract.
 
 >>> from hazard_models import available_models
 >>> "rainstorm-observed" in available_models()
@@ -33,6 +34,7 @@ from ingest.contracts import (
     validate_station_obs,
     validate_tc_track,
 )
+from ingest.qc import failed_qc
 
 __all__ = [
     "HazardModel",
@@ -150,7 +152,8 @@ class HazardModel(ABC):
             raise ModelError("issue_time has no timezone; pass an aware UTC datetime")
         issue_time = issue_time.astimezone(UTC)
         self._check_inputs(inputs, issue_time)
-        result = self.compute(inputs, region, issue_time).compute()
+        usable, excluded = usable_inputs(inputs)
+        result = self.compute(usable, region, issue_time).compute()
         result = assess_risk(result, region.communities, self.risk, self.hazard)
         result.attrs.update(
             hazard=self.hazard,
@@ -166,6 +169,8 @@ class HazardModel(ABC):
             ),
             Conventions="CF-1.10",
         )
+        if excluded:
+            result.attrs["excluded_reports"] = "; ".join(excluded)
         return validate_hazard_result(result)
 
     @abstractmethod
@@ -173,6 +178,42 @@ class HazardModel(ABC):
         self, inputs: Mapping[str, xr.Dataset], region: Region, issue_time: datetime
     ) -> xr.Dataset:
         """The model itself: inputs checked, times up to ``issue_time`` only."""
+
+
+def usable_inputs(
+    inputs: Mapping[str, xr.Dataset],
+) -> tuple[dict[str, xr.Dataset], list[str]]:
+    """The inputs with every station report that failed quality control set missing, and a
+    line per input variable that lost reports (``"pr of input 'pr': 1 of 270 reports
+    failed QC"``).
+
+    QC sets flags and never changes a value (:mod:`ingest.qc`; ingest and the live cycle
+    both run it), so this is where an impossible gauge reading stops: a model must not
+    warn on it, and missing is not dry (the windows' coverage drops instead). The source's
+    own flags are the reader's business: it sets NaN where the source gave no value, and a
+    value it keeps under another flag (HKO's ``not_listed`` district: a dry hour) is a
+    value. Gridded fields and tracks are passed through.
+    """
+    usable: dict[str, xr.Dataset] = {}
+    excluded: list[str] = []
+    for name, dataset in inputs.items():
+        checked = [v for v in dataset.data_vars if f"{v}_qc" in dataset.data_vars]
+        if "station" not in dataset.dims or not checked:
+            usable[name] = dataset
+            continue
+        masked = dataset.copy()
+        for variable in checked:
+            values = dataset[variable]
+            failed = failed_qc(dataset, str(variable)) & values.notnull()
+            left_out = int(failed.sum())
+            if left_out:
+                masked[variable] = values.where(~failed)
+                excluded.append(
+                    f"{variable} of input {name!r}: {left_out} of "
+                    f"{int(values.notnull().sum())} reports failed QC"
+                )
+        usable[name] = masked
+    return usable, excluded
 
 
 _MODELS: dict[str, type[HazardModel]] = {}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -376,15 +375,25 @@ def _knmi_copy(data_root: Path, folder: Path, *names: str) -> list[Path]:
     return copies
 
 
-def test_knmi_truncated_file_is_named(data_root: Path, tmp_path: Path) -> None:
-    _, second = _knmi_copy(data_root, tmp_path / "radar", KNMI_0000, KNMI_0005)
-    second.write_bytes(second.read_bytes()[:1000])
+def test_knmi_truncated_file_is_left_out_and_named(data_root: Path, tmp_path: Path) -> None:
+    first, second = _knmi_copy(data_root, tmp_path / "radar", KNMI_0000, KNMI_0005)
+    second.write_bytes(second.read_bytes()[:1000])  # a download cut short
+    ds = read_source("knmi-hdf5", tmp_path / "radar", {}, "knmi")
+    assert list(ds["time"].values) == [np.datetime64("2010-08-26T00:00", "ns")]  # 0000 kept
+    assert ds.attrs["rejected_files"].startswith(
+        f"{KNMI_0005}: is not a readable HDF5 file ("
+    ) and ds.attrs["rejected_files"].endswith(
+        "(download the file again; it may be truncated or corrupt)"
+    )
+    second.write_text("<html>not found</html>")  # an error page saved under the frame's name
+    assert (
+        KNMI_0005
+        in read_source("knmi-hdf5", tmp_path / "radar", {}, "knmi").attrs["rejected_files"]
+    )
+    first.write_bytes(first.read_bytes()[:1000])  # nothing readable left: the error, named
     with pytest.raises(SourceError, match="not a readable HDF5 file") as caught:
         read_source("knmi-hdf5", tmp_path / "radar", {}, "knmi")
-    assert caught.value.location == str(second)
-    second.write_text("<html>not found</html>")
-    with pytest.raises(SourceError, match=re.escape(KNMI_0005)):
-        read_source("knmi-hdf5", tmp_path / "radar", {}, "knmi")
+    assert caught.value.location == str(first)
 
 
 def test_knmi_grid_change_is_refused(data_root: Path, tmp_path: Path) -> None:

@@ -93,6 +93,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             summary,
         )
         console.print(f"written: {cycle.paths[hazard]}")
+        for note in cycle.notes.get(hazard, []):
+            console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     if args.verify:
         from yujing.pipeline import verify_nowcasts
 

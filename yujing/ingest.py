@@ -39,7 +39,14 @@ from ingest.selection import NameTime, name_time, select_files, snapshot_receive
 from ingest.store import PartitionStore, WriteResult
 from yujing.settings import Settings
 
-__all__ = ["IngestReport", "fetch_source", "ingest_source", "partition_dim", "read_window"]
+__all__ = [
+    "IngestReport",
+    "batch_notes",
+    "fetch_source",
+    "ingest_source",
+    "partition_dim",
+    "read_window",
+]
 
 
 @dataclass
@@ -86,6 +93,17 @@ def _name_times(settings: Settings, name: str) -> tuple[NameTime, timedelta] | N
     if source.files is not None:
         return name_time(source.files.time), source.files.tolerance
     return None
+
+
+def batch_notes(dataset: xr.Dataset) -> list[str]:
+    """What reading a source left out or flagged, from the dataset's batch attributes
+    (files that could not be read, rejected rows or snapshots, QC counts): one line each,
+    none when nothing was."""
+    return [
+        f"{key}: {dataset.attrs[key]}"
+        for key in _REPORTED_ATTRIBUTES
+        if key in dataset.attrs and str(dataset.attrs[key]) not in ("none", "0")
+    ]
 
 
 def read_window(
@@ -180,6 +198,7 @@ BATCH_ATTRIBUTES = (
     "qc_summary",
     "receive_time_first",
     "receive_time_last",
+    "rejected_files",
     "rejected_rows",
     "rejected_snapshots",
     "snapshots_read",
@@ -190,6 +209,7 @@ _BATCH_VARIABLE_ATTRIBUTES = ("flag_counts", "merge_conflicts")
 #: Batch attributes worth a line in the report (problems and QC counts).
 _REPORTED_ATTRIBUTES = (
     "qc_summary",
+    "rejected_files",
     "rejected_rows",
     "rejected_snapshots",
     "unreadable_cells",
@@ -303,11 +323,7 @@ def ingest_source(
         def is_complete(step: xr.Dataset) -> bool:
             return _is_complete_grid(step, source.min_valid_fraction)
 
-    report.notes += [
-        f"{key}: {dataset.attrs[key]}"
-        for key in _REPORTED_ATTRIBUTES
-        if key in dataset.attrs and str(dataset.attrs[key]) not in ("none", "0")
-    ]
+    report.notes += batch_notes(dataset)
     dataset = _without_batch_attributes(dataset, name, source.reader)
     dim = partition_dim(dataset, reader.contract)
     if dim not in dataset.dims:

@@ -20,10 +20,11 @@ from hazard_models import get_model
 from hazard_models.region import Region, load_region
 from hazard_models.risk import RISK_COLOURS
 from ingest.errors import YujingError
-from ingest.readers import read_source
+from ingest.qc import quality_control
+from ingest.readers import get_reader, read_source
 from ingest.storage import write_bytes_atomic, write_netcdf_atomic
 from ingest.store import PartitionStore
-from yujing.ingest import read_window
+from yujing.ingest import batch_notes, read_window
 from yujing.settings import Settings
 
 _LOG = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ _LOG = logging.getLogger(__name__)
 __all__ = [
     "CycleResult",
     "Loader",
+    "as_delivered",
     "available_at",
     "district_summary",
     "load_input",
@@ -51,6 +53,10 @@ class CycleResult:
     failures: dict[str, str] = field(default_factory=dict)
     errors: dict[str, YujingError] = field(default_factory=dict)
     """The exceptions behind ``failures`` (a replay stops on a look-ahead)."""
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    """Per hazard that produced a result, what its inputs' reading left out ("knmi_radar:
+    rejected_files: …") and the reports its model did not use (failed QC); hazards with
+    nothing to note are absent."""
 
 
 def load_input(
@@ -63,20 +69,38 @@ def load_input(
     ``latency`` is not after it.
 
     With a ``store``, the partitions of the last ``history`` available at ``issue_time``
-    (the ingest must have run); without, the source itself is read: from a folder whose
-    files are named in time only the files of the last ``history``
-    (:func:`yujing.ingest.read_window`), so that a live cycle's cost does not grow with
-    the folder.
+    (the ingest must have run, and quality-controlled station reports); without, the
+    source itself is read: from a folder whose files are named in time only the files of
+    the last ``history`` (:func:`yujing.ingest.read_window`), so that a live cycle's cost
+    does not grow with the folder. Station observations read so get the quality control
+    ingest gives them (the source's ``qc``), run on what had arrived by ``issue_time``, so
+    that a live warning never rests on a report ingest would have flagged. A file of the
+    folder that cannot be read is left out (the reader's ``rejected_files``,
+    :func:`yujing.ingest.batch_notes`).
     """
     source = settings.sources[name]
     if store is not None:
         return store.open_range(
             name, start=issue_time - source.history, end=issue_time, as_of=issue_time
         )
-    dataset, notes = read_window(settings, name, issue_time - source.history, issue_time)
+    dataset, notes = read_window(settings, name, issue_time - source.read_window(), issue_time)
     for note in notes:
         _LOG.info("source %r at %s: %s", name, f"{issue_time:%Y-%m-%dT%H:%MZ}", note)
-    return available_at(dataset, issue_time, source.latency)
+    return as_delivered(settings, name, dataset, issue_time)
+
+
+def as_delivered(
+    settings: Settings, name: str, dataset: xr.Dataset, issue_time: datetime
+) -> xr.Dataset:
+    """Source ``name``'s ``dataset`` as it stood at ``issue_time``: cut to what had
+    arrived (:func:`available_at`, the source's latency) and, for station observations,
+    quality-controlled on that alone (the source's ``qc``; a spike test never sees the
+    report after), as ingest checks it."""
+    source = settings.sources[name]
+    dataset = available_at(dataset, issue_time, source.latency)
+    if get_reader(source.reader).contract == "station observations":
+        dataset = quality_control(dataset, source.qc)
+    return dataset
 
 
 def read_configured(settings: Settings, name: str) -> xr.Dataset:
@@ -171,8 +195,10 @@ def run_cycle(
     missing data, a grid that changed) is recorded in ``failures`` and the other hazards
     still run. Inputs come from ``loader`` when given (a replay's cache of each source,
     cut at the issue time), else from ``store`` (what the ingest stored, as of
-    ``issue_time``), else from the sources directly; whatever the route, the model refuses
-    data after the issue time. Outputs go to
+    ``issue_time``), else from the sources directly; each source once per cycle, however
+    many hazards read it. Whatever the route, the model refuses data after the issue time
+    and leaves out station reports flagged by their source or QC. What the reading left
+    out or flagged is in ``notes``. Outputs go to
     ``<output>/<region code>/<hazard>/<YYYYmmddTHHMMZ>.nc`` (and ``.txt``), written
     atomically; re-running the same cycle rewrites the same files.
     """
@@ -182,16 +208,37 @@ def run_cycle(
     selected = settings.hazards_in(cycle)
     done = CycleResult(issue_time=issue_time)
     stamp = issue_time.strftime("%Y%m%dT%H%MZ")
+    read: dict[str, xr.Dataset | YujingError] = {}
+
+    def source_at_issue(name: str) -> xr.Dataset:
+        # Hazards sharing a source (four read the radar in the KNMI demo) read it once.
+        if name not in read:
+            try:
+                read[name] = (
+                    loader(name, issue_time)
+                    if loader is not None
+                    else load_input(settings, name, issue_time, store)
+                )
+            except YujingError as err:
+                read[name] = err
+        outcome = read[name]
+        if isinstance(outcome, YujingError):
+            raise outcome
+        return outcome
+
     for hazard_name, hazard in selected.items():
         try:
             inputs = {
-                input_name: (
-                    loader(source, issue_time)
-                    if loader is not None
-                    else load_input(settings, source, issue_time, store)
-                )
-                for input_name, source in hazard.inputs.items()
+                input_name: source_at_issue(source) for input_name, source in hazard.inputs.items()
             }
+            # QC's counts over the whole read are left to the "left out" line below: what
+            # QC cost this hazard's own windows.
+            notes = [
+                f"{source}: {note}"
+                for input_name, source in hazard.inputs.items()
+                for note in batch_notes(inputs[input_name])
+                if not note.startswith("qc_summary")
+            ]
             model = get_model(hazard.model)(
                 settings.signal_schemes[hazard.scheme], hazard.options, settings.risk
             )
@@ -203,6 +250,12 @@ def run_cycle(
             done.errors[hazard_name] = err
             _LOG.error("hazard %r failed at %s: %s", hazard_name, issue_time, err)
             continue
+        if "excluded_reports" in result.attrs:
+            notes.append(f"left out: {result.attrs['excluded_reports']}")
+        for note in notes:
+            _LOG.warning("hazard %r at %s: %s", hazard_name, stamp, note)
+        if notes:
+            done.notes[hazard_name] = notes
         target = folder / settings.region.code / hazard_name / f"{stamp}.nc"
         write_netcdf_atomic(result, target)
         summary = district_summary(result)

@@ -42,7 +42,7 @@ from ingest.contracts import utc_instant
 from ingest.errors import ContractError, LookAheadError
 from ingest.storage import write_bytes_atomic
 from yujing.errors import ConfigError
-from yujing.pipeline import Loader, available_at, read_configured, run_cycle
+from yujing.pipeline import Loader, as_delivered, read_configured, run_cycle
 from yujing.replay_alerting import HazardAlerting, ReplayAlerting
 from yujing.settings import Settings, WarningConfig, load_settings
 from yujing.warn import alerting_setups
@@ -307,7 +307,8 @@ class SourceCache:
     """Each source read once per replay; each cycle gets what had arrived by its time.
 
     ``cache(name, issue_time)`` is the source cut at ``issue_time`` minus the source's
-    ``latency`` (:func:`~yujing.pipeline.available_at`), exactly what
+    ``latency`` and, for station observations, quality-controlled on that cut
+    (:func:`~yujing.pipeline.as_delivered`), exactly what
     :func:`~yujing.pipeline.load_input` gives a live cycle, without reading the files
     again. The models check the cut again (:func:`ingest.contracts.assert_no_lookahead`).
     """
@@ -319,7 +320,7 @@ class SourceCache:
     def __call__(self, name: str, issue_time: datetime) -> xr.Dataset:
         if name not in self._read:
             self._read[name] = read_configured(self._settings, name)
-        return available_at(self._read[name], issue_time, self._settings.sources[name].latency)
+        return as_delivered(self._settings, name, self._read[name], issue_time)
 
 
 @dataclass

@@ -42,7 +42,13 @@ ball tree. On dask input the flags are persisted once to count them for ``qc_sum
 Thresholds, their units and their sources are in :mod:`ingest.qc.config`.
 """
 
-from ingest.qc._run import QC_FLAG_MASKS, QC_FLAG_MEANINGS, quality_control, usable_observations
+from ingest.qc._run import (
+    QC_FLAG_MASKS,
+    QC_FLAG_MEANINGS,
+    failed_qc,
+    quality_control,
+    usable_observations,
+)
 from ingest.qc.config import BuddyCheck, PersistenceCheck, QcConfig, VariableLimits, VariableQc
 
 __all__ = [
@@ -53,6 +59,7 @@ __all__ = [
     "QcConfig",
     "VariableLimits",
     "VariableQc",
+    "failed_qc",
     "quality_control",
     "usable_observations",
 ]

@@ -13,7 +13,13 @@ from ingest.errors import ContractError
 from ingest.qc import _kernels
 from ingest.qc.config import QcConfig, VariableLimits
 
-__all__ = ["QC_FLAG_MASKS", "QC_FLAG_MEANINGS", "quality_control", "usable_observations"]
+__all__ = [
+    "QC_FLAG_MASKS",
+    "QC_FLAG_MEANINGS",
+    "failed_qc",
+    "quality_control",
+    "usable_observations",
+]
 
 #: CF ``flag_meanings`` of every ``<var>_qc`` variable, in the order of :data:`QC_FLAG_MASKS`.
 QC_FLAG_MEANINGS: tuple[str, ...] = (
@@ -109,19 +115,24 @@ def usable_observations(obs: xr.Dataset, name: str) -> xr.DataArray:
     ContractError
         If the reader flag has no ``good`` meaning.
     """
-    usable = _source_good(obs, name)
+    return _source_good(obs, name) & ~failed_qc(obs, name)
+
+
+def failed_qc(obs: xr.Dataset, name: str) -> xr.DataArray:
+    """True where ``<name>_qc`` has a ``*_fail`` bit set; False everywhere when ``obs``
+    was not quality-controlled (no ``<name>_qc``)."""
     qc_name = f"{name}_qc"
-    if qc_name in obs:
-        attrs = obs[qc_name].attrs
-        fail_mask = sum(
-            int(mask)
-            for mask, meaning in zip(
-                attrs["flag_masks"], str(attrs["flag_meanings"]).split(), strict=True
-            )
-            if meaning.endswith("_fail")
+    if qc_name not in obs:
+        return xr.zeros_like(obs[name], dtype=bool)
+    attrs = obs[qc_name].attrs
+    fail_mask = sum(
+        int(mask)
+        for mask, meaning in zip(
+            attrs["flag_masks"], str(attrs["flag_meanings"]).split(), strict=True
         )
-        usable = usable & ((obs[qc_name] & fail_mask) == 0)
-    return usable
+        if meaning.endswith("_fail")
+    )
+    return (obs[qc_name] & fail_mask) != 0
 
 
 def _source_good(obs: xr.Dataset, name: str) -> xr.DataArray:

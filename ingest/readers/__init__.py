@@ -12,9 +12,10 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, cast
+from typing import Any, ClassVar, Protocol, TypeVar, cast
 
 import xarray as xr
 from pydantic import BaseModel, ConfigDict
@@ -29,9 +30,14 @@ __all__ = [
     "get_reader",
     "is_folder_reader",
     "no_matching_files",
+    "read_each",
     "read_source",
     "register_reader",
+    "rejected_files_text",
 ]
+
+_LOG = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class ReaderOptions(BaseModel):
@@ -130,6 +136,43 @@ def no_matching_files(source: str, path: Path, pattern: str) -> SourceError:
         f"holds no file matching {pattern!r}",
         "check the folder and the 'pattern' option",
     )
+
+
+def read_each(
+    files: Sequence[Path], read_one: Callable[[Path], _T], source: str
+) -> tuple[list[_T], list[str]]:
+    """``read_one`` of every file, leaving out the files it cannot read.
+
+    One unreadable file of a folder (a truncated download, an error page saved as a frame,
+    a field missing) must not cost the cycle the good files beside it: a file whose read
+    raises :class:`SourceError` is left out, logged as a warning and listed as
+    ``"<name>: <problem> (<fix>)"`` in the second value (readers keep the list in the
+    ``rejected_files`` attribute, which ingest reports). Errors other than bad input still
+    raise.
+
+    Raises
+    ------
+    SourceError
+        The first file's error when no file could be read.
+    """
+    kept: list[_T] = []
+    rejected: list[str] = []
+    first_error: SourceError | None = None
+    for file in files:
+        try:
+            kept.append(read_one(file))
+        except SourceError as err:
+            first_error = first_error or err
+            rejected.append(f"{Path(file).name}: {err.problem} ({err.fix})")
+            _LOG.warning("source %r: file left out: %s", source, err)
+    if not kept and first_error is not None:
+        raise first_error
+    return kept, rejected
+
+
+def rejected_files_text(rejected: Sequence[str]) -> str:
+    """The ``rejected_files`` attribute of a reader's dataset: the list, or ``"none"``."""
+    return "; ".join(rejected) if rejected else "none"
 
 
 def is_folder_reader(reader: Reader) -> bool:

@@ -57,7 +57,13 @@ from pydantic import Field
 
 from ingest.contracts import validate_gridded_field
 from ingest.errors import SourceError
-from ingest.readers import ReaderOptions, no_matching_files, register_reader
+from ingest.readers import (
+    ReaderOptions,
+    no_matching_files,
+    read_each,
+    register_reader,
+    rejected_files_text,
+)
 from ingest.units import UnitsError, convert
 
 __all__ = ["KnmiHdf5Options", "KnmiHdf5Reader"]
@@ -165,7 +171,8 @@ class KnmiHdf5Reader:
             raise TypeError(f"expected KnmiHdf5Options, got {type(options).__name__}")
         if not files:
             raise no_matching_files(source, path, options.pattern)
-        frames = sorted((_read_frame(file, source) for file in files), key=lambda f: f.end)
+        read, rejected = read_each(files, lambda file: _read_frame(file, source), source)
+        frames = sorted(read, key=lambda f: f.end)
         first = frames[0]
         for previous, frame in itertools.pairwise(frames):
             if frame.end == previous.end:
@@ -178,7 +185,9 @@ class KnmiHdf5Reader:
                 )
         for frame in frames[1:]:
             _check_same_as_first(frame, first, source)
-        return validate_gridded_field(_build_dataset(frames))
+        dataset = _build_dataset(frames)
+        dataset.attrs["rejected_files"] = rejected_files_text(rejected)
+        return validate_gridded_field(dataset)
 
 
 def _read_frame(path: Path, source: str) -> _Frame:

@@ -57,7 +57,13 @@ from pydantic import Field, model_validator
 
 from ingest.contracts import validate_gridded_field
 from ingest.errors import SourceError
-from ingest.readers import ReaderOptions, no_matching_files, register_reader
+from ingest.readers import (
+    ReaderOptions,
+    no_matching_files,
+    read_each,
+    register_reader,
+    rejected_files_text,
+)
 from ingest.zr import ZR_PRESETS, ZRRelation, rain_rate_from_dbz, zr_preset
 
 __all__ = ["OdimHdf5Options", "OdimHdf5Reader"]
@@ -245,14 +251,16 @@ class OdimHdf5Reader:
         if not files:
             raise no_matching_files(source, path, options.pattern)
         relation = options.relation()
-        frames = sorted(
-            (_read_file(file, options.quantity, relation, source) for file in files),
-            key=lambda frame: frame.time,
+        read, rejected = read_each(
+            files, lambda file: _read_file(file, options.quantity, relation, source), source
         )
+        frames = sorted(read, key=lambda frame: frame.time)
         first = frames[0]
         for frame in frames[1:]:
             _check_same(frame, first, source)
-        return validate_gridded_field(_build(frames, relation))
+        dataset = _build(frames, relation)
+        dataset.attrs["rejected_files"] = rejected_files_text(rejected)
+        return validate_gridded_field(dataset)
 
 
 def _read_file(path: Path, quantity: str | None, relation: ZRRelation, source: str) -> _Frame:

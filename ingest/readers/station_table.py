@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ingest.contracts import CANONICAL_UNITS, validate_station_obs
 from ingest.errors import SourceError
-from ingest.readers import ReaderOptions, register_reader
+from ingest.readers import ReaderOptions, read_each, register_reader, rejected_files_text
 from ingest.units import UnitsError, convert, parse_duration
 
 __all__ = ["StationColumns", "StationTableOptions", "StationTableReader", "VariableColumn"]
@@ -199,14 +199,21 @@ class StationTableReader:
             raise TypeError(f"expected StationTableOptions, got {type(options).__name__}")
         if not files:
             raise SourceError(source, str(path), "no file to read", "check the 'pattern' option")
-        files = list(files)
-        frames = []
         rejected: list[str] = []
-        for order, file in enumerate(files):
-            table = _read_table(file, options, source, rejected)
+
+        def read_one(file: Path) -> tuple[Path, pd.DataFrame]:
+            rows_left_out: list[str] = []
+            table = _read_table(file, options, source, rows_left_out)
             _require_columns(table, _wanted_columns(options), file, source)
-            frames.append(table.assign(_file=order))
-        rows = pd.concat(frames, ignore_index=True)
+            rejected.extend(rows_left_out)  # only the rows of a file that was read
+            return file, table
+
+        tables, rejected_files = read_each(files, read_one, source)
+        files = [file for file, _ in tables]
+        rows = pd.concat(
+            [table.assign(_file=order) for order, (_, table) in enumerate(tables)],
+            ignore_index=True,
+        )
         rows["_time"] = _parse_times(rows, options, files, rejected, source)
         rows = rows[rows["_time"].notna()]
         stations = _station_table(rows, options, source, Path(path))
@@ -228,6 +235,7 @@ class StationTableReader:
             )
         dataset = _build(rows, stations, options, source, files)
         dataset.attrs["rejected_rows"] = _summarise(rejected)
+        dataset.attrs["rejected_files"] = rejected_files_text(rejected_files)
         if rejected:
             _LOG.warning("source %r: %d rows rejected: %s", source, len(rejected), rejected[:3])
         return validate_station_obs(dataset)
