@@ -65,8 +65,10 @@ __all__ = [
     "FetchOptions",
     "FetchResult",
     "HttpFetcher",
+    "SnapshotName",
     "content_hash",
     "land_snapshot",
+    "parse_snapshot_name",
     "snapshot_name",
     "snapshot_received",
 ]
@@ -394,7 +396,29 @@ def snapshot_name(received_at: datetime, digest: str, extension: str) -> str:
     return f"{stamp}_{digest[:_HASH_CHARS]}.{extension.lstrip('.')}"
 
 
-_SNAPSHOT_NAME = re.compile(rf"^(\d{{8}}T\d{{6}}Z)_[0-9a-f]{{{_HASH_CHARS}}}\.[A-Za-z0-9]+$")
+_SNAPSHOT_NAME = re.compile(rf"^(\d{{8}}T\d{{6}}Z)_([0-9a-f]{{{_HASH_CHARS}}})\.([A-Za-z0-9]+)$")
+
+
+@dataclass(frozen=True)
+class SnapshotName:
+    """What a snapshot's name (:func:`snapshot_name`) says."""
+
+    received: datetime
+    digest: str
+    extension: str
+
+
+def parse_snapshot_name(name: str) -> SnapshotName | None:
+    """The parts of a snapshot's name, ``None`` for another name.
+
+    >>> parse_snapshot_name("20250729T063012Z_0123456789abcdef.json").extension
+    'json'
+    """
+    match = _SNAPSHOT_NAME.match(name)
+    if match is None:
+        return None
+    received = datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return SnapshotName(received, match.group(2), match.group(3))
 
 
 def snapshot_received(name: str) -> datetime | None:
@@ -403,10 +427,8 @@ def snapshot_received(name: str) -> datetime | None:
     >>> snapshot_received("20250729T063012Z_0123456789abcdef.json").isoformat()
     '2025-07-29T06:30:12+00:00'
     """
-    match = _SNAPSHOT_NAME.match(name)
-    if match is None:
-        return None
-    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    parsed = parse_snapshot_name(name)
+    return parsed.received if parsed is not None else None
 
 
 def _extension(headers: Mapping[str, str]) -> str:

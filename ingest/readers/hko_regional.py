@@ -84,6 +84,7 @@ from pydantic import field_validator
 
 from ingest.contracts import validate_station_obs
 from ingest.errors import SourceError
+from ingest.http import parse_snapshot_name
 from ingest.merge import merge_station_reports, with_receipt
 from ingest.readers import ReaderOptions, register_reader
 from ingest.readers._hko_formats import (
@@ -102,7 +103,6 @@ __all__ = ["HkoRegionalOptions", "HkoRegionalReader", "read_station_metadata"]
 _LOG = logging.getLogger(__name__)
 
 
-_LANDED = re.compile(r"^(\d{8}T\d{6}Z)_([0-9a-f]{16})\.(json|csv)$")
 _REPLAY = re.compile(r"^(\d{8}T\d{4}Z)\.(json|csv)$")
 _OFFSET = re.compile(r"^[+-]\d{2}:\d{2}$")
 
@@ -158,18 +158,15 @@ def _snapshots(folder: Path, files: Sequence[Path]) -> tuple[list[_Snapshot], li
     strays: list[str] = []
     for path in files:
         relative = path.relative_to(folder)
-        landed, replay = _LANDED.match(path.name), _REPLAY.match(path.name)
-        if landed is not None:
-            received = datetime.strptime(landed.group(1), "%Y%m%dT%H%M%SZ")
-            digest, extension = landed.group(2), landed.group(3)
+        landed, replay = parse_snapshot_name(path.name), _REPLAY.match(path.name)
+        if landed is not None and landed.extension in ("json", "csv"):
+            found.append(_Snapshot(path, landed.received, landed.digest, landed.extension))
         elif replay is not None:
-            received = datetime.strptime(replay.group(1), "%Y%m%dT%H%MZ")
+            received = datetime.strptime(replay.group(1), "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
             digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-            extension = replay.group(2)
+            found.append(_Snapshot(path, received, digest, replay.group(2)))
         else:
             strays.append(str(relative))
-            continue
-        found.append(_Snapshot(path, received.replace(tzinfo=UTC), digest, extension))
     return found, strays
 
 
