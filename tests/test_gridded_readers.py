@@ -292,8 +292,17 @@ def test_odim_folder_stacks_frames_in_time(knmi_frame: xr.Dataset, tmp_path: Pat
     assert list(ds["time"].values) == [
         np.datetime64("2010-08-26T04:00", "ns"), np.datetime64("2010-08-26T04:05", "ns")
     ]  # fmt: skip
-    write_odim_from_knmi(knmi_frame, tmp_path / "c.h5", "DBZH")  # nominal time 03:55: first
-    with pytest.raises(SourceError, match=r"a\.h5.*quantity ACRR differs from DBZH in c\.h5"):
+    # Another product in the folder (reflectivity, nominal time 03:55: the oldest) is left
+    # out and named; the frames of the newest one's product are read.
+    write_odim_from_knmi(knmi_frame, tmp_path / "c.h5", "DBZH")
+    mixed = OdimHdf5Reader().read(tmp_path, OdimHdf5Options(), "odim")
+    assert mixed.sizes["time"] == 2 and "pr" in mixed
+    assert mixed.attrs["rejected_files"] == (
+        "c.h5: quantity DBZH differs from ACRR in b.h5 (read files of one product together "
+        "('pattern'))"
+    )
+    shutil.copyfile(tmp_path / "b.h5", tmp_path / "d.h5")  # the same time twice: ambiguous
+    with pytest.raises(SourceError, match=r"d\.h5.*2010-08-26T04:05:00Z is also that of b\.h5"):
         OdimHdf5Reader().read(tmp_path, OdimHdf5Options(), "odim")
 
 

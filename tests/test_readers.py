@@ -396,13 +396,26 @@ def test_knmi_truncated_file_is_left_out_and_named(data_root: Path, tmp_path: Pa
     assert caught.value.location == str(first)
 
 
-def test_knmi_grid_change_is_refused(data_root: Path, tmp_path: Path) -> None:
-    _, second = _knmi_copy(data_root, tmp_path / "radar", KNMI_0000, KNMI_0005)
-    with h5py.File(second, "r+") as handle:
+def test_knmi_frames_of_another_grid_than_the_newest_are_left_out(
+    data_root: Path, tmp_path: Path
+) -> None:
+    first, second, third = _knmi_copy(
+        data_root, tmp_path / "radar", KNMI_0000, KNMI_0005, "RAD_NL25_RAP_5min_201008260010.h5"
+    )
+    with h5py.File(second, "r+") as handle:  # one odd frame between two good ones
         handle["geographic"].attrs["geo_row_offset"] = np.array([3651.0], dtype=np.float32)
-    with pytest.raises(SourceError, match="differs from the grid of") as caught:
-        read_source("knmi-hdf5", tmp_path / "radar", {}, "knmi")
-    assert caught.value.location == str(second)
+    ds = read_source("knmi-hdf5", tmp_path / "radar", {}, "knmi")
+    assert [str(t)[11:16] for t in ds["time"].values] == ["00:00", "00:10"]
+    assert ds.attrs["rejected_files"].startswith(f"{KNMI_0005}: grid ")
+    assert (
+        "differs from the grid of RAD_NL25_RAP_5min_201008260010.h5" in ds.attrs["rejected_files"]
+    )
+    # The product changed for good at 00:05: the newest grid counts, the older frame is out.
+    with h5py.File(third, "r+") as handle:
+        handle["geographic"].attrs["geo_row_offset"] = np.array([3651.0], dtype=np.float32)
+    ds = read_source("knmi-hdf5", tmp_path / "radar", {}, "knmi")
+    assert [str(t)[11:16] for t in ds["time"].values] == ["00:05", "00:10"]
+    assert ds.attrs["rejected_files"].startswith(f"{first.name}: grid ")
 
 
 def test_knmi_duplicate_time_is_refused(data_root: Path, tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "read_source",
     "register_reader",
     "rejected_files_text",
+    "same_product_as_newest",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -168,6 +169,35 @@ def read_each(
     if not kept and first_error is not None:
         raise first_error
     return kept, rejected
+
+
+def same_product_as_newest(
+    frames: Sequence[_T],
+    check: Callable[[_T, _T], None],
+    name_of: Callable[[_T], str],
+    source: str,
+) -> tuple[list[_T], list[str]]:
+    """The time-sorted ``frames`` of the same product as the newest, and the others noted.
+
+    ``check(frame, newest)`` raises :class:`SourceError` when ``frame``'s grid, interval or
+    quantity is not the newest frame's. One odd frame in a folder (a test product, a
+    different composite dropped in by mistake) must not fail every cycle whose window holds
+    it, and after a real change of product the newest frames are the ones that count: the
+    odd frames are left out, logged and listed like unreadable files (``rejected_files``).
+    A model whose grid no longer matches the region then says so itself.
+    """
+    newest = frames[-1]
+    kept: list[_T] = []
+    rejected: list[str] = []
+    for frame in frames[:-1]:
+        try:
+            check(frame, newest)
+        except SourceError as err:
+            rejected.append(f"{name_of(frame)}: {err.problem} ({err.fix})")
+            _LOG.warning("source %r: file left out: %s", source, err)
+            continue
+        kept.append(frame)
+    return [*kept, newest], rejected
 
 
 def rejected_files_text(rejected: Sequence[str]) -> str:

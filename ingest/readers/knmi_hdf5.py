@@ -63,6 +63,7 @@ from ingest.readers import (
     read_each,
     register_reader,
     rejected_files_text,
+    same_product_as_newest,
 )
 from ingest.units import UnitsError, convert
 
@@ -173,7 +174,6 @@ class KnmiHdf5Reader:
             raise no_matching_files(source, path, options.pattern)
         read, rejected = read_each(files, lambda file: _read_frame(file, source), source)
         frames = sorted(read, key=lambda f: f.end)
-        first = frames[0]
         for previous, frame in itertools.pairwise(frames):
             if frame.end == previous.end:
                 raise SourceError(
@@ -183,10 +183,14 @@ class KnmiHdf5Reader:
                     f"the time of {previous.path.name}",
                     "remove the duplicate file from the folder",
                 )
-        for frame in frames[1:]:
-            _check_same_as_first(frame, first, source)
+        frames, other_product = same_product_as_newest(
+            frames,
+            lambda frame, newest: _check_same_product(frame, newest, source),
+            lambda frame: frame.path.name,
+            source,
+        )
         dataset = _build_dataset(frames)
-        dataset.attrs["rejected_files"] = rejected_files_text(rejected)
+        dataset.attrs["rejected_files"] = rejected_files_text(rejected + other_product)
         return validate_gridded_field(dataset)
 
 
@@ -363,21 +367,21 @@ def _is_number(text: str) -> bool:
     return re.fullmatch(_NUMBER, text) is not None
 
 
-def _check_same_as_first(frame: _Frame, first: _Frame, source: str) -> None:
-    """Refuse a frame whose grid or accumulation interval differs from the first one."""
-    if frame.grid != first.grid:
+def _check_same_product(frame: _Frame, newest: _Frame, source: str) -> None:
+    """Refuse a frame whose grid or accumulation interval differs from the newest one."""
+    if frame.grid != newest.grid:
         raise SourceError(
             source,
             str(frame.path),
-            f"grid {frame.grid} differs from the grid of {first.path.name} ({first.grid})",
+            f"grid {frame.grid} differs from the grid of {newest.path.name} ({newest.grid})",
             "read files of one product (same grid) together; adjust the 'pattern' option",
         )
-    if frame.end - frame.start != first.end - first.start:
+    if frame.end - frame.start != newest.end - newest.start:
         raise SourceError(
             source,
             str(frame.path),
             f"accumulation interval {frame.end - frame.start} differs from "
-            f"{first.end - first.start} in {first.path.name}",
+            f"{newest.end - newest.start} in {newest.path.name}",
             "read files of one product (same interval) together",
         )
 

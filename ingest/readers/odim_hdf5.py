@@ -44,6 +44,7 @@ pysteps, ``pysteps.io.importers.import_odim_hdf5`` (gain/offset, nodata/undetect
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,6 +64,7 @@ from ingest.readers import (
     read_each,
     register_reader,
     rejected_files_text,
+    same_product_as_newest,
 )
 from ingest.zr import ZR_PRESETS, ZRRelation, rain_rate_from_dbz, zr_preset
 
@@ -255,11 +257,23 @@ class OdimHdf5Reader:
             files, lambda file: _read_file(file, options.quantity, relation, source), source
         )
         frames = sorted(read, key=lambda frame: frame.time)
-        first = frames[0]
-        for frame in frames[1:]:
-            _check_same(frame, first, source)
+        for previous, frame in itertools.pairwise(frames):
+            if frame.time == previous.time:
+                raise SourceError(
+                    source,
+                    str(frame.path),
+                    f"its time {frame.time:%Y-%m-%dT%H:%M:%SZ} is also that of "
+                    f"{previous.path.name}",
+                    "remove the duplicate file from the folder",
+                )
+        frames, other_product = same_product_as_newest(
+            frames,
+            lambda frame, newest: _check_same(frame, newest, source),
+            lambda frame: frame.path.name,
+            source,
+        )
         dataset = _build(frames, relation)
-        dataset.attrs["rejected_files"] = rejected_files_text(rejected)
+        dataset.attrs["rejected_files"] = rejected_files_text(rejected + other_product)
         return validate_gridded_field(dataset)
 
 
@@ -392,10 +406,9 @@ def _grid(odim: _Odim) -> _Grid:
 
 
 def _check_same(frame: _Frame, first: _Frame, source: str) -> None:
+    """Refuse a frame whose quantity, grid or interval differs from ``first``'s."""
     problem = None
-    if frame.time == first.time:
-        problem = f"its time {frame.time:%Y-%m-%dT%H:%M:%SZ} is also that of {first.path.name}"
-    elif frame.quantity != first.quantity:
+    if frame.quantity != first.quantity:
         problem = f"quantity {frame.quantity} differs from {first.quantity} in {first.path.name}"
     elif frame.grid != first.grid:
         problem = f"its /where grid differs from that of {first.path.name}"
