@@ -15,13 +15,15 @@ run (and says so); a daily hazard without a result fails it, after the others ha
 so that Airflow retries it and the failure is seen.
 
 The task returns ``{"results": {hazard: path}, "receipts": {hazard: counts}, "failures":
-{hazard: reason}, "notes": {hazard: [what its inputs' reading left out]}}`` (an XCom) and
-updates the asset ``yujing://<region code>/heat`` (for Shenzhen ``yujing://440300/heat``).
+{hazard: reason}, "notes": {hazard: [what its inputs' reading left out]}, "compute": where
+the dask work ran}`` (an XCom) and updates the asset ``yujing://<region code>/heat`` (for
+Shenzhen ``yujing://440300/heat``).
 
 Configuration and region as in ``yujing_rainstorm_observed`` (the ``config`` param, else
 ``YUJING_CONFIG``, else ``configs/shenzhen.yaml`` under ``YUJING_HOME``; the asset's region
 from ``YUJING_REGION`` at parse time). Parsing this file imports only the standard library
-and ``airflow.sdk``; the task uses dask's threaded scheduler.
+and ``airflow.sdk``; the task runs its dask work where the configuration's ``compute``
+says (:mod:`yujing.compute`: local threads, or a dask cluster by address).
 """
 
 from __future__ import annotations
@@ -77,9 +79,9 @@ def yujing_heat_outlook() -> None:
         outlet_events: Any = None,
     ) -> dict[str, Any]:
         """Run the daily cycle for the data interval end; return what it did."""
-        import dask
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from yujing.compute import dask_compute
         from yujing.dag_support import task_run
         from yujing.pipeline import run_cycle
         from yujing.warn import warning_cycle
@@ -91,7 +93,7 @@ def yujing_heat_outlook() -> None:
             raise AirflowSkipException(f"{run.config}: no hazard has 'cycle: daily'; nothing to do")
         receipts: dict[str, Any] = {}
         not_warned: dict[str, str] = {}
-        with dask.config.set(scheduler="threads"):
+        with dask_compute(settings.compute) as where:
             if settings.alerting is not None and daily & set(settings.alerting.hazards):
                 done = warning_cycle(settings, issue_time, cycle="daily")
                 cycle, receipts, not_warned = done.cycle, done.receipt_counts(), done.not_warned
@@ -113,6 +115,7 @@ def yujing_heat_outlook() -> None:
             "results": {hazard: str(path) for hazard, path in cycle.paths.items()},
             "receipts": receipts,
             "failures": dict(cycle.failures),
+            "compute": where,
             "notes": dict(cycle.notes),
         }
 

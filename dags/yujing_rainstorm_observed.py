@@ -30,8 +30,10 @@ environment variable (a region code as in the config's ``region.code``; default
 another region fails rather than publish an event under the wrong region.
 
 Parsing this file imports only the standard library and ``airflow.sdk``; the yujing
-packages, xarray and dask are imported inside the task. The task uses dask's threaded
-scheduler: worker processes of a ``LocalCluster`` cannot be started from an Airflow task.
+packages, xarray and dask are imported inside the task. The task runs its dask work where
+the configuration's ``compute`` says (:mod:`yujing.compute`): local threads by default, or a
+dask cluster by address (worker processes of a ``LocalCluster`` cannot be started from an
+Airflow task).
 """
 
 from __future__ import annotations
@@ -91,8 +93,7 @@ def yujing_rainstorm_observed() -> None:
         outlet_events: Any = None,
     ) -> dict[str, str]:
         """Run the cycle for the data interval end; return ``{hazard: written path}``."""
-        import dask
-
+        from yujing.compute import dask_compute
         from yujing.dag_support import task_run
         from yujing.pipeline import run_cycle
 
@@ -103,7 +104,7 @@ def yujing_rainstorm_observed() -> None:
                 f"{run.config} configures no 'rainstorm' hazard (it has "
                 f"{', '.join(sorted(settings.hazards)) or 'none'}); add one under 'hazards'"
             )
-        with dask.config.set(scheduler="threads"):
+        with dask_compute(settings.compute):
             cycle = run_cycle(settings, issue_time, cycle="nowcast")
         if outlet_events is not None:
             outlet_events[RAINSTORM].extra = {

@@ -18,16 +18,18 @@ produced no result (bad or missing input) fails after the others have warned, so
 Airflow retries it and the failure is seen.
 
 The task returns ``{"results": {hazard: path}, "receipts": {hazard: counts}, "failures":
-{hazard: reason}, "notes": {hazard: [what its inputs' reading left out]}}`` (an XCom: a
-radar file that could not be read and was skipped, station reports that failed QC) and
-updates the asset ``yujing://<region code>/warnings`` (for Shenzhen
-``yujing://440300/warnings``) with the issue time and the counts.
+{hazard: reason}, "notes": {hazard: [what its inputs' reading left out]}, "compute": where
+the dask work ran}`` (an XCom; notes are e.g. a radar file that could not be read and was
+skipped, station reports that failed QC; compute says when an unreachable cluster left the
+cycle to local threads) and updates the asset ``yujing://<region code>/warnings`` (for
+Shenzhen ``yujing://440300/warnings``) with the issue time and the counts.
 
 Configuration and region as in ``yujing_rainstorm_observed`` (the ``config`` param, else
 ``YUJING_CONFIG``, else ``configs/shenzhen.yaml`` under ``YUJING_HOME``; the asset's region
 from ``YUJING_REGION`` at parse time). Create the alert database's schema once with
 ``yujing alerts upgrade --config …``. Parsing this file imports only the standard library
-and ``airflow.sdk``; the task uses dask's threaded scheduler.
+and ``airflow.sdk``; the task runs its dask work where the configuration's ``compute``
+says (:mod:`yujing.compute`: local threads, or a dask cluster by address).
 """
 
 from __future__ import annotations
@@ -80,14 +82,13 @@ def yujing_warning_cycle() -> None:
         outlet_events: Any = None,
     ) -> dict[str, Any]:
         """Run the warning cycle for the data interval end; return what it did."""
-        import dask
-
+        from yujing.compute import dask_compute
         from yujing.dag_support import task_run
         from yujing.warn import warning_cycle
 
         run = task_run(params, logical_date, data_interval_end, REGION, WARNINGS.uri, os.environ)
         settings, issue_time = run.settings, run.issue_time
-        with dask.config.set(scheduler="threads"):
+        with dask_compute(settings.compute) as where:
             done = warning_cycle(settings, issue_time, cycle="nowcast")
         receipts = done.receipt_counts()
         if outlet_events is not None:
@@ -105,6 +106,7 @@ def yujing_warning_cycle() -> None:
             "results": {hazard: str(path) for hazard, path in done.cycle.paths.items()},
             "receipts": receipts,
             "failures": dict(done.cycle.failures),
+            "compute": where,
             "notes": dict(done.cycle.notes),
         }
 

@@ -64,6 +64,7 @@ def _config_check(args: argparse.Namespace, console: Console) -> int:
 
 def _run(args: argparse.Namespace, console: Console) -> int:
     from ingest.contracts import utc_instant
+    from yujing.compute import dask_compute
     from yujing.pipeline import run_cycle
     from yujing.settings import load_settings
 
@@ -71,17 +72,20 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     settings = load_settings(args.config, data_root=args.data_root)
     store = _store(args, settings) if args.from_store else None
     warning = None
-    if args.alert:
-        from yujing.warn import warning_cycle
+    with dask_compute(settings.compute) as where:
+        if args.alert:
+            from yujing.warn import warning_cycle
 
-        warning = warning_cycle(
-            settings, issue_time, output_dir=args.output, store=store, cycle=args.cycle
-        )
-        cycle = warning.cycle
-    else:
-        cycle = run_cycle(
-            settings, issue_time, output_dir=args.output, store=store, cycle=args.cycle
-        )
+            warning = warning_cycle(
+                settings, issue_time, output_dir=args.output, store=store, cycle=args.cycle
+            )
+            cycle = warning.cycle
+        else:
+            cycle = run_cycle(
+                settings, issue_time, output_dir=args.output, store=store, cycle=args.cycle
+            )
+    if settings.compute.is_cluster:
+        console.print(f"computed on: {where}", highlight=False)
     local = issue_time.astimezone(__import__("zoneinfo").ZoneInfo(settings.region.timezone))
     for hazard, summary in cycle.summaries.items():
         result = cycle.results[hazard]

@@ -1,7 +1,8 @@
 """Exceptions of the application shell::
 
 ingest.errors.YujingError
-└── ConfigError        a configuration file is wrong: names the file, the key and the fix
+├── ConfigError        a configuration file is wrong: names the file, the key and the fix
+└── ComputeError       the configured dask scheduler cannot be reached (``on_unreachable: fail``)
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from ingest.errors import YujingError
 
-__all__ = ["ConfigError"]
+__all__ = ["ComputeError", "ConfigError"]
 
 
 class ConfigError(YujingError):
@@ -25,3 +26,8 @@ class ConfigError(YujingError):
         lines = [f"{self.path}: {len(problems)} problem(s)"]
         lines += [f"  {key}: {message}" for key, message in problems]
         super().__init__("\n".join(lines))
+
+
+class ComputeError(YujingError):
+    """The configured dask scheduler cannot be reached and ``compute.on_unreachable`` is
+    ``fail`` (:func:`yujing.compute.dask_compute`)."""

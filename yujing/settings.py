@@ -39,6 +39,7 @@ from hazard_models.config import (
 from ingest.http import FetchOptions
 from ingest.qc import QcConfig
 from ingest.readers import get_reader, is_folder_reader
+from yujing.compute import ComputeConfig
 from yujing.errors import ConfigError
 
 __all__ = [
@@ -279,6 +280,7 @@ class Settings(Frozen):
     risk: RiskConfig
     output: OutputConfig = Field(default_factory=OutputConfig)
     alerting: AlertingConfig | None = None
+    compute: ComputeConfig = Field(default_factory=ComputeConfig)
 
     @model_validator(mode="after")
     def _references(self) -> Settings:

@@ -1,0 +1,135 @@
+"""The cycle's dask work runs where the configuration says: local threads or a cluster.
+
+The cluster is real: a ``dask scheduler`` and a ``dask worker`` started as processes, as a
+deployment runs them, reached over TCP. The cycle is the KNMI demo's radar nowcast at
+06:00 on 26 August 2010 (real composites, SOURCES.md §7.1).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from yujing.compute import ComputeConfig, dask_compute
+from yujing.errors import ComputeError
+from yujing.pipeline import run_cycle
+from yujing.settings import load_settings
+
+ISSUE = datetime(2010, 8, 26, 6, 0, tzinfo=UTC)
+CLOSED = "tcp://127.0.0.1:9"  # the discard port: nothing listens on it here
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A scheduler and one worker of two threads, as separate processes; its address."""
+    folder = tmp_path_factory.mktemp("dask")
+    scheduler_file = folder / "scheduler.json"
+    dask_cli = str(Path(sys.executable).with_name("dask"))
+    log = (folder / "cluster.log").open("w")
+    processes = [
+        subprocess.Popen(
+            [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+             "--scheduler-file", str(scheduler_file)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    ]  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists():
+            if time.monotonic() > deadline or processes[0].poll() is not None:
+                raise RuntimeError(f"dask scheduler did not start: {folder / 'cluster.log'}")
+            time.sleep(0.2)
+        processes.append(
+            subprocess.Popen(
+                [dask_cli, "worker", "--scheduler-file", str(scheduler_file), "--nthreads",
+                 "2", "--nworkers", "1", "--no-dashboard", "--memory-limit", "6GB",
+                 "--local-directory", str(folder / "worker")],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        )  # fmt: skip
+        address = str(json.loads(scheduler_file.read_text())["address"])
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(1, timeout=60)
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(timeout=30)
+        log.close()
+
+
+def _tasks_done(address: str) -> int:
+    from distributed import Client
+
+    with Client(address, timeout=30) as client:
+        counter: int = client.run_on_scheduler(
+            lambda dask_scheduler: dask_scheduler.transition_counter
+        )
+    return counter
+
+
+def _nowcast_settings(deployed_config: Any, compute: dict[str, Any] | None) -> Any:
+    def edit(document: dict[str, Any]) -> None:
+        document["hazards"] = {"rainstorm_nowcast": document["hazards"]["rainstorm_nowcast"]}
+        document["alerting"]["hazards"] = ["rainstorm_nowcast"]
+        if compute is not None:
+            document["compute"] = compute
+
+    return load_settings(deployed_config("knmi-demo.yaml", edit))
+
+
+def test_the_nowcast_runs_on_a_dask_cluster_by_address_and_gives_the_local_result(
+    deployed_config: Any, dask_cluster: str, tmp_path: Path
+) -> None:
+    on_cluster = _nowcast_settings(deployed_config, {"scheduler": dask_cluster})
+    before = _tasks_done(dask_cluster)
+    with dask_compute(on_cluster.compute) as where:
+        remote = run_cycle(on_cluster, ISSUE, output_dir=tmp_path / "cluster")
+    assert where == f"dask cluster {dask_cluster} (1 workers)"
+    assert _tasks_done(dask_cluster) > before + 20  # at least a task per member went there
+
+    local = _nowcast_settings(deployed_config, None)
+    with dask_compute(local.compute) as where:
+        here = run_cycle(local, ISSUE, output_dir=tmp_path / "local")
+    assert where == "threads (local)"
+    assert remote.failures == {} == here.failures
+    # Seeded per member: the same ensemble whatever the scheduler.
+    for name in ("probability", "risk_level"):
+        np.testing.assert_array_equal(
+            remote.results["rainstorm_nowcast"][name].values,
+            here.results["rainstorm_nowcast"][name].values,
+        )
+
+
+def test_an_unreachable_cluster_leaves_the_cycle_to_local_threads_or_fails_if_told() -> None:
+    config = ComputeConfig(scheduler=CLOSED, connect_timeout="2 s")
+    with dask_compute(config) as where:
+        assert dask.config.get("scheduler") == "threads"
+        assert int(dask.array.ones(10, chunks=5).sum().compute()) == 10
+    assert where.startswith(f"threads (local: dask scheduler {CLOSED} not reached within 2 s")
+    strict = ComputeConfig(scheduler=CLOSED, connect_timeout="2 s", on_unreachable="fail")
+    refused = r"compute\.scheduler: dask scheduler .* not reached"
+    with pytest.raises(ComputeError, match=refused), dask_compute(strict):
+        pytest.fail("the body must not run")
+
+
+def test_the_compute_section_is_checked() -> None:
+    with pytest.raises(ValidationError, match="neither 'threads', 'synchronous' nor a dask"):
+        ComputeConfig(scheduler="processes")
+    with pytest.raises(ValidationError, match="dask worker --nthreads"):
+        ComputeConfig(scheduler="tcp://dask:8786", workers=4)
+    assert ComputeConfig().scheduler == "threads" and not ComputeConfig().is_cluster
