@@ -9,7 +9,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from collections.abc import Callable
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -195,3 +198,44 @@ def mangkhut_context(mangkhut: tuple[dict[datetime, xr.Dataset], xr.Dataset]) ->
         timezone="Asia/Shanghai",
         communities=mangkhut[1],
     )
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A scheduler and one worker of two threads, as separate processes; its address."""
+    folder = tmp_path_factory.mktemp("dask")
+    scheduler_file = folder / "scheduler.json"
+    dask_cli = str(Path(sys.executable).with_name("dask"))
+    log = (folder / "cluster.log").open("w")
+    processes = [
+        subprocess.Popen(
+            [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+             "--scheduler-file", str(scheduler_file)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    ]  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists():
+            if time.monotonic() > deadline or processes[0].poll() is not None:
+                raise RuntimeError(f"dask scheduler did not start: {folder / 'cluster.log'}")
+            time.sleep(0.2)
+        processes.append(
+            subprocess.Popen(
+                [dask_cli, "worker", "--scheduler-file", str(scheduler_file), "--nthreads",
+                 "2", "--nworkers", "1", "--no-dashboard", "--memory-limit", "6GB",
+                 "--local-directory", str(folder / "worker")],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        )  # fmt: skip
+        address = str(json.loads(scheduler_file.read_text())["address"])
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(1, timeout=60)
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(timeout=30)
+        log.close()

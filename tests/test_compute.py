@@ -1,17 +1,13 @@
 """The cycle's dask work runs where the configuration says: local threads or a cluster.
 
 The cluster is real: a ``dask scheduler`` and a ``dask worker`` started as processes, as a
-deployment runs them, reached over TCP. The cycle is the KNMI demo's radar nowcast at
-06:00 on 26 August 2010 (real composites, SOURCES.md §7.1).
+deployment runs them, reached over TCP (the ``dask_cluster`` fixture of ``conftest.py``).
+The cycle is the KNMI demo's radar nowcast at 06:00 on 26 August 2010 (real composites,
+SOURCES.md §7.1).
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,47 +25,6 @@ from yujing.settings import load_settings
 
 ISSUE = datetime(2010, 8, 26, 6, 0, tzinfo=UTC)
 CLOSED = "tcp://127.0.0.1:9"  # the discard port: nothing listens on it here
-
-
-@pytest.fixture(scope="module")
-def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A scheduler and one worker of two threads, as separate processes; its address."""
-    folder = tmp_path_factory.mktemp("dask")
-    scheduler_file = folder / "scheduler.json"
-    dask_cli = str(Path(sys.executable).with_name("dask"))
-    log = (folder / "cluster.log").open("w")
-    processes = [
-        subprocess.Popen(
-            [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-             "--scheduler-file", str(scheduler_file)],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-    ]  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists():
-            if time.monotonic() > deadline or processes[0].poll() is not None:
-                raise RuntimeError(f"dask scheduler did not start: {folder / 'cluster.log'}")
-            time.sleep(0.2)
-        processes.append(
-            subprocess.Popen(
-                [dask_cli, "worker", "--scheduler-file", str(scheduler_file), "--nthreads",
-                 "2", "--nworkers", "1", "--no-dashboard", "--memory-limit", "6GB",
-                 "--local-directory", str(folder / "worker")],
-                stdout=log, stderr=subprocess.STDOUT,
-            )
-        )  # fmt: skip
-        address = str(json.loads(scheduler_file.read_text())["address"])
-        from distributed import Client
-
-        with Client(address, timeout=60) as client:
-            client.wait_for_workers(1, timeout=60)
-        yield address
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-            process.wait(timeout=30)
-        log.close()
 
 
 def _tasks_done(address: str) -> int:

@@ -6,10 +6,11 @@ with the ``LocalExecutor`` (each task in a supervised child process) and ``dag-p
 new PostgreSQL schema. The DAG ``yujing_warning_cycle`` is triggered for 2010-08-26
 04:06 UTC, a six-minute tick off the KNMI radar's five-minute cadence (SOURCES.md §7.1;
 ``configs/knmi-demo.yaml``, the radar nowcast alone with the replay's demonstration
-levels), and must succeed on its first try: the run's logical date is the issue time, the
-nowcast starts from the newest frame delivered (04:00), warnings land in PostgreSQL and the
-asset event carries the receipts. The DAG ``yujing_ingest`` is triggered for the same time:
-one mapped task per configured source, the frames up to then in the store.
+levels, its dask work on a dask scheduler and worker reached by address), and must succeed
+on its first try: the run's logical date is the issue time, the nowcast starts from the
+newest frame delivered (04:00), warnings land in PostgreSQL and the asset event carries
+the receipts. The DAG ``yujing_ingest`` is triggered for the same time: one mapped task per
+configured source, the frames up to then in the store.
 
 ``tests/test_dags.py`` checks the same DAGs with ``dag.test()`` on SQLite (in one process);
 this is the path that differs in production: scheduling, a task process, the execution
@@ -184,7 +185,7 @@ def _finished_run(airflow: _Airflow, dag_id: str) -> str:
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_the_warning_dag_warns_under_the_scheduler_on_postgresql(
-    airflow: _Airflow, database_url: str, deployed_config: Any
+    airflow: _Airflow, database_url: str, deployed_config: Any, dask_cluster: str
 ) -> None:
     from sqlalchemy import create_engine, text
     from sqlalchemy.pool import NullPool
@@ -196,6 +197,7 @@ def test_the_warning_dag_warns_under_the_scheduler_on_postgresql(
         nowcast = {**document["hazards"]["rainstorm_nowcast"], "scheme": "knmi-2010-demo"}
         document["hazards"] = {"rainstorm_nowcast": nowcast}
         document["alerting"]["policy"]["rainstorm_nowcast"]["confirm_levels"] = ["red"]
+        document["compute"] = {"scheduler": dask_cluster}  # the task connects by address
 
     config = deployed_config("knmi-demo.yaml", knmi_nowcast, alert_database=database_url)
     upgrade_alert_database(load_settings(config))
@@ -213,6 +215,7 @@ def test_the_warning_dag_warns_under_the_scheduler_on_postgresql(
     returned = json.loads(returned) if isinstance(returned, str) else returned
     receipt = returned["receipts"]["rainstorm_nowcast"]
     assert returned["failures"] == {}
+    assert returned["compute"] == f"dask cluster {dask_cluster} (1 workers)"
     assert receipt["recorded_before"] is False and receipt["messages"] > 0
     written = Path(returned["results"]["rainstorm_nowcast"])
     assert written.name == "20100826T0406Z.nc"  # the logical date, not the trigger's time
