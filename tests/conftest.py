@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -200,10 +201,10 @@ def mangkhut_context(mangkhut: tuple[dict[datetime, xr.Dataset], xr.Dataset]) ->
     )
 
 
-@pytest.fixture(scope="session")
-def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A scheduler and one worker of two threads, as separate processes; its address."""
-    folder = tmp_path_factory.mktemp("dask")
+@contextmanager
+def _dask_processes(folder: Path, workers: int) -> Iterator[str]:
+    """A ``dask scheduler`` and ``workers`` workers of two threads, as separate processes
+    started as a deployment starts them; the scheduler's address."""
     scheduler_file = folder / "scheduler.json"
     dask_cli = str(Path(sys.executable).with_name("dask"))
     log = (folder / "cluster.log").open("w")
@@ -220,22 +221,37 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if time.monotonic() > deadline or processes[0].poll() is not None:
                 raise RuntimeError(f"dask scheduler did not start: {folder / 'cluster.log'}")
             time.sleep(0.2)
-        processes.append(
-            subprocess.Popen(
-                [dask_cli, "worker", "--scheduler-file", str(scheduler_file), "--nthreads",
-                 "2", "--nworkers", "1", "--no-dashboard", "--memory-limit", "6GB",
-                 "--local-directory", str(folder / "worker")],
-                stdout=log, stderr=subprocess.STDOUT,
-            )
-        )  # fmt: skip
         address = str(json.loads(scheduler_file.read_text())["address"])
-        from distributed import Client
+        if workers:
+            processes.append(
+                subprocess.Popen(
+                    [dask_cli, "worker", "--scheduler-file", str(scheduler_file), "--nthreads",
+                     "2", "--nworkers", str(workers), "--no-dashboard", "--memory-limit",
+                     "6GB", "--local-directory", str(folder / "worker")],
+                    stdout=log, stderr=subprocess.STDOUT,
+                )
+            )  # fmt: skip
+            from distributed import Client
 
-        with Client(address, timeout=60) as client:
-            client.wait_for_workers(1, timeout=60)
+            with Client(address, timeout=60) as client:
+                client.wait_for_workers(workers, timeout=60)
         yield address
     finally:
         for process in reversed(processes):
             process.terminate()
             process.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The address of a dask scheduler with one worker of two threads (processes)."""
+    with _dask_processes(tmp_path_factory.mktemp("dask"), workers=1) as address:
+        yield address
+
+
+@pytest.fixture
+def dask_scheduler_without_workers(tmp_path: Path) -> Iterator[str]:
+    """The address of a dask scheduler whose workers are all gone."""
+    with _dask_processes(tmp_path, workers=0) as address:
+        yield address

@@ -82,6 +82,19 @@ def test_an_unreachable_cluster_leaves_the_cycle_to_local_threads_or_fails_if_to
         pytest.fail("the body must not run")
 
 
+def test_a_scheduler_without_workers_leaves_the_cycle_to_local_threads(
+    dask_scheduler_without_workers: str,
+) -> None:
+    config = ComputeConfig(scheduler=dask_scheduler_without_workers, connect_timeout="2 s")
+    with dask_compute(config) as where:
+        assert dask.config.get("scheduler") == "threads"
+        assert int(dask.array.ones(10, chunks=5).sum().compute()) == 10
+    assert where == (
+        f"threads (local: dask scheduler {dask_scheduler_without_workers} has had no worker "
+        "for 2 s)"
+    )
+
+
 def test_the_compute_section_is_checked() -> None:
     with pytest.raises(ValidationError, match="neither 'threads', 'synchronous' nor a dask"):
         ComputeConfig(scheduler="processes")

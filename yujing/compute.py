@@ -14,7 +14,8 @@ the same yujing release (the graphs call its functions). Airflow tasks connect b
 a ``LocalCluster`` of processes started inside a task does not survive the task runner.
 
 A warning must not wait for a cluster that is down: when the scheduler cannot be reached
-within ``connect_timeout``, the cycle runs on local threads (slower, never lost) and says
+within ``connect_timeout``, or has no worker by then (it would accept the graph and wait
+for ever), the cycle runs on local threads (slower, never lost) and says
 so in the log and in the description :func:`dask_compute` yields; ``on_unreachable: fail``
 raises instead, for a deployment that would rather page than run small.
 """
@@ -93,17 +94,23 @@ def dask_compute(config: ComputeConfig) -> Iterator[str]:
         return
     from distributed import Client
 
+    timeout = config.connect_timeout.total_seconds()
+    problem = None
     try:
-        client = Client(
-            config.scheduler,
-            timeout=config.connect_timeout.total_seconds(),
-            set_as_default=True,
-        )
+        client = Client(config.scheduler, timeout=timeout, set_as_default=True)
     except (OSError, TimeoutError) as err:
         problem = (
-            f"dask scheduler {config.scheduler} not reached within "
-            f"{config.connect_timeout.total_seconds():g} s ({type(err).__name__}: {err})"
+            f"dask scheduler {config.scheduler} not reached within {timeout:g} s "
+            f"({type(err).__name__}: {err})"
         )
+    else:
+        try:
+            # A scheduler whose workers are gone accepts the graph and waits for ever.
+            client.wait_for_workers(1, timeout=timeout)
+        except TimeoutError:
+            client.close()
+            problem = f"dask scheduler {config.scheduler} has had no worker for {timeout:g} s"
+    if problem is not None:
         if config.on_unreachable == "fail":
             raise ComputeError(
                 f"compute.scheduler: {problem}; start the scheduler or fix the address "
