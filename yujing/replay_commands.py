@@ -23,6 +23,7 @@ __all__ = ["add_replay_parsers"]
 def _replay(args: argparse.Namespace, console: Console) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from yujing.compute import dask_compute
     from yujing.replay import load_event, replay
 
     event, settings = load_event(args.event, data_root=args.data_root)
@@ -46,7 +47,8 @@ def _replay(args: argparse.Namespace, console: Console) -> int:
         def advance(moment: Any) -> None:
             bar.update(task, advance=1, description=f"cycle {moment:%Y-%m-%d %H:%M}Z")
 
-        result = replay(event, settings, output=args.output, progress=advance, short=args.short)
+        with dask_compute(settings.compute):
+            result = replay(event, settings, output=args.output, progress=advance, short=args.short)
     summary = result.summary
     if len(summary) <= 40:
         table = Table(title=event.title, title_justify="left")
