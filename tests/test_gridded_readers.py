@@ -302,7 +302,7 @@ def test_odim_folder_stacks_frames_in_time(knmi_frame: xr.Dataset, tmp_path: Pat
         "('pattern'))"
     )
     shutil.copyfile(tmp_path / "b.h5", tmp_path / "d.h5")  # the same time twice: ambiguous
-    with pytest.raises(SourceError, match=r"d\.h5.*2010-08-26T04:05:00Z is also that of b\.h5"):
+    with pytest.raises(SourceError, match=r"d\.h5.*2010-08-26T04:05:00Z is also the time of b\.h5"):
         OdimHdf5Reader().read(tmp_path, OdimHdf5Options(), "odim")
 
 

@@ -12,8 +12,10 @@ True
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar, cast
 
@@ -27,6 +29,7 @@ __all__ = [
     "Reader",
     "ReaderOptions",
     "available_readers",
+    "frames_in_time",
     "get_reader",
     "is_folder_reader",
     "no_matching_files",
@@ -34,7 +37,6 @@ __all__ = [
     "read_source",
     "register_reader",
     "rejected_files_text",
-    "same_product_as_newest",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -171,29 +173,47 @@ def read_each(
     return kept, rejected
 
 
-def same_product_as_newest(
+def frames_in_time(
     frames: Sequence[_T],
+    time_of: Callable[[_T], datetime],
+    path_of: Callable[[_T], Path],
     check: Callable[[_T, _T], None],
-    name_of: Callable[[_T], str],
     source: str,
+    time_field: str,
 ) -> tuple[list[_T], list[str]]:
-    """The time-sorted ``frames`` of the same product as the newest, and the others noted.
+    """``frames`` sorted by time, those of another product than the newest left out.
 
     ``check(frame, newest)`` raises :class:`SourceError` when ``frame``'s grid, interval or
     quantity is not the newest frame's. One odd frame in a folder (a test product, a
     different composite dropped in by mistake) must not fail every cycle whose window holds
     it, and after a real change of product the newest frames are the ones that count: the
-    odd frames are left out, logged and listed like unreadable files (``rejected_files``).
-    A model whose grid no longer matches the region then says so itself.
+    odd frames are left out, logged and listed like unreadable files (the second value, for
+    ``rejected_files``). A model whose grid no longer matches the region then says so.
+
+    Raises
+    ------
+    SourceError
+        If two frames have the same time (``time_field`` names where it is read): which
+        one holds the truth cannot be told.
     """
-    newest = frames[-1]
+    ordered = sorted(frames, key=time_of)
+    for previous, frame in itertools.pairwise(ordered):
+        if time_of(frame) == time_of(previous):
+            raise SourceError(
+                source,
+                str(path_of(frame)),
+                f"{time_field} {time_of(frame):%Y-%m-%dT%H:%M:%SZ} is also the time of "
+                f"{path_of(previous).name}",
+                "remove the duplicate file from the folder",
+            )
+    newest = ordered[-1]
     kept: list[_T] = []
     rejected: list[str] = []
-    for frame in frames[:-1]:
+    for frame in ordered[:-1]:
         try:
             check(frame, newest)
         except SourceError as err:
-            rejected.append(f"{name_of(frame)}: {err.problem} ({err.fix})")
+            rejected.append(f"{path_of(frame).name}: {err.problem} ({err.fix})")
             _LOG.warning("source %r: file left out: %s", source, err)
             continue
         kept.append(frame)

@@ -42,7 +42,6 @@ Frames are read eagerly with h5py and sorted by ``time``; select times afterward
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -59,11 +58,11 @@ from ingest.contracts import validate_gridded_field
 from ingest.errors import SourceError
 from ingest.readers import (
     ReaderOptions,
+    frames_in_time,
     no_matching_files,
     read_each,
     register_reader,
     rejected_files_text,
-    same_product_as_newest,
 )
 from ingest.units import UnitsError, convert
 
@@ -173,21 +172,13 @@ class KnmiHdf5Reader:
         if not files:
             raise no_matching_files(source, path, options.pattern)
         read, rejected = read_each(files, lambda file: _read_frame(file, source), source)
-        frames = sorted(read, key=lambda f: f.end)
-        for previous, frame in itertools.pairwise(frames):
-            if frame.end == previous.end:
-                raise SourceError(
-                    source,
-                    str(frame.path),
-                    f"overview/product_datetime_end {frame.end:%Y-%m-%dT%H:%M:%SZ} is also "
-                    f"the time of {previous.path.name}",
-                    "remove the duplicate file from the folder",
-                )
-        frames, other_product = same_product_as_newest(
-            frames,
+        frames, other_product = frames_in_time(
+            read,
+            lambda frame: frame.end,
+            lambda frame: frame.path,
             lambda frame, newest: _check_same_product(frame, newest, source),
-            lambda frame: frame.path.name,
             source,
+            "overview/product_datetime_end",
         )
         dataset = _build_dataset(frames)
         dataset.attrs["rejected_files"] = rejected_files_text(rejected + other_product)

@@ -44,7 +44,6 @@ pysteps, ``pysteps.io.importers.import_odim_hdf5`` (gain/offset, nodata/undetect
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,11 +59,11 @@ from ingest.contracts import validate_gridded_field
 from ingest.errors import SourceError
 from ingest.readers import (
     ReaderOptions,
+    frames_in_time,
     no_matching_files,
     read_each,
     register_reader,
     rejected_files_text,
-    same_product_as_newest,
 )
 from ingest.zr import ZR_PRESETS, ZRRelation, rain_rate_from_dbz, zr_preset
 
@@ -256,21 +255,13 @@ class OdimHdf5Reader:
         read, rejected = read_each(
             files, lambda file: _read_file(file, options.quantity, relation, source), source
         )
-        frames = sorted(read, key=lambda frame: frame.time)
-        for previous, frame in itertools.pairwise(frames):
-            if frame.time == previous.time:
-                raise SourceError(
-                    source,
-                    str(frame.path),
-                    f"its time {frame.time:%Y-%m-%dT%H:%M:%SZ} is also that of "
-                    f"{previous.path.name}",
-                    "remove the duplicate file from the folder",
-                )
-        frames, other_product = same_product_as_newest(
-            frames,
+        frames, other_product = frames_in_time(
+            read,
+            lambda frame: frame.time,
+            lambda frame: frame.path,
             lambda frame, newest: _check_same(frame, newest, source),
-            lambda frame: frame.path.name,
             source,
+            "what/date+time",
         )
         dataset = _build(frames, relation)
         dataset.attrs["rejected_files"] = rejected_files_text(rejected + other_product)
