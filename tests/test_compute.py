@@ -95,6 +95,25 @@ def test_a_scheduler_without_workers_leaves_the_cycle_to_local_threads(
     )
 
 
+def test_config_check_says_whether_the_cluster_answers(
+    deployed_config: Any, dask_cluster: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from yujing.cli import main
+
+    for scheduler, expected in [
+        (dask_cluster, f"OK compute: dask cluster {dask_cluster} (1 workers)"),
+        (CLOSED, f"UNREACHABLE compute: threads (local: dask scheduler {CLOSED} not reached"),
+    ]:
+        config = deployed_config(
+            "knmi-demo.yaml",
+            lambda document, s=scheduler: document.update(
+                compute={"scheduler": s, "connect_timeout": "2 s"}
+            ),
+        )
+        assert main(["config", "check", str(config), "--no-region"]) == 0
+        assert expected in " ".join(capsys.readouterr().out.split())
+
+
 def test_the_compute_section_is_checked() -> None:
     with pytest.raises(ValidationError, match="neither 'threads', 'synchronous' nor a dask"):
         ComputeConfig(scheduler="processes")

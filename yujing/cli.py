@@ -59,6 +59,13 @@ def _config_check(args: argparse.Namespace, console: Console) -> int:
             f"({layer.attrs['kind']}), {region.weights.matrix.nnz} grid weights, attributes "
             f"{sorted(str(v) for v in layer.data_vars if v != 'geometry_wkt')}"
         )
+    if settings.compute.is_cluster:
+        from yujing.compute import dask_compute
+
+        with dask_compute(settings.compute) as where:
+            reached = where.startswith("dask cluster")
+        mark = "[green]OK[/green]" if reached else "[yellow]UNREACHABLE[/yellow]"
+        console.print(f"{mark} compute: {where}", highlight=False)
     return 0
 
 
