@@ -95,14 +95,16 @@ def _name_times(settings: Settings, name: str) -> tuple[NameTime, timedelta] | N
     return None
 
 
-def batch_notes(dataset: xr.Dataset) -> list[str]:
+def batch_notes(dataset: xr.Dataset, *, qc: bool = True) -> list[str]:
     """What reading a source left out or flagged, from the dataset's batch attributes
-    (files that could not be read, rejected rows or snapshots, QC counts): one line each,
-    none when nothing was."""
+    (files that could not be read, rejected rows or snapshots, and with ``qc`` the QC
+    counts): one line each, none when nothing was."""
     return [
         f"{key}: {dataset.attrs[key]}"
         for key in _REPORTED_ATTRIBUTES
-        if key in dataset.attrs and str(dataset.attrs[key]) not in ("none", "0")
+        if key in dataset.attrs
+        and str(dataset.attrs[key]) not in ("none", "0")
+        and (qc or key != "qc_summary")
     ]
 
 

@@ -21,7 +21,7 @@ from hazard_models.region import Region, load_region
 from hazard_models.risk import RISK_COLOURS
 from ingest.errors import YujingError
 from ingest.qc import quality_control
-from ingest.readers import get_reader, read_source
+from ingest.readers import read_source
 from ingest.storage import write_bytes_atomic, write_netcdf_atomic
 from ingest.store import PartitionStore
 from yujing.ingest import batch_notes, read_window
@@ -98,7 +98,7 @@ def as_delivered(
     report after), as ingest checks it."""
     source = settings.sources[name]
     dataset = available_at(dataset, issue_time, source.latency)
-    if get_reader(source.reader).contract == "station observations":
+    if source.contract == "station observations":
         dataset = quality_control(dataset, source.qc)
     return dataset
 
@@ -236,8 +236,7 @@ def run_cycle(
             notes = [
                 f"{source}: {note}"
                 for input_name, source in hazard.inputs.items()
-                for note in batch_notes(inputs[input_name])
-                if not note.startswith("qc_summary")
+                for note in batch_notes(inputs[input_name], qc=False)
             ]
             model = get_model(hazard.model)(
                 settings.signal_schemes[hazard.scheme], hazard.options, settings.risk

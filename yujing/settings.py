@@ -162,10 +162,15 @@ class SourceConfig(Frozen):
             )
         return self
 
+    @property
+    def contract(self) -> str:
+        """The data contract its reader delivers (``station observations`` ...)."""
+        return get_reader(self.reader).contract
+
     def read_window(self) -> timedelta:
         """How far before a cycle's time its ingest reads (``history``, plus the QC's
         look-back for station sources); the files' name tolerance comes on top."""
-        if get_reader(self.reader).contract == "station observations":
+        if self.contract == "station observations":
             return self.history + self.qc.lookback()
         return self.history
 

@@ -166,21 +166,35 @@ def read_each(
             kept.append(read_one(file))
         except SourceError as err:
             first_error = first_error or err
-            rejected.append(f"{Path(file).name}: {err.problem} ({err.fix})")
-            _LOG.warning("source %r: file left out: %s", source, err)
+            rejected.append(_left_out(Path(file), err, source))
     if not kept and first_error is not None:
         raise first_error
     return kept, rejected
 
 
+def _left_out(file: Path, err: SourceError, source: str) -> str:
+    """Log a file left out of a read; its line for ``rejected_files``."""
+    _LOG.warning("source %r: file left out: %s", source, err)
+    return f"{file.name}: {err.problem} ({err.fix})"
+
+
+class _Frame(Protocol):
+    """One file's content, as a folder reader holds it before stacking."""
+
+    @property
+    def path(self) -> Path: ...
+
+
+_F = TypeVar("_F", bound=_Frame)
+
+
 def frames_in_time(
-    frames: Sequence[_T],
-    time_of: Callable[[_T], datetime],
-    path_of: Callable[[_T], Path],
-    check: Callable[[_T, _T], None],
+    frames: Sequence[_F],
+    time_of: Callable[[_F], datetime],
+    check: Callable[[_F, _F], None],
     source: str,
     time_field: str,
-) -> tuple[list[_T], list[str]]:
+) -> tuple[list[_F], list[str]]:
     """``frames`` sorted by time, those of another product than the newest left out.
 
     ``check(frame, newest)`` raises :class:`SourceError` when ``frame``'s grid, interval or
@@ -201,20 +215,19 @@ def frames_in_time(
         if time_of(frame) == time_of(previous):
             raise SourceError(
                 source,
-                str(path_of(frame)),
+                str(frame.path),
                 f"{time_field} {time_of(frame):%Y-%m-%dT%H:%M:%SZ} is also the time of "
-                f"{path_of(previous).name}",
+                f"{previous.path.name}",
                 "remove the duplicate file from the folder",
             )
     newest = ordered[-1]
-    kept: list[_T] = []
+    kept: list[_F] = []
     rejected: list[str] = []
     for frame in ordered[:-1]:
         try:
             check(frame, newest)
         except SourceError as err:
-            rejected.append(f"{path_of(frame).name}: {err.problem} ({err.fix})")
-            _LOG.warning("source %r: file left out: %s", source, err)
+            rejected.append(_left_out(frame.path, err, source))
             continue
         kept.append(frame)
     return [*kept, newest], rejected

@@ -175,7 +175,6 @@ class KnmiHdf5Reader:
         frames, other_product = frames_in_time(
             read,
             lambda frame: frame.end,
-            lambda frame: frame.path,
             lambda frame, newest: _check_same_product(frame, newest, source),
             source,
             "overview/product_datetime_end",

@@ -258,7 +258,6 @@ class OdimHdf5Reader:
         frames, other_product = frames_in_time(
             read,
             lambda frame: frame.time,
-            lambda frame: frame.path,
             lambda frame, newest: _check_same(frame, newest, source),
             source,
             "what/date+time",
